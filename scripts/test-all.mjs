@@ -1,0 +1,51 @@
+#!/usr/bin/env node
+// The README's test command: build once, then the whole vitest suite on every
+// supported Node major (22, 24, 26), each with its runtime first on PATH so the
+// processes the tests start run on the same Node. `--node 24` picks majors;
+// anything else is passed to vitest (a file filter, -t NAME).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ensureRuntime, RUNTIMES, ROOT } from './runtimes.mjs';
+
+const args = process.argv.slice(2);
+let majors = Object.keys(RUNTIMES);
+const i = args.indexOf('--node');
+if (i >= 0) {
+  majors = args[i + 1].split(',');
+  args.splice(i, 2);
+}
+
+const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+const results = [];
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const reportDir = join(ROOT, 'node_modules', '.cache', 'titan-perf-test');
+mkdirSync(reportDir, { recursive: true });
+for (const major of majors) {
+  const bin = ensureRuntime(major);
+  console.log(`\n=== vitest on Node ${RUNTIMES[major]} ===`);
+  const report = join(reportDir, `vitest-${major}.json`);
+  rmSync(report, { force: true });
+  const vitestArgs = ['run', '--reporter=default', '--reporter=json', `--outputFile.json=${report}`, ...args];
+  const r = spawnSync(bin, [join(ROOT, 'node_modules', 'vitest', 'vitest.mjs'), ...vitestArgs], {
+    cwd: ROOT,
+    stdio: 'inherit',
+    env: { ...process.env, PATH: `${dirname(bin)}:${process.env.PATH}`, TITAN_PERF_TEST_NODE: major },
+  });
+  results.push([major, r.status]);
+  if (existsSync(report)) {
+    const j = JSON.parse(readFileSync(report, 'utf8'));
+    totals.passed += j.numPassedTests;
+    totals.failed += j.numFailedTests;
+    totals.skipped += j.numPendingTests + (j.numTodoTests ?? 0);
+  } else if (r.status !== 0) {
+    totals.failed += 1; // vitest died before reporting: count the run itself as a failure
+  }
+}
+console.log('\n=== summary ===');
+for (const [major, status] of results) console.log(`Node ${RUNTIMES[major]}: ${status === 0 ? 'passed' : `FAILED (exit ${status})`}`);
+// One plain closing line over all runtimes, for readers that do not know vitest.
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
+process.exit(results.every(([, s]) => s === 0) ? 0 : 1);

@@ -1,0 +1,95 @@
+/** The `nodejs` section: the preload's in-process tuning and watching. */
+import type { Profile } from '../types';
+
+export interface ConnectionPoolingConfig {
+  /** Connections per origin for fetch (undici) and sockets per host for http/https agents. */
+  maxConnections: number;
+  /** How long to wait for a connection, ms: undici connect timeout and database pool acquire timeout. */
+  timeout: number;
+  /** Idle keep-alive time for a pooled socket when the server gives no hint, ms. */
+  keepAliveTimeout: number;
+  /** Upper bound on a server's `Keep-Alive: timeout=` hint, ms. */
+  keepAliveMaxTimeout: number;
+  /** Time to receive response headers, ms (0 = none). */
+  headersTimeout: number;
+  /** Time between body chunks, ms (0 = none). */
+  bodyTimeout: number;
+  /** Idle sockets kept per host by the http/https agents. */
+  maxFreeSockets: number;
+}
+
+export interface NodejsConfig {
+  /** Intended V8 old-space size, MiB; checked against the container, never applied after start. */
+  maxOldSpaceSize: number;
+  /** Event-loop delay p99 threshold, ms. */
+  maxEventLoopDelay: number;
+  /** Event-loop utilization threshold per interval, 0..1. */
+  maxEventLoopUtilization: number;
+  /** Heap used / heap limit threshold, 0..1. */
+  maxHeapUsage: number;
+  /** Expect incremental marking on (a verdict is raised when `--no-incremental-marking` is set). */
+  incrementalMarking: boolean;
+  /** Interval between readings, ms. */
+  sampleInterval: number;
+  /** Minimum time between two warnings for the same metric, ms. */
+  warningCooldown: number;
+  /** Install a tuned undici Agent as fetch's global dispatcher. */
+  tuneFetch: boolean;
+  /** Tune http.globalAgent and https.globalAgent. */
+  tuneHttpAgents: boolean;
+  connectionPooling: ConnectionPoolingConfig;
+}
+
+export const nodejsDefaults: NodejsConfig = {
+  maxOldSpaceSize: 4096,
+  maxEventLoopDelay: 10,
+  maxEventLoopUtilization: 0.9,
+  maxHeapUsage: 0.85,
+  incrementalMarking: true,
+  sampleInterval: 5000,
+  warningCooldown: 60000,
+  tuneFetch: true,
+  tuneHttpAgents: true,
+  connectionPooling: {
+    maxConnections: 50,
+    timeout: 30000,
+    keepAliveTimeout: 4000,
+    keepAliveMaxTimeout: 600000,
+    headersTimeout: 300000,
+    bodyTimeout: 300000,
+    maxFreeSockets: 256,
+  },
+};
+
+export const nodejsProfiles: Record<Profile, Partial<Omit<NodejsConfig, 'connectionPooling'>> & { connectionPooling?: Partial<ConnectionPoolingConfig> }> = {
+  default: {},
+  hft: {
+    maxEventLoopDelay: 1,
+    sampleInterval: 1000,
+    connectionPooling: { maxConnections: 200, maxFreeSockets: 512, keepAliveTimeout: 30000 },
+  },
+};
+
+export function nodejsSchema() {
+  const { int, num, bool, section } = require('../rules') as typeof import('../rules');
+  return section({
+    maxOldSpaceSize: int(16, 1_048_576, 'MiB'),
+    maxEventLoopDelay: num(0.1, 60_000, 'ms'),
+    maxEventLoopUtilization: num(0.01, 1),
+    maxHeapUsage: num(0.05, 1),
+    incrementalMarking: bool(),
+    sampleInterval: int(100, 3_600_000, 'ms'),
+    warningCooldown: int(0, 86_400_000, 'ms'),
+    tuneFetch: bool(),
+    tuneHttpAgents: bool(),
+    connectionPooling: section({
+      maxConnections: int(1, 10_000),
+      timeout: int(1, 3_600_000, 'ms'),
+      keepAliveTimeout: int(1, 3_600_000, 'ms'),
+      keepAliveMaxTimeout: int(1, 86_400_000, 'ms'),
+      headersTimeout: int(0, 86_400_000, 'ms'),
+      bodyTimeout: int(0, 86_400_000, 'ms'),
+      maxFreeSockets: int(0, 100_000),
+    }),
+  });
+}

@@ -1,0 +1,111 @@
+/** The `redis` section: the desired Redis CONFIG and how to reach the server. */
+import type { Profile } from '../types';
+
+export interface RedisConfig {
+  /** Manage Redis at all (the sidecar and `applyAllOptimizations`). */
+  enabled: boolean;
+  host: string;
+  port: number;
+  /** `redis://` or `rediss://` URL; wins over host/port. Credentials in it are never logged. */
+  url?: string;
+  username?: string;
+  /** Name of an environment variable holding the password (preferred over a literal). */
+  passwordEnv?: string;
+  /** File holding the password (a mounted Kubernetes secret). */
+  passwordFile?: string;
+  tls: boolean;
+  connectTimeout: number;
+
+  maxMemory: string;
+  maxMemoryPolicy: string;
+  appendOnly: boolean;
+  appendFsync: 'always' | 'everysec' | 'no';
+  lazyfreeLazyEviction: boolean;
+  lazyfreeLazyExpire: boolean;
+  lazyfreeLazyServerDel: boolean;
+  replicaLazyFlush: boolean;
+  tcpKeepalive: number;
+  tcpBacklog: number;
+  hz: number;
+  latencyMonitorThreshold: number;
+  rdbCompression: boolean;
+  aofUseRdbPreamble: boolean;
+  /** Persist applied values to redis.conf with CONFIG REWRITE. */
+  configRewrite: boolean;
+}
+
+export const redisDefaults: RedisConfig = {
+  enabled: true,
+  host: '127.0.0.1',
+  port: 6379,
+  tls: false,
+  connectTimeout: 5000,
+  maxMemory: '2gb',
+  maxMemoryPolicy: 'allkeys-lru',
+  appendOnly: true,
+  appendFsync: 'everysec',
+  lazyfreeLazyEviction: true,
+  lazyfreeLazyExpire: true,
+  lazyfreeLazyServerDel: true,
+  replicaLazyFlush: true,
+  tcpKeepalive: 300,
+  tcpBacklog: 511,
+  hz: 10,
+  latencyMonitorThreshold: 100,
+  rdbCompression: true,
+  aofUseRdbPreamble: true,
+  configRewrite: false,
+};
+
+export const redisProfiles: Record<Profile, Partial<RedisConfig>> = {
+  default: {},
+  // Speed over durability: no fsync, no AOF; a crash can lose recent writes.
+  hft: {
+    appendOnly: false,
+    appendFsync: 'no',
+    hz: 100,
+    latencyMonitorThreshold: 1,
+    tcpKeepalive: 60,
+  },
+};
+
+export const MAXMEMORY_POLICIES = [
+  'noeviction',
+  'allkeys-lru',
+  'allkeys-lfu',
+  'allkeys-random',
+  'volatile-lru',
+  'volatile-lfu',
+  'volatile-random',
+  'volatile-ttl',
+] as const;
+
+export function redisSchema() {
+  const { v, int, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
+  return section({
+    enabled: bool(),
+    host: str('a host name or IP address', 253),
+    port: int(1, 65535),
+    url: v.optional(v.pipe(str("a redis:// or rediss:// URL"), v.regex(/^rediss?:\/\//, "a redis:// or rediss:// URL"))),
+    username: v.optional(str('an ACL user name', 256)),
+    passwordEnv: v.optional(v.pipe(str('an environment variable name'), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))),
+    passwordFile: v.optional(str('a file path')),
+    tls: bool(),
+    connectTimeout: int(1, 600_000, 'ms'),
+    maxMemory: size("a size such as '2gb', '512mb', or '0' for no limit"),
+    maxMemoryPolicy: oneOf(MAXMEMORY_POLICIES),
+    appendOnly: bool(),
+    appendFsync: oneOf(['always', 'everysec', 'no'] as const),
+    lazyfreeLazyEviction: bool(),
+    lazyfreeLazyExpire: bool(),
+    lazyfreeLazyServerDel: bool(),
+    replicaLazyFlush: bool(),
+    tcpKeepalive: int(0, 7200, 's'),
+    tcpBacklog: int(1, 65535),
+    hz: int(1, 500),
+    latencyMonitorThreshold: int(0, 60_000, 'ms'),
+    rdbCompression: bool(),
+    aofUseRdbPreamble: bool(),
+    configRewrite: bool(),
+  });
+}
