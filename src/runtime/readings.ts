@@ -1,0 +1,110 @@
+/**
+ * The preload's readings: what the probes produce each interval, and what the
+ * telemetry, the thresholds and the score consume. One shape for all three
+ * so a new consumer never reaches into a probe.
+ */
+
+export interface EventLoopReading {
+  /** Delay over the last interval, ms (perf_hooks.monitorEventLoopDelay). */
+  min: number;
+  max: number;
+  mean: number;
+  stddev: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  /** Utilization over the last interval, 0..1 (performance.eventLoopUtilization). */
+  utilization: number;
+  /** Cumulative active and idle time since start, s (for nodejs.eventloop.time). */
+  activeTime: number;
+  idleTime: number;
+}
+
+export type GcKind = 'major' | 'minor' | 'incremental' | 'weakcb';
+
+export interface GcReading {
+  /** Every GC entry of the interval, not only the first of each batch. */
+  pauses: { kind: GcKind; durationMs: number }[];
+  /** Total pause time of the interval / interval length, 0..1. */
+  pauseShare: number;
+}
+
+export interface HeapSpaceReading {
+  space: string;
+  size: number;
+  used: number;
+  available: number;
+  physical: number;
+}
+
+export interface HeapReading {
+  /** Bytes. */
+  used: number;
+  total: number;
+  /** V8's heap_size_limit, bytes. */
+  limit: number;
+  spaces: HeapSpaceReading[];
+  rss: number;
+  external: number;
+}
+
+export interface PoolOriginReading {
+  /** `https://host:port`; capped in number, the rest folded into `_other`. */
+  origin: string;
+  connected: number;
+  free: number;
+  pending: number;
+  queued: number;
+  running: number;
+  size: number;
+}
+
+export interface DbPoolReading {
+  name: string;
+  max: number;
+  size: number;
+  idle: number;
+  used: number;
+  pending: number;
+  /** Acquire wait over the interval, ms. */
+  waitMsP50: number;
+  waitMsMax: number;
+  /** Cumulative acquire timeouts. */
+  timeouts: number;
+}
+
+export interface Readings {
+  /** Epoch ms of the reading. */
+  at: number;
+  /** Interval the reading covers, ms. */
+  intervalMs: number;
+  eventLoop: EventLoopReading;
+  gc: GcReading;
+  heap: HeapReading;
+  /** Outbound fetch pool per origin (empty when fetch is not tuned or unused). */
+  pools: PoolOriginReading[];
+  /** Database pools created through the library. */
+  dbPools: DbPoolReading[];
+}
+
+export type Severity = 'info' | 'warning' | 'critical';
+
+/** A `performance-warning` (and, with `recovered`, its matching recovery). */
+export interface PerformanceWarning {
+  metric: string;
+  value: number;
+  threshold: number;
+  /** Epoch ms since the condition has held. */
+  since: number;
+  severity: Severity;
+  message: string;
+}
+
+/** A heap/GC verdict from flag and container validation. */
+export interface Verdict {
+  id: string;
+  severity: Severity;
+  message: string;
+  /** The exact NODE_OPTIONS change that fixes it, when one exists. */
+  fix?: string;
+}
