@@ -45,3 +45,33 @@ export interface Store {
   /** Release connections and handles. */
   close?(): Promise<void>;
 }
+
+/** One original value, recorded durably before the first write to its key. */
+export interface JournalEntry {
+  store: string;
+  key: string;
+  /** The value before titan-perf first changed it; null when the setting did not exist. */
+  original: string | null;
+  /** Epoch ms of the recording. */
+  at: number;
+  /** Who recorded it (pod/host name and pid), for shared stores. */
+  owner: string;
+}
+
+/**
+ * Where originals live. The default is a file journal in the state dir
+ * (fsync'd before any write); a store shared by many sidecars (one Redis,
+ * many pods) brings its own so that every sidecar finds the true originals.
+ */
+export interface Journal {
+  /** Records the original unless one is already recorded for this key (the first original wins). */
+  recordOriginal(entry: JournalEntry): Promise<void>;
+  originals(store?: string): Promise<JournalEntry[]>;
+  /** Drops an entry once its original has been restored and read back. */
+  forget(store: string, key: string): Promise<void>;
+}
+
+export interface StoreWithJournal extends Store {
+  /** A journal of the store's own, used instead of the file journal for this store's keys. */
+  journal(): Journal;
+}
