@@ -1,2 +1,3 @@
 export * from './config/index';
 export * from './errors';
+export * from './redis/index';

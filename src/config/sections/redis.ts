@@ -14,7 +14,24 @@ export interface RedisConfig {
   /** File holding the password (a mounted Kubernetes secret). */
   passwordFile?: string;
   tls: boolean;
+  /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
+  tlsCaFile?: string;
   connectTimeout: number;
+  /** Reconnect attempts (with back-off) before giving up; the sidecar then reports not ready. */
+  connectRetries: number;
+  /**
+   * `manage` writes CONFIG SET; `advisory` never writes (health and
+   * recommendations only). A server that blocks CONFIG is advisory regardless.
+   */
+  mode: 'manage' | 'advisory';
+  /** Refuse a maxmemory below used memory × (1 + headroom): a lower one evicts data at once. */
+  maxMemoryHeadroom: number;
+  /** Apply a maxmemory below the guard anyway (the CLI's `--force`). */
+  forceMaxMemory: boolean;
+  /** How long the configuration lease lasts without renewal, ms (the owner renews at a third of it). */
+  leaseTtl: number;
+  /** Prefix of the keys titan-perf keeps in this Redis (lease, journal of originals). */
+  keyPrefix: string;
 
   maxMemory: string;
   maxMemoryPolicy: string;
@@ -40,6 +57,12 @@ export const redisDefaults: RedisConfig = {
   port: 6379,
   tls: false,
   connectTimeout: 5000,
+  connectRetries: 3,
+  mode: 'manage',
+  maxMemoryHeadroom: 0.2,
+  forceMaxMemory: false,
+  leaseTtl: 30_000,
+  keyPrefix: 'titan-perf',
   maxMemory: '2gb',
   maxMemoryPolicy: 'allkeys-lru',
   appendOnly: true,
@@ -81,7 +104,7 @@ export const MAXMEMORY_POLICIES = [
 ] as const;
 
 export function redisSchema() {
-  const { v, int, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
+  const { v, int, num, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
   return section({
     enabled: bool(),
     host: str('a host name or IP address', 253),
@@ -91,7 +114,14 @@ export function redisSchema() {
     passwordEnv: v.optional(v.pipe(str('an environment variable name'), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))),
     passwordFile: v.optional(str('a file path')),
     tls: bool(),
+    tlsCaFile: v.optional(str('a file path')),
     connectTimeout: int(1, 600_000, 'ms'),
+    connectRetries: int(0, 20),
+    mode: oneOf(['manage', 'advisory'] as const),
+    maxMemoryHeadroom: num(0, 10, 'a fraction of used memory'),
+    forceMaxMemory: bool(),
+    leaseTtl: int(1000, 3_600_000, 'ms'),
+    keyPrefix: v.pipe(str('a key prefix of letters, digits, -, _, : or .', 100), v.regex(/^[A-Za-z0-9_.:-]+$/, 'a key prefix of letters, digits, -, _, : or .')),
     maxMemory: size("a size such as '2gb', '512mb', or '0' for no limit"),
     maxMemoryPolicy: oneOf(MAXMEMORY_POLICIES),
     appendOnly: bool(),

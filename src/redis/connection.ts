@@ -1,0 +1,169 @@
+/**
+ * One ioredis client from the `redis` config section: credentials from a
+ * mounted file, an environment variable or the URL (never from a literal in
+ * the config, so they never reach a config dump), ACL user, TLS, and a
+ * bounded reconnect policy so an unreachable server ends in a clear error
+ * instead of a loop that keeps the process alive forever.
+ */
+import { readFileSync } from 'node:fs';
+import type { Redis, RedisOptions } from 'ioredis';
+import type { RedisConfig } from '../config/types';
+import { isAuthFailure, errorSummary, REDIS_ERROR_CODES, RedisError } from './errors';
+
+export interface RedisTarget {
+  host: string;
+  port: number;
+  /** `host:port`, the only way the server is named in messages. */
+  label: string;
+  options: RedisOptions;
+}
+
+export interface ConnectOptions {
+  /** Where `passwordEnv` is looked up; defaults to process.env. */
+  env?: Record<string, string | undefined>;
+  /** Name shown in CLIENT LIST, so operators can tell the sidecar's connection apart. */
+  connectionName?: string;
+}
+
+/** Back-off between reconnect attempts: 100 ms doubling, capped at 2 s. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(100 * 2 ** (attempt - 1), 2000);
+}
+
+export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): RedisTarget {
+  const env = opts.env ?? process.env;
+  let host = config.host;
+  let port = config.port;
+  let username = config.username;
+  let password: string | undefined;
+  let db = 0;
+  let tls = config.tls;
+  if (config.url) {
+    const u = new URL(config.url);
+    host = u.hostname.replace(/^\[|\]$/g, '') || host;
+    if (u.port) port = Number(u.port);
+    if (u.username) username = decodeURIComponent(u.username);
+    if (u.password) password = decodeURIComponent(u.password);
+    const dbText = u.pathname.replace(/^\//, '');
+    if (dbText) db = Number(dbText);
+    if (u.protocol === 'rediss:') tls = true;
+  }
+  const label = `${host}:${port}`;
+  if (config.passwordEnv) {
+    const fromEnv = env[config.passwordEnv];
+    if (fromEnv === undefined || fromEnv === '')
+      throw new RedisError(
+        REDIS_ERROR_CODES.passwordMissing,
+        `redis.passwordEnv names the environment variable ${config.passwordEnv}, which is not set (or empty); set it to the Redis password or remove redis.passwordEnv`,
+      );
+    password = fromEnv;
+  }
+  if (config.passwordFile) {
+    try {
+      // A mounted secret usually ends in a newline that is not part of the password.
+      password = readFileSync(config.passwordFile, 'utf8').replace(/\r?\n$/, '');
+    } catch (err) {
+      throw new RedisError(
+        REDIS_ERROR_CODES.passwordMissing,
+        `redis.passwordFile ${config.passwordFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); mount the secret there or fix the path`,
+      );
+    }
+  }
+  let tlsOptions: RedisOptions['tls'];
+  if (tls) {
+    tlsOptions = { servername: /^[\d.:]+$/.test(host) ? undefined : host };
+    if (config.tlsCaFile) {
+      try {
+        tlsOptions.ca = readFileSync(config.tlsCaFile);
+      } catch (err) {
+        throw new RedisError(
+          REDIS_ERROR_CODES.tls,
+          `redis.tlsCaFile ${config.tlsCaFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+        );
+      }
+    }
+  }
+  const retries = config.connectRetries;
+  return {
+    host,
+    port,
+    label,
+    options: {
+      host,
+      port,
+      username,
+      password,
+      db,
+      tls: tlsOptions,
+      connectTimeout: config.connectTimeout,
+      connectionName: opts.connectionName ?? 'titan-perf',
+      lazyConnect: true,
+      // A command waits through at most one reconnect cycle, then fails instead of hanging.
+      maxRetriesPerRequest: 1,
+      retryStrategy: (times: number) => (times > retries ? null : reconnectDelay(times)),
+      // CLIENT SETINFO is 7.2+; older servers answer with an error we would only have to ignore.
+      disableClientInfo: true,
+    },
+  };
+}
+
+/**
+ * Connects and waits for the server to be ready. Rejects with
+ * TITAN_PERF_REDIS_UNREACHABLE once the bounded retries are spent, or at once
+ * with TITAN_PERF_REDIS_AUTH when the server refuses the credentials
+ * (retrying a wrong password only locks accounts and fills logs).
+ */
+export async function connectRedis(config: RedisConfig, opts: ConnectOptions = {}): Promise<Redis> {
+  const target = redisTarget(config, opts);
+  const { default: IORedis } = require('ioredis') as typeof import('ioredis');
+  const client = new IORedis(target.options);
+  let lastError: unknown;
+  let authError: unknown;
+  let attempts = 0;
+  // Without a listener ioredis would re-emit every socket error as an unhandled 'error' event.
+  client.on('error', (err) => {
+    lastError = err;
+    if (isAuthFailure(err)) {
+      authError = err;
+      client.disconnect();
+    }
+  });
+  client.on('connecting', () => attempts++);
+  await new Promise<void>((resolve, reject) => {
+    const onReady = () => {
+      client.off('end', onEnd);
+      resolve();
+    };
+    const onEnd = () => {
+      client.off('ready', onReady);
+      if (authError) {
+        // No `cause`: ioredis attaches the AUTH command with its arguments (the password) to the reply error.
+        const who = target.options.username ? `user '${target.options.username}'` : 'the default user';
+        reject(
+          new RedisError(
+            REDIS_ERROR_CODES.auth,
+            `Redis at ${target.label} refused the credentials for ${who} (${errorSummary(authError).split(' ')[0]}); check redis.username and the password in redis.passwordEnv / redis.passwordFile / redis.url`,
+          ),
+        );
+        return;
+      }
+      const summary = lastError ? errorSummary(lastError) : 'connection closed';
+      const tlsHint = /SSL|TLS|certificate|self.signed|wrong version/i.test(summary)
+        ? ' (a TLS problem: check redis.tls, redis.tlsCaFile and that the port speaks TLS)'
+        : '';
+      reject(
+        new RedisError(
+          tlsHint ? REDIS_ERROR_CODES.tls : REDIS_ERROR_CODES.unreachable,
+          `cannot reach Redis at ${target.label} after ${Math.max(attempts, 1)} attempt(s) (${summary})${tlsHint}; check redis.host / redis.port (or redis.url), that the server runs and is reachable from here; redis.connectRetries=${config.connectRetries}`,
+          // A reply error carries its command's arguments: never pass one on.
+          { cause: (lastError as { command?: unknown } | undefined)?.command ? undefined : lastError },
+        ),
+      );
+    };
+    client.once('ready', onReady);
+    client.once('end', onEnd);
+    // connect() also rejects on the first failed attempt while retries go on; 'end' is the real verdict.
+    client.connect().catch(() => {});
+  });
+  return client;
+}

@@ -1,0 +1,14 @@
+export { RedisStore, REDIS_STORE_NAME } from './store';
+export type { RedisStoreOptions } from './store';
+export { connectRedis, redisTarget, reconnectDelay } from './connection';
+export type { ConnectOptions, RedisTarget } from './connection';
+export { RedisLease } from './lease';
+export type { LeaseHolder } from './lease';
+export { RedisJournal } from './journal';
+export { redisHealth, parseInfo } from './health';
+export type { RedisHealth, RedisHealthMetrics, RedisPersistence, RedisLatencyEvent } from './health';
+export { redisRecommendations } from './recommendations';
+export type { RedisRecommendation } from './recommendations';
+export { REDIS_PARAMETERS, redisParameter, canonicalValue } from './parameters';
+export type { RedisParameter, RedisParamKind } from './parameters';
+export { RedisError, REDIS_ERROR_CODES } from './errors';

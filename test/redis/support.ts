@@ -1,0 +1,35 @@
+/** Shared by the Redis tests: a `redis` config section pointing at a test server, and a plain client for checking from outside the store. */
+import IORedis from 'ioredis';
+import { DEFAULT_PERFORMANCE_CONFIG, type RedisConfig } from '../../dist/src/index.js';
+import type { RedisServer } from '../helpers/redis-server';
+
+export function configFor(server: RedisServer, overrides: Partial<RedisConfig> = {}): RedisConfig {
+  // The server's address wins over the overrides, so a whole profile's section can be passed in.
+  return {
+    ...DEFAULT_PERFORMANCE_CONFIG.redis,
+    connectRetries: 1,
+    ...overrides,
+    host: server.host,
+    port: server.port,
+  };
+}
+
+/** A client the test uses to look at the server directly (not through the code under test). */
+export function rawClient(server: RedisServer, extra: Record<string, unknown> = {}): IORedis {
+  return new IORedis({ host: server.host, port: server.port, password: server.password, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null, ...extra });
+}
+
+export async function configGet(client: IORedis, key: string): Promise<string> {
+  const [, value] = (await client.config('GET', key)) as string[];
+  return value;
+}
+
+/** Polls `check` until it returns true; generous by default because the machine is shared. */
+export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
