@@ -26,6 +26,8 @@ export interface RedisAclUser {
 }
 
 export interface RedisServerOptions {
+  /** A fixed loopback port (e.g. to bring a server "back" where a client expects it); default: a random free one. */
+  port?: number;
   /** `requirepass`: the default user's password. */
   password?: string;
   /** Extra ACL users (each line `user NAME on >PASSWORD RULES`). */
@@ -97,7 +99,7 @@ function directives(port: number, dir: string, opts: RedisServerOptions, tls?: {
     ['save', '""'],
     ['appendonly', 'no'],
   ];
-  if (tls) d.push(['port', '0'], ['tls-port', String(port)], ['tls-cert-file', tls.cert], ['tls-key-file', tls.key], ['tls-ca-file', tls.cert], ['tls-auth-clients', 'no']);
+  if (tls) d.push(['port', '0'], ['tls-port', String(port)], ['tls-cert-file', tls.cert], ['tls-key-file', tls.key], ['tls-auth-clients', 'no']);
   else d.push(['port', String(port)]);
   if (opts.password) d.push(['requirepass', opts.password]);
   if (opts.maxmemory) d.push(['maxmemory', opts.maxmemory]);
@@ -108,7 +110,7 @@ function directives(port: number, dir: string, opts: RedisServerOptions, tls?: {
 }
 
 async function startOnce(opts: RedisServerOptions): Promise<RedisServer | 'port-taken'> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'titan-perf-redis-'));
   const tls = opts.tls ? makeCertificate(dir) : undefined;
   const lines = directives(port, dir, opts, tls);
@@ -169,6 +171,7 @@ export async function startRedis(opts: RedisServerOptions = {}): Promise<RedisSe
   for (let i = 0; i < 5; i++) {
     const r = await startOnce(opts);
     if (r !== 'port-taken') return r;
+    if (opts.port) throw new Error(`redis-server: port ${opts.port} is taken`);
   }
   throw new Error('redis-server: no free loopback port after 5 attempts');
 }

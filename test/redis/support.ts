@@ -1,4 +1,6 @@
 /** Shared by the Redis tests: a `redis` config section pointing at a test server, and a plain client for checking from outside the store. */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { DEFAULT_PERFORMANCE_CONFIG, type RedisConfig } from '../../dist/src/index.js';
 import type { RedisServer } from '../helpers/redis-server';
@@ -32,4 +34,24 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+/**
+ * Runs fixtures/sidecar-like.cjs (the store used as the sidecar uses it) on
+ * the current Node, and returns everything it printed and its exit code.
+ * `env` may set TITAN_TEST_WRITE (an hz value to apply and roll back) and
+ * TITAN_TEST_NO_CLOSE (skip close(), to prove nothing keeps the process alive).
+ */
+export function runSidecarLike(config: RedisConfig, env: Record<string, string> = {}): Promise<{ code: number | null; out: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'sidecar-like.cjs')], {
+      env: { ...process.env, TITAN_TEST_CONFIG: JSON.stringify(config), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b) => (out += b));
+    child.stderr.on('data', (b) => (out += b));
+    child.on('exit', (code) => resolve({ code, out, ms: Date.now() - started }));
+  });
 }
