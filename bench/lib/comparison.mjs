@@ -1,0 +1,46 @@
+// One comparison = one metric over several variants, with raw samples kept.
+// The report, the charts and the README quote these objects and nothing else.
+import { ratio, round, summarize } from './stats.mjs';
+
+// Ratios are compared with targets like 0.99: keep four decimals whatever their size.
+const fixed = (x, places) => (Number.isFinite(x) ? Number(x.toFixed(places)) : x);
+
+/**
+ * @param {object} o
+ * @param {string} o.id      unique within the part; also the chart's file name
+ * @param {string} o.title
+ * @param {string} o.unit
+ * @param {string} o.baseline variant id the ratios are taken against
+ * @param {boolean} o.lowerIsBetter
+ * @param {{id: string, label: string}[]} o.variants  in display order
+ * @param {Record<string, number[]>} o.samples  variant id -> raw samples
+ * @param {{variant: string, kind: 'delta-max'|'ratio-min'|'ratio-max'|'value-max', limit: number, text: string}[]} [o.targets]
+ */
+export function makeComparison({ id, title, unit, baseline, lowerIsBetter, variants, samples, targets = [], note }) {
+  const base = summarize(samples[baseline] ?? []);
+  const rows = variants
+    .filter((v) => samples[v.id]?.length)
+    .map((v) => {
+      const s = summarize(samples[v.id]);
+      return {
+        id: v.id,
+        label: v.label,
+        samples: samples[v.id].map((x) => round(x, 4)),
+        median: round(s.median),
+        min: round(s.min),
+        max: round(s.max),
+        n: s.n,
+        ratio: fixed(ratio(s.median, base.median), 4),
+        delta: round(s.median - base.median),
+      };
+    });
+  const checked = targets
+    .map((t) => {
+      const row = rows.find((r) => r.id === t.variant);
+      if (!row) return { ...t, measured: null, ok: null };
+      const measured = { 'delta-max': row.delta, 'ratio-min': row.ratio, 'ratio-max': row.ratio, 'value-max': row.median }[t.kind];
+      const ok = t.kind === 'ratio-min' ? measured >= t.limit : measured <= t.limit;
+      return { ...t, measured, ok };
+    });
+  return { id, title, unit, baseline, lowerIsBetter, rows, targets: checked, ...(note ? { note } : {}) };
+}

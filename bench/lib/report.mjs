@@ -1,0 +1,90 @@
+// Writes one run's results: JSON with everything (machine, parameters, raw
+// samples), a Markdown report a person reads, and one SVG chart per comparison.
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { machineLine } from './machine.mjs';
+import { barChart } from './svg.mjs';
+
+const n = (x) => (x === null || x === undefined ? '–' : Number.isFinite(x) ? String(x) : String(x));
+
+function targetRows(results) {
+  const rows = [];
+  for (const part of Object.values(results.parts)) {
+    for (const c of part.comparisons ?? []) {
+      for (const t of c.targets ?? []) rows.push({ part: part.title, comparison: c.title, ...t });
+    }
+  }
+  return rows;
+}
+
+function verdict(ok) {
+  return ok === true ? 'met' : ok === false ? '**missed**' : 'not measured';
+}
+
+function comparisonMarkdown(c) {
+  const lines = [`#### ${c.title}`, ''];
+  if (c.note) lines.push(c.note, '');
+  lines.push(`| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference |`, '|---|---:|---:|---:|---:|---:|---:|');
+  for (const r of c.rows) {
+    lines.push(`| ${r.label} | ${n(r.median)} | ${n(r.min)} | ${n(r.max)} | ${r.n} | ${r.id === c.baseline ? 'baseline' : n(r.ratio)} | ${r.id === c.baseline ? '' : n(r.delta)} |`);
+  }
+  lines.push('', `![${c.title}](${c.chart})`, '');
+  for (const t of c.targets ?? []) lines.push(`- Target: ${t.text}: measured ${n(t.measured)}, ${verdict(t.ok)}.`);
+  if (c.targets?.length) lines.push('');
+  return lines.join('\n');
+}
+
+function tableMarkdown(t) {
+  const lines = [`#### ${t.title}`, ''];
+  if (t.note) lines.push(t.note, '');
+  lines.push(`| ${t.columns.join(' | ')} |`, `|${t.columns.map(() => '---').join('|')}|`);
+  for (const row of t.rows) lines.push(`| ${row.map(n).join(' | ')} |`);
+  lines.push('');
+  return lines.join('\n');
+}
+
+export function renderMarkdown(results) {
+  const m = results.machine;
+  const out = [
+    '# titan-perf benchmarks',
+    '',
+    `Run ${results.startedAt} (${results.mode} mode, ${results.durationS} s), parts: ${Object.keys(results.parts).join(', ')}.`,
+    '',
+    `Machine: ${machineLine(m)}; load average at the end ${results.loadAverageAtEnd.join(' ')}.`,
+    '',
+    'Every comparison ran interleaved (A B, B A, ... per round); the tables give the median, min and max of the rounds and the ratio of medians. ' +
+      'The machine is shared and noisy: read the min..max spread before a ratio, and never a single absolute number as the result.',
+    '',
+    `Reproduce: \`npm run bench\` (all parts, Node 24), \`npm run bench -- --quick\`, \`npm run bench -- --only ${Object.keys(results.parts)[0]}\`, \`npm run bench -- --node 22\`.`,
+    '',
+  ];
+  const targets = targetRows(results);
+  if (targets.length) {
+    out.push('## Targets', '', '| part | target | measured | verdict |', '|---|---|---:|---|');
+    for (const t of targets) out.push(`| ${t.part} | ${t.text} | ${n(t.measured)} | ${verdict(t.ok)} |`);
+    out.push('');
+  }
+  for (const part of Object.values(results.parts)) {
+    out.push(`## ${part.title}`, '', `Status: ${part.status}.`, '');
+    for (const note of part.notes ?? []) out.push(`- ${note}`);
+    if (part.notes?.length) out.push('');
+    if (part.parameters && Object.keys(part.parameters).length) out.push(`Parameters: \`${JSON.stringify(part.parameters)}\``, '');
+    for (const c of part.comparisons ?? []) out.push(comparisonMarkdown(c));
+    for (const t of part.tables ?? []) out.push(tableMarkdown(t));
+  }
+  return out.join('\n');
+}
+
+/** Writes results.json, report.md and the charts into `dir`, replacing the previous run's charts. */
+export function writeResults(dir, results) {
+  mkdirSync(dir, { recursive: true });
+  for (const f of readdirSync(dir)) if (f.endsWith('.svg')) rmSync(join(dir, f));
+  for (const part of Object.values(results.parts)) {
+    for (const c of part.comparisons ?? []) {
+      c.chart = `${part.id}-${c.id}.svg`;
+      writeFileSync(join(dir, c.chart), barChart(c));
+    }
+  }
+  writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
+  writeFileSync(join(dir, 'report.md'), renderMarkdown(results));
+}

@@ -1,0 +1,76 @@
+// Cost of the preload under load: a node:http hello world's requests per
+// second with and without it (and with the anchors), load from a separate process.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeComparison } from '../lib/comparison.mjs';
+import { interleave } from '../lib/interleave.mjs';
+import { loadGenerator, loadRps } from '../lib/load.mjs';
+import { startOtlpReceiver } from '../lib/otlp.mjs';
+import { startFixture, stop } from '../lib/proc.mjs';
+import { FIXTURES } from '../lib/subject.mjs';
+import { costVariants } from '../lib/variants.mjs';
+
+export const id = 'throughput';
+export const title = 'Cost of the preload under load: node:http hello-world throughput';
+
+function peakRssMiB(pid) {
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+export async function run({ quick, nodeBin, progress }) {
+  const generator = loadGenerator();
+  if (!generator) return { status: 'not measured', notes: ['No load generator: install wrk (apt) or bench/ packages (autocannon).'], comparisons: [], tables: [] };
+  const receiver = await startOtlpReceiver(nodeBin);
+  try {
+    const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint });
+    const parameters = { rounds: quick ? 1 : 4, seconds: quick ? 1 : 3, warmupSeconds: 1, connections: 32, generator };
+    const samples = await interleave({
+      label: id,
+      variants,
+      rounds: parameters.rounds,
+      progress,
+      measure: async (v) => {
+        const { child, info } = await startFixture(nodeBin, [...v.args, join(FIXTURES, 'hello-server.cjs')], { env: v.env });
+        try {
+          const url = `http://127.0.0.1:${info.port}/`;
+          await loadRps({ url, seconds: parameters.warmupSeconds, connections: parameters.connections, nodeBin });
+          const r = await loadRps({ url, seconds: parameters.seconds, connections: parameters.connections, nodeBin });
+          if (r.errors) progress(`[${id}] ${v.id}: ${r.errors}`);
+          return { rps: r.rps, rssMiB: peakRssMiB(child.pid) };
+        } finally {
+          await stop(child);
+        }
+      },
+    });
+    const hasTitan = variants.some((v) => v.id === 'titan');
+    const common = { baseline: 'bare', variants };
+    return {
+      status: hasTitan ? 'measured' : 'partial',
+      parameters,
+      notes: [
+        ...skipped,
+        `Load from ${generator} (${parameters.connections} connections, one thread) in its own process, ${parameters.warmupSeconds} s warm-up then ${parameters.seconds} s measured per run; a fresh server process per run. The load generator and the server share the machine's 2 cores.`,
+      ],
+      comparisons: [
+        makeComparison({
+          id: 'rps',
+          title: 'Hello-world server throughput',
+          unit: 'req/s',
+          lowerIsBetter: false,
+          samples: samples.rps,
+          targets: hasTitan ? [{ variant: 'titan', kind: 'ratio-min', limit: 0.99, text: 'throughput with the preload >= 99% of bare (metrics only)' }] : [],
+          ...common,
+        }),
+        makeComparison({ id: 'rss', title: 'Server peak RSS after the load', unit: 'MiB', lowerIsBetter: true, samples: samples.rssMiB, ...common }),
+      ],
+      tables: [],
+    };
+  } finally {
+    await stop(receiver.child);
+  }
+}

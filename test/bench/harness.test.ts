@@ -1,0 +1,168 @@
+// The benchmark harness itself: it runs the quick mode of real parts and
+// writes well-formed results. No speed is asserted here: the numbers belong
+// in bench/results/, and this machine is shared and noisy.
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+// @ts-expect-error plain ESM without types
+import { makeComparison } from '../../bench/lib/comparison.mjs';
+// @ts-expect-error plain ESM without types
+import { interleave } from '../../bench/lib/interleave.mjs';
+// @ts-expect-error plain ESM without types
+import { median, quantile, summarize } from '../../bench/lib/stats.mjs';
+// @ts-expect-error plain ESM without types
+import { barChart } from '../../bench/lib/svg.mjs';
+
+const ROOT = join(__dirname, '..', '..');
+const out = mkdtempSync(join(tmpdir(), 'titan-bench-test-'));
+afterAll(() => rmSync(out, { recursive: true, force: true }));
+
+function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Every element opened is closed, in order: enough to catch a broken hand-written SVG. */
+function assertBalancedXml(xml: string) {
+  const stack: string[] = [];
+  for (const m of xml.matchAll(/<(\/?)([a-zA-Z]+)[^>]*?(\/?)>/g)) {
+    const [, closing, name, selfClosing] = m;
+    if (selfClosing) continue;
+    if (closing) expect(stack.pop()).toBe(name);
+    else stack.push(name);
+  }
+  expect(stack).toEqual([]);
+}
+
+describe('statistics', () => {
+  it('takes medians, nearest-rank quantiles and min..max from raw samples', () => {
+    expect(median([5, 1, 3])).toBe(3);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    const hundred = Array.from({ length: 100 }, (_, i) => i + 1);
+    expect(quantile(hundred, 0.5)).toBe(50);
+    expect(quantile(hundred, 0.99)).toBe(99);
+    expect(quantile(hundred, 0.999)).toBe(100);
+    expect(summarize([3, Number.NaN, 1, 2])).toEqual({ n: 3, median: 2, min: 1, max: 3 });
+  });
+
+  it('states every variant against the baseline as a ratio of medians and checks targets', () => {
+    const c = makeComparison({
+      id: 'x',
+      title: 'x',
+      unit: 'ms',
+      baseline: 'a',
+      lowerIsBetter: true,
+      variants: [
+        { id: 'a', label: 'A' },
+        { id: 'b', label: 'B' },
+        { id: 'missing', label: 'never ran' },
+      ],
+      samples: { a: [10, 12, 11], b: [15, 14, 30] },
+      targets: [
+        { variant: 'b', kind: 'delta-max', limit: 3, text: 'b adds <= 3' },
+        { variant: 'b', kind: 'ratio-max', limit: 2, text: 'b <= 2x a' },
+        { variant: 'missing', kind: 'delta-max', limit: 1, text: 'not run' },
+      ],
+    });
+    expect(c.rows.map((r: { id: string }) => r.id)).toEqual(['a', 'b']);
+    const b = c.rows[1];
+    expect([b.median, b.min, b.max, b.n, b.delta]).toEqual([15, 14, 30, 3, 4]);
+    expect(b.ratio).toBeCloseTo(15 / 11, 3);
+    expect(b.samples).toEqual([15, 14, 30]);
+    expect(c.targets.map((t: { ok: boolean | null }) => t.ok)).toEqual([false, true, null]);
+  });
+
+  it('interleaves variants, alternating their order each round', async () => {
+    const seen: string[] = [];
+    const samples = await interleave({
+      label: 't',
+      variants: [{ id: 'a' }, { id: 'b' }],
+      rounds: 3,
+      progress: () => {},
+      measure: async (v: { id: string }, round: number) => {
+        seen.push(v.id);
+        return { value: round };
+      },
+    });
+    expect(seen).toEqual(['a', 'b', 'b', 'a', 'a', 'b']);
+    expect(samples.value).toEqual({ a: [0, 1, 2], b: [0, 1, 2] });
+  });
+
+  it('draws one bar and one min..max whisker per variant, escaping labels', () => {
+    const c = makeComparison({
+      id: 'x', title: 'T <&>', unit: 'ms', baseline: 'a', lowerIsBetter: true,
+      variants: [{ id: 'a', label: 'a & b' }, { id: 'b', label: 'B' }],
+      samples: { a: [1, 2, 3], b: [2, 4, 8] },
+    });
+    const svg = barChart(c);
+    assertBalancedXml(svg);
+    expect(svg).toContain('T &lt;&amp;&gt;');
+    expect(svg.match(/<rect [^>]*fill="#(9aa5b1|3b7dd8)"/g)).toHaveLength(2);
+  });
+});
+
+describe('bench/run.mjs', () => {
+  it('rejects an unknown part with the list of parts and exit 2', async () => {
+    const r = await runBench(['--only', 'nonsense', '--no-build', '--no-install', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('unknown part nonsense');
+    expect(r.stderr).toContain('startup, throughput, pooling, watching, sidecar, gc');
+  });
+
+  it('runs the quick mode of the start-up and GC parts and writes JSON, Markdown and SVG', async () => {
+    const r = await runBench(['--quick', '--only', 'startup,gc', '--no-build', '--no-install', '--out', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/machine: .+ cores/);
+    expect(r.stderr).toMatch(/\[gc\] round 2\/2/);
+
+    const results = JSON.parse(readFileSync(join(out, 'results.json'), 'utf8'));
+    expect(results.mode).toBe('quick');
+    expect(results.machine.cores).toBeGreaterThan(0);
+    expect(results.machine.node.version).toBe(process.version);
+    expect(results.machine.loadAverageAtStart).toHaveLength(3);
+    expect(Object.keys(results.parts)).toEqual(['startup', 'gc']);
+
+    const gc = results.parts.gc;
+    expect(gc.status).toBe('measured');
+    expect(gc.parameters.rounds).toBe(2);
+    for (const c of gc.comparisons) {
+      expect(c.baseline).toBe('default');
+      expect(c.rows.map((row: { id: string }) => row.id)).toEqual(['default', 'semi-4', 'semi-16', 'semi-64']);
+      for (const row of c.rows) {
+        expect(row.samples).toHaveLength(2);
+        expect(row.min).toBeLessThanOrEqual(row.median);
+        expect(row.median).toBeLessThanOrEqual(row.max);
+      }
+    }
+
+    const startup = results.parts.startup;
+    expect(['measured', 'partial']).toContain(startup.status);
+    const ms = startup.comparisons.find((c: { id: string }) => c.id === 'ms');
+    const bare = ms.rows.find((row: { id: string }) => row.id === 'bare');
+    expect(bare.samples).toHaveLength(3);
+    expect(bare.samples.every((x: number) => x > 0)).toBe(true);
+    // Whatever did not run says why instead of showing a number.
+    const measured = new Set(ms.rows.map((row: { id: string }) => row.id));
+    if (!measured.has('titan')) expect(startup.notes.join('\n')).toContain('titan-perf: not measured');
+
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    expect(report).toContain('## GC advice');
+    expect(report).toContain('| variant | median (ms) |');
+    const charts = readdirSync(out).filter((f) => f.endsWith('.svg'));
+    expect(charts.length).toBe(startup.comparisons.length + gc.comparisons.length);
+    for (const chart of charts) {
+      expect(report).toContain(`](${chart})`);
+      const svg = readFileSync(join(out, chart), 'utf8');
+      expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+      assertBalancedXml(svg);
+    }
+  }, 120_000);
+});
