@@ -18,6 +18,8 @@ export interface DesiredSetting {
   skip?: string;
   /** Things the user should know before the change (durability, rewrite). */
   warnings?: string[];
+  /** A risky change applied only with `force` (the CLI's `--force`); otherwise skipped with this reason. */
+  guarded?: string;
 }
 
 export type PlanAction = 'change' | 'ok' | 'skip';
@@ -40,6 +42,8 @@ export interface Store {
   /** Current value in canonical text form; null when the setting does not exist. */
   read(key: string): Promise<string | null>;
   write(key: string, value: string): Promise<void>;
+  /** Makes a setting absent again (rollback of a setting that did not exist, e.g. a generated config file). */
+  remove?(key: string): Promise<void>;
   /** Whether `current` satisfies `desired` (store-specific normalisation, directions). */
   satisfies(current: string | null, desired: DesiredSetting): boolean;
   /** Release connections and handles. */
@@ -67,6 +71,8 @@ export interface Journal {
   /** Records the original unless one is already recorded for this key (the first original wins). */
   recordOriginal(entry: JournalEntry): Promise<void>;
   originals(store?: string): Promise<JournalEntry[]>;
+  /** Several originals with one durable write (the file journal: one fsync per apply, not one per key). */
+  recordOriginals?(entries: JournalEntry[]): Promise<void>;
   /** Drops an entry once its original has been restored and read back. */
   forget(store: string, key: string): Promise<void>;
 }

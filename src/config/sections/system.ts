@@ -1,8 +1,9 @@
-/** The `system` section: kernel sysctls and log rotation, applied by the sidecar. */
+/** The `system` section: kernel sysctls, log rotation and the sidecar daemon. */
+import { SYSCTL_CATALOGUE, SYSCTL_KEY_RE, type SysctlSpec } from '../../system/sysctl-catalogue';
 import type { Profile } from '../types';
 
 export interface LogRotationConfig {
-  /** Log files or globs to rotate; empty means no logrotate config is managed. */
+  /** Absolute log file paths or globs to rotate; empty means no logrotate config is managed. */
   paths: string[];
   maxSize: string;
   /** Days to keep rotated files. */
@@ -14,13 +15,36 @@ export interface LogRotationConfig {
   rotate: number;
   /** How often the daemon runs logrotate, ms. */
   interval: number;
+  /** `user group` for logrotate's `su` directive, needed when a log directory is writable by a non-root user. */
+  su?: string;
+  /** With `create`: the writer's pid file; the sidecar sends it `reopenSignal` after a rotation (no postrotate shell). */
+  pidFile?: string;
+  reopenSignal: 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
 }
 
+/**
+ * Desired sysctl values by catalogue name (see the README's catalogue table);
+ * `null` leaves a key unmanaged. Tuples (tcp_rmem, ip_local_port_range) are
+ * lists of integers.
+ */
 export interface KernelParamsConfig {
-  netCoreSomaxconn: number;
-  vmSwappiness: number;
-  tcpCongestionControl: string;
-  [key: string]: number | string;
+  netCoreSomaxconn: number | null;
+  vmSwappiness: number | null;
+  tcpCongestionControl: string | null;
+  [param: string]: number | number[] | string | null;
+}
+
+export interface DaemonConfig {
+  /** ms between two verify passes of `run`. */
+  verifyInterval: number;
+  /** `repair` re-applies drifted settings; `report` only logs them. */
+  drift: 'repair' | 'report';
+  /** Probe listener; loopback unless a pod IP is configured on purpose. */
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  /** Restore the journalled originals on SIGTERM. */
+  rollbackOnExit: boolean;
 }
 
 export interface SystemConfig {
@@ -29,19 +53,25 @@ export interface SystemConfig {
   /** Allow node-wide keys (vm.*, fs.*, host-only net.core.*): DaemonSet mode. */
   allowNodeScope: boolean;
   kernelParams: KernelParamsConfig;
-  /** Extra sysctl keys outside the catalogue, allowed explicitly (key -> value). */
+  /** Sysctl keys outside the catalogue, allowed explicitly (dotted key -> value); still path-checked. */
   extraSysctls: Record<string, string | number>;
   logRotation: LogRotationConfig;
+  daemon: DaemonConfig;
+}
+
+function paramsFrom(pick: (s: SysctlSpec) => SysctlSpec['default'] | undefined): KernelParamsConfig {
+  const out: Record<string, number | number[] | string | null> = {};
+  for (const spec of SYSCTL_CATALOGUE) {
+    const value = pick(spec);
+    if (value !== undefined) out[spec.param] = value;
+  }
+  return out as KernelParamsConfig;
 }
 
 export const systemDefaults: SystemConfig = {
   enabled: true,
   allowNodeScope: false,
-  kernelParams: {
-    netCoreSomaxconn: 65535,
-    vmSwappiness: 1,
-    tcpCongestionControl: 'bbr',
-  },
+  kernelParams: paramsFrom((s) => s.default),
   extraSysctls: {},
   logRotation: {
     paths: [],
@@ -51,33 +81,67 @@ export const systemDefaults: SystemConfig = {
     mode: 'copytruncate',
     rotate: 30,
     interval: 3_600_000,
+    reopenSignal: 'SIGHUP',
+  },
+  daemon: {
+    verifyInterval: 60_000,
+    drift: 'repair',
+    host: '127.0.0.1',
+    port: 9477,
+    rollbackOnExit: false,
   },
 };
 
 export const systemProfiles: Record<Profile, Partial<SystemConfig>> = {
   default: {},
-  hft: {},
+  hft: { kernelParams: paramsFrom((s) => s.hft) },
 };
+
+const SAFE_PATH_RE = /^\/[^\n\r"{}#]*$/;
 
 export function systemSchema() {
   const { v, int, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
+  const params: Record<string, ReturnType<typeof v.nullable>> = {};
+  for (const spec of SYSCTL_CATALOGUE) params[spec.param] = v.nullable(sysctlValueSchema(spec));
+  const keyMsg = "a dotted sysctl key such as 'net.ipv4.tcp_mtu_probing' (letters, digits, _ and - between dots)";
   return section({
     enabled: bool(),
     allowNodeScope: bool(),
-    kernelParams: v.looseObject({
-      netCoreSomaxconn: int(128, 4_194_304),
-      vmSwappiness: int(0, 200),
-      tcpCongestionControl: oneOf(['bbr', 'cubic', 'reno'] as const),
-    }, 'an object'),
-    extraSysctls: v.record(str('a sysctl key'), v.union([v.string(), v.number()], 'a string or number'), 'an object of sysctl key to value'),
+    kernelParams: section(params),
+    extraSysctls: v.record(
+      v.pipe(v.string(keyMsg), v.regex(SYSCTL_KEY_RE, keyMsg), v.maxLength(200, keyMsg)),
+      v.union([v.pipe(v.string(), v.regex(/^[\x20-\x7e\t]{1,256}$/)), v.pipe(v.number(), v.integer())], 'an integer or a printable string'),
+      'an object of sysctl key to value',
+    ),
     logRotation: section({
-      paths: v.array(str('a file path or glob'), 'a list of file paths or globs'),
+      paths: v.array(
+        v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without newlines, quotes, braces or #')),
+        'a list of file paths or globs',
+      ),
       maxSize: size(),
       maxAge: int(1, 3650, 'days'),
       compress: bool(),
       mode: oneOf(['copytruncate', 'create'] as const),
       rotate: int(1, 1000),
       interval: int(1000, 86_400_000 * 7, 'ms'),
+      su: v.optional(v.pipe(v.string("'user group'"), v.regex(/^[a-z_][a-z0-9_-]{0,31} [a-z_][a-z0-9_-]{0,31}$/, "'user group', e.g. 'app app'"))),
+      pidFile: v.optional(v.pipe(str('an absolute file path'), v.regex(SAFE_PATH_RE, 'an absolute file path'))),
+      reopenSignal: oneOf(['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const),
+    }),
+    daemon: section({
+      verifyInterval: int(100, 86_400_000, 'ms'),
+      drift: oneOf(['repair', 'report'] as const),
+      host: str('a listen address such as 127.0.0.1', 253),
+      port: int(0, 65535),
+      rollbackOnExit: bool(),
     }),
   });
+}
+
+function sysctlValueSchema(spec: SysctlSpec) {
+  const { v, int, oneOf } = require('../rules') as typeof import('../rules');
+  if (spec.type === 'enum') return oneOf(spec.values);
+  if (spec.type === 'int') return int(spec.min, spec.max, spec.unit);
+  const msg = `a list of ${spec.count} integers from ${spec.min} to ${spec.max}`;
+  return v.pipe(v.array(int(spec.min, spec.max), msg), v.length(spec.count, msg));
 }

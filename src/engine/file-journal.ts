@@ -1,0 +1,97 @@
+/**
+ * The default journal: one JSON file in the state dir. Every change is a new
+ * file written to a temp name, fsync'd, renamed over the old one, and the
+ * directory fsync'd, so after a crash (kill -9, power loss) the journal is
+ * either the old or the new version, never a torn one.
+ */
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { TitanPerfError } from '../errors';
+import type { Journal, JournalEntry } from './types';
+
+interface JournalFile {
+  version: 1;
+  entries: JournalEntry[];
+}
+
+export const JOURNAL_FILE = 'journal.json';
+
+export class FileJournal implements Journal {
+  readonly path: string;
+
+  constructor(readonly dir: string) {
+    this.path = join(dir, JOURNAL_FILE);
+  }
+
+  async recordOriginal(entry: JournalEntry): Promise<void> {
+    await this.recordOriginals([entry]);
+  }
+
+  async recordOriginals(entries: JournalEntry[]): Promise<void> {
+    const current = this.load();
+    const known = new Set(current.map((e) => `${e.store}\0${e.key}`));
+    let added = false;
+    for (const entry of entries) {
+      const id = `${entry.store}\0${entry.key}`;
+      // The first original wins: a second apply must not record titan-perf's own value as the original.
+      if (known.has(id)) continue;
+      known.add(id);
+      current.push({ ...entry });
+      added = true;
+    }
+    if (added) this.save(current);
+  }
+
+  async originals(store?: string): Promise<JournalEntry[]> {
+    const all = this.load();
+    return store === undefined ? all : all.filter((e) => e.store === store);
+  }
+
+  async forget(store: string, key: string): Promise<void> {
+    const current = this.load();
+    const rest = current.filter((e) => !(e.store === store && e.key === key));
+    if (rest.length !== current.length) this.save(rest);
+  }
+
+  private load(): JournalEntry[] {
+    let text: string;
+    try {
+      text = readFileSync(this.path, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw new TitanPerfError('TITAN_PERF_JOURNAL_UNREADABLE', `cannot read the journal ${this.path}: ${(err as Error).message}`, { cause: err });
+    }
+    try {
+      const data = JSON.parse(text) as JournalFile;
+      if (data.version !== 1 || !Array.isArray(data.entries)) throw new Error('unexpected shape');
+      return data.entries;
+    } catch (err) {
+      // Never guess originals: a wrong "original" restored is worse than stopping.
+      throw new TitanPerfError(
+        'TITAN_PERF_JOURNAL_CORRUPT',
+        `the journal ${this.path} is not valid (${(err as Error).message}); it holds the values to restore, so fix or move it by hand before applying again`,
+        { cause: err },
+      );
+    }
+  }
+
+  private save(entries: JournalEntry[]): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify({ version: 1, entries } satisfies JournalFile, null, 2) + '\n');
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.path);
+    // The rename itself is only durable once the directory entry is on disk.
+    const dirFd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(dirFd);
+    } finally {
+      closeSync(dirFd);
+    }
+  }
+}
