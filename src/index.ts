@@ -1,3 +1,4 @@
 export * from './config/index';
 export * from './errors';
 export * from './redis/index';
+export * from './pools/index';
