@@ -31,6 +31,15 @@ export class RedisJournal implements Journal {
     await (await this.client()).hsetnx(this.key, RedisJournal.field(entry.store, entry.key), JSON.stringify(entry));
   }
 
+  /** Several originals in one MULTI: all recorded (each only if absent) or none. */
+  async recordOriginals(entries: JournalEntry[]): Promise<void> {
+    const multi = (await this.client()).multi();
+    for (const e of entries) multi.hsetnx(this.key, RedisJournal.field(e.store, e.key), JSON.stringify(e));
+    const replies = await multi.exec();
+    const failed = replies?.find(([err]) => err);
+    if (failed) throw failed[0];
+  }
+
   async originals(store?: string): Promise<JournalEntry[]> {
     const all = await (await this.client()).hgetall(this.key);
     const entries: JournalEntry[] = [];

@@ -45,6 +45,7 @@ export interface RedisStoreOptions {
 interface ServerFacts {
   /** Why nothing is written, or null when CONFIG may be used. */
   advisory: string | null;
+  version: string;
   /** redis.conf path, empty when the server runs without one. */
   configFile: string;
 }
@@ -125,7 +126,8 @@ export class RedisStore implements StoreWithJournal {
     const client = await this.client();
     const info = parseInfo(await client.info('server'));
     const configFile = info.config_file ?? '';
-    if (this.config.mode === 'advisory') return { advisory: "redis.mode is 'advisory'", configFile };
+    const version = info.redis_version ?? '';
+    if (this.config.mode === 'advisory') return { advisory: "redis.mode is 'advisory'", configFile, version };
     try {
       await client.config('GET', 'maxmemory');
     } catch (err) {
@@ -133,9 +135,10 @@ export class RedisStore implements StoreWithJournal {
       return {
         advisory: `this server refuses CONFIG (${errorSummary(err)}), as managed services (ElastiCache, Memorystore, Azure Cache) and renamed-command setups do; set these through the provider's parameter group or redis.conf`,
         configFile,
+        version,
       };
     }
-    return { advisory: null, configFile };
+    return { advisory: null, configFile, version };
   }
 
   /** Why this store only advises (health and recommendations, no writes), or null when it manages CONFIG. */
@@ -178,7 +181,9 @@ export class RedisStore implements StoreWithJournal {
       const value = this.desiredValue(p);
       const s: DesiredSetting = { key: p.key, value, direction: 'exact' };
       const now = current.get(p.key) ?? null;
-      if (p.immutable) {
+      if (!current.has(p.key)) {
+        s.skip = `this Redis (${facts.version || 'unknown version'}) has no ${p.key} parameter`;
+      } else if (p.immutable) {
         if (now !== value)
           s.skip = `${p.key} cannot change at runtime (current ${now ?? 'unknown'}, desired ${value}): needs a restart with '${p.key} ${value}' in redis.conf`;
       } else if (p.key === 'maxmemory') {

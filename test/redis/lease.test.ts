@@ -63,6 +63,13 @@ describe('Several sidecars, one Redis', () => {
       expect(originals.hz).toMatchObject({ original: '10', owner: 'pod-a' });
       expect(originals['tcp-keepalive']).toMatchObject({ original: '300', owner: 'pod-a' });
       expect(originals['latency-monitor-threshold']).toMatchObject({ original: '0', owner: 'pod-b' });
+      // The engine's batch form keeps the same rule: an existing original is never replaced.
+      await b.journal().recordOriginals([
+        { store: 'redis', key: 'hz', original: '30', at: Date.now(), owner: 'pod-b' },
+        { store: 'redis', key: 'rdbcompression', original: 'yes', at: Date.now(), owner: 'pod-b' },
+      ]);
+      expect(await b.journal().original('redis', 'hz')).toMatchObject({ original: '10', owner: 'pod-a' });
+      expect(await b.journal().original('redis', 'rdbcompression')).toMatchObject({ original: 'yes', owner: 'pod-b' });
 
       await b.restoreOriginals();
       expect(await configGet(raw, 'hz')).toBe('10');
