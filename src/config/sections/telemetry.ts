@@ -1,16 +1,47 @@
-/** The `telemetry` section; exporters themselves follow the standard OTEL_* environment variables. */
+/**
+ * The `telemetry` section. Where metrics go (OTLP, Prometheus, console) is
+ * not configured here: that follows the standard OTEL_* environment variables
+ * so titan-perf is set up the way every other OpenTelemetry component is.
+ */
 import type { Profile } from '../types';
 
 export interface TelemetryConfig {
   /** Register titan-perf's OpenTelemetry instruments. */
   enabled: boolean;
+  /**
+   * Report through the app's own global MeterProvider when it registers one
+   * (its pipeline, its exporter), instead of titan-perf's own exporter.
+   */
+  useAppMeterProvider: boolean;
+  /**
+   * ms after start-up before titan-perf loads the SDK and starts its own
+   * exporter; gives an app that starts its SDK during start-up the time to
+   * register first, and keeps the SDK off the start-up path.
+   */
+  exportDelay: number;
+  /** Outbound origins reported one by one; the rest are summed under `_other`. */
+  maxOrigins: number;
+  /** Database pools reported one by one; the rest are summed under `_other`. */
+  maxDbPools: number;
 }
 
-export const telemetryDefaults: TelemetryConfig = { enabled: true };
+export const telemetryDefaults: TelemetryConfig = {
+  enabled: true,
+  useAppMeterProvider: true,
+  exportDelay: 3000,
+  maxOrigins: 20,
+  maxDbPools: 10,
+};
 
 export const telemetryProfiles: Record<Profile, Partial<TelemetryConfig>> = { default: {}, hft: {} };
 
 export function telemetrySchema() {
-  const { bool, section } = require('../rules') as typeof import('../rules');
-  return section({ enabled: bool() });
+  const { bool, int, section } = require('../rules') as typeof import('../rules');
+  return section({
+    enabled: bool(),
+    useAppMeterProvider: bool(),
+    exportDelay: int(0, 600_000, 'ms'),
+    maxOrigins: int(1, 1000),
+    maxDbPools: int(1, 1000),
+  });
 }

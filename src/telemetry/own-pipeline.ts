@@ -1,0 +1,122 @@
+/**
+ * titan-perf's own MeterProvider and exporters, for when the app has no
+ * OpenTelemetry pipeline to report through. Never registered as the global
+ * MeterProvider: the app stays free to register its own, and titan-perf then
+ * hands over to it. The SDK is required here and only here, after start-up.
+ */
+import type { MeterProvider } from '@opentelemetry/api';
+import type { PushMetricExporter, ResourceMetrics, IMetricReader } from '@opentelemetry/sdk-metrics';
+import type { ExportPlan } from './export-env';
+import { resourceAttributes } from './resource-attributes';
+
+export interface OwnPipeline {
+  provider: MeterProvider;
+  /** Flushes what was collected, stops the exporters and frees the Prometheus port. */
+  shutdown(): Promise<void>;
+}
+
+type Log = (line: string) => void;
+
+/**
+ * Export failures are logged here, at most one line per export interval, and
+ * reported to the reader as done: the SDK's own path would hand them to the
+ * process-wide error handler, which belongs to the app.
+ */
+class QuietExporter implements PushMetricExporter {
+  private lastLog = 0;
+  private suppressed = 0;
+  selectAggregationTemporality?: PushMetricExporter['selectAggregationTemporality'];
+  selectAggregation?: PushMetricExporter['selectAggregation'];
+
+  constructor(
+    private readonly inner: PushMetricExporter,
+    private readonly label: string,
+    private readonly intervalMs: number,
+    private readonly log: Log,
+  ) {
+    if (inner.selectAggregationTemporality) this.selectAggregationTemporality = inner.selectAggregationTemporality.bind(inner);
+    if (inner.selectAggregation) this.selectAggregation = inner.selectAggregation.bind(inner);
+  }
+
+  export(metrics: ResourceMetrics, done: (result: { code: number; error?: Error }) => void): void {
+    try {
+      this.inner.export(metrics, (result) => {
+        if (result.code !== 0) this.fail(result.error);
+        done({ code: 0 });
+      });
+    } catch (err) {
+      this.fail(err as Error);
+      done({ code: 0 });
+    }
+  }
+
+  private fail(err: Error | undefined): void {
+    const now = Date.now();
+    if (now - this.lastLog < this.intervalMs) {
+      this.suppressed++;
+      return;
+    }
+    const more = this.suppressed > 0 ? ` (${this.suppressed} more failures since the last message)` : '';
+    this.suppressed = 0;
+    this.lastLog = now;
+    const reason = String(err?.message ?? err ?? 'unknown error').split('\n')[0].slice(0, 200);
+    this.log(`titan-perf: metrics export to ${this.label} failed: ${reason}${more}; the app is not affected, retrying next interval`);
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush().catch(() => undefined);
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown().catch(() => undefined);
+  }
+}
+
+function otlpExporter(plan: ExportPlan): PushMetricExporter {
+  switch (plan.protocol) {
+    case 'grpc': {
+      const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-grpc') as typeof import('@opentelemetry/exporter-metrics-otlp-grpc');
+      return new OTLPMetricExporter();
+    }
+    case 'http/json': {
+      const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+      return new OTLPMetricExporter();
+    }
+    default: {
+      const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
+      return new OTLPMetricExporter();
+    }
+  }
+}
+
+export function createOwnPipeline(plan: ExportPlan, log: Log, env: Record<string, string | undefined> = process.env): OwnPipeline {
+  const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
+  const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
+  const readers: IMetricReader[] = [];
+  for (const name of plan.exporters) {
+    if (name === 'prometheus') {
+      const { PrometheusExporter } = require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus');
+      const { host, port } = plan.prometheus;
+      readers.push(
+        new PrometheusExporter({ host, port }, (err) => {
+          if (err) log(`titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String((err as Error).message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`);
+        }),
+      );
+      continue;
+    }
+    const inner = name === 'console' ? new sdk.ConsoleMetricExporter() : otlpExporter(plan);
+    const label = name === 'console' ? 'the console' : `${plan.endpoint} (${plan.protocol})`;
+    readers.push(
+      new sdk.PeriodicExportingMetricReader({
+        exporter: new QuietExporter(inner, label, plan.intervalMs, log),
+        exportIntervalMillis: plan.intervalMs,
+        exportTimeoutMillis: plan.timeoutMs,
+      }),
+    );
+  }
+  const provider = new sdk.MeterProvider({ resource: resourceFromAttributes(resourceAttributes(env)), readers });
+  return {
+    provider,
+    shutdown: () => provider.shutdown().catch(() => undefined),
+  };
+}
