@@ -224,7 +224,14 @@ export class RedisStore implements StoreWithJournal {
   /** Every managed parameter's current value, in one CONFIG GET round trip. */
   private async readAll(): Promise<Map<string, string>> {
     const client = await this.client();
-    const reply = (await client.config('GET', ...REDIS_PARAMETERS.map((p) => p.key))) as string[];
+    const keys = REDIS_PARAMETERS.map((p) => p.key);
+    let reply: string[];
+    try {
+      reply = (await client.config('GET', ...keys)) as string[];
+    } catch {
+      // Redis before 7.0 takes one pattern per CONFIG GET.
+      reply = (await Promise.all(keys.map((k) => client.config('GET', k) as Promise<string[]>))).flat();
+    }
     const out = new Map<string, string>();
     for (let i = 0; i + 1 < reply.length; i += 2) {
       const p = redisParameter(reply[i]);

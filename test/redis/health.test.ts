@@ -39,8 +39,9 @@ describe('Redis health readings', () => {
         expect(m['redis.clients.blocked']).toBe(0);
         expect(m['redis.slowlog.length']).toBeGreaterThan(100);
         expect(h.persistence).toMatchObject({ aofEnabled: false, rdbLastSaveStatus: 'ok', loading: false });
-        expect(h.latency[0]).toMatchObject({ event: expect.any(String), latestMs: expect.any(Number) });
-        expect(h.latency[0].maxMs).toBeGreaterThanOrEqual(40);
+        // With a 1 ms threshold a loaded machine may record other events too; the script's spike is among them.
+        for (const e of h.latency) expect(e).toMatchObject({ event: expect.any(String), latestMs: expect.any(Number), at: expect.any(Number) });
+        expect(Math.max(...h.latency.map((e) => e.maxMs))).toBeGreaterThanOrEqual(40);
         expect(h.unavailable).toEqual([]);
         expect(h.version).toMatch(/^\d+\.\d+/);
       } finally {
