@@ -1,0 +1,76 @@
+/**
+ * `node --require titan-perf/preload app.js` (or `--import`): starts the one
+ * RuntimeAgent of this process. Fail-open: nothing here may stop or change
+ * the app, except TITAN_PERF_STRICT=1 with an invalid configuration, which
+ * the user asked to be fatal. No signal or exit listeners, nothing that keeps
+ * the process alive. Inactive in worker threads: they inherit the preload
+ * through execArgv/NODE_OPTIONS, and the main thread's agent already watches
+ * the process's heap and GC (a worker's own event loop is not watched).
+ * The preload starts no workers or children of its own.
+ *
+ * Start-up budget is 10 ms: with no TITAN_PERF_* input the config is the
+ * defaults object itself, so neither the schema library nor the other
+ * sections are loaded.
+ */
+import type { NodejsConfig } from '../src/config/sections/nodejs';
+import type { ConfigIssue } from '../src/errors';
+import { claimAgentSlot, setAgentSlot } from '../src/runtime/agent-slot';
+import { reportFault } from '../src/runtime/fault';
+import { isMainThread } from '../src/runtime/thread';
+
+/** Environment variables of the preload itself, not configuration. */
+const PRELOAD_ENV = new Set(['TITAN_PERF_DISABLED', 'TITAN_PERF_STRICT', 'TITAN_PERF_CGROUP_ROOT']);
+
+function flag(name: string): boolean {
+  const v = process.env[name];
+  return v === '1' || v === 'true';
+}
+
+function resolveNodejsConfig(): { config: NodejsConfig; issues: ConfigIssue[] } {
+  const env = process.env;
+  const names = Object.keys(env).filter((k) => k.startsWith('TITAN_PERF_') && !PRELOAD_ENV.has(k));
+  if (names.length === 0) {
+    const { nodejsDefaults } = require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
+    return { config: nodejsDefaults, issues: [] };
+  }
+  const { resolveConfig } = require('../src/config/load') as typeof import('../src/config/load');
+  const { ConfigError, formatIssue } = require('../src/errors') as typeof import('../src/errors');
+  const own: Record<string, string | undefined> = {};
+  for (const k of names) own[k] = env[k];
+  try {
+    const resolved = resolveConfig({ env: own, strict: flag('TITAN_PERF_STRICT') });
+    if (resolved.issues.length > 0) {
+      process.stderr.write(
+        `titan-perf: invalid configuration; these settings fall back to their defaults and the app starts normally:\n  ${resolved.issues.map(formatIssue).join('\n  ')}\n`,
+      );
+    }
+    return { config: resolved.config.nodejs, issues: resolved.issues };
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`titan-perf: ${err.message}\nTITAN_PERF_STRICT=1: the app is not started; fix the configuration or unset TITAN_PERF_STRICT.\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+function start(): void {
+  if (flag('TITAN_PERF_DISABLED') || !isMainThread()) return;
+  // Two copies of the package, or --require and --import together: the first claims the process.
+  if (!claimAgentSlot()) return;
+  const { config, issues } = resolveNodejsConfig();
+
+  const { RuntimeAgent } = require('../src/runtime/agent') as typeof import('../src/runtime/agent');
+  const agent = new RuntimeAgent({ config, configIssues: issues });
+  setAgentSlot(agent);
+  agent.start();
+
+  // Telemetry (issue 3) attaches here: one call that takes `agent` and listens
+  // to agent.on('readings') / agent.getReadings().
+}
+
+try {
+  start();
+} catch (err) {
+  reportFault('the titan-perf preload', err);
+}

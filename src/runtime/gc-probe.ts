@@ -1,0 +1,64 @@
+/**
+ * GC pauses by kind from PerformanceObserver('gc'). Every entry of each batch
+ * is kept (a batch often holds several minor GCs and a major one); read()
+ * drains what was collected since the previous read.
+ */
+import type { PerformanceEntry } from 'node:perf_hooks';
+import type { GcKind, GcReading } from './readings';
+
+/** Bounds memory when reads stop (e.g. a stalled timer): the share still counts every pause. */
+const MAX_KEPT_PAUSES = 10_000;
+
+function kindOf(entry: PerformanceEntry, constants: typeof import('node:perf_hooks').constants): GcKind {
+  const flag = (entry as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
+  switch (flag) {
+    case constants.NODE_PERFORMANCE_GC_MAJOR:
+      return 'major';
+    case constants.NODE_PERFORMANCE_GC_INCREMENTAL:
+      return 'incremental';
+    case constants.NODE_PERFORMANCE_GC_WEAKCB:
+      return 'weakcb';
+    default:
+      return 'minor';
+  }
+}
+
+export class GcProbe {
+  private observer: import('node:perf_hooks').PerformanceObserver | undefined;
+  private pauses: GcReading['pauses'] = [];
+  private pausedMs = 0;
+
+  enable(): void {
+    if (this.observer) return;
+    // Loaded here, not at import: perf_hooks costs ~2 ms of the preload's start-up.
+    const { PerformanceObserver, constants } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+    this.observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        this.pausedMs += entry.duration;
+        if (this.pauses.length < MAX_KEPT_PAUSES) this.pauses.push({ kind: kindOf(entry, constants), durationMs: entry.duration });
+      }
+    });
+    this.observer.observe({ entryTypes: ['gc'] });
+  }
+
+  disable(): void {
+    this.observer?.disconnect();
+    this.observer = undefined;
+    this.pauses = [];
+    this.pausedMs = 0;
+  }
+
+  get enabled(): boolean {
+    return this.observer !== undefined;
+  }
+
+  read(intervalMs: number): GcReading {
+    const reading: GcReading = {
+      pauses: this.pauses,
+      pauseShare: intervalMs > 0 ? Math.min(1, this.pausedMs / intervalMs) : 0,
+    };
+    this.pauses = [];
+    this.pausedMs = 0;
+    return reading;
+  }
+}

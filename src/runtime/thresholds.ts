@@ -1,0 +1,121 @@
+/**
+ * Threshold checks over each Readings: event-loop delay p99, event-loop
+ * utilization and heap usage against the `nodejs` config. A breach raises a
+ * `performance-warning` at most once per `warningCooldown` per metric (a
+ * lasting breach repeats it with the same `since`); when the metric comes
+ * back under its threshold, one `performance-recovered` closes it.
+ */
+import type { NodejsConfig } from '../config/sections/nodejs';
+import type { PerformanceWarning, Readings } from './readings';
+
+export type ThresholdConfig = Pick<NodejsConfig, 'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown'>;
+
+export interface PerformanceRecovery extends PerformanceWarning {
+  /** Epoch ms when the metric came back under its threshold. */
+  recoveredAt: number;
+}
+
+interface Metric {
+  name: string;
+  label: string;
+  unit: string;
+  value: (r: Readings) => number;
+  threshold: (c: ThresholdConfig) => number;
+  /** Far enough over the threshold to call critical. */
+  critical: (value: number, threshold: number) => boolean;
+}
+
+export const METRICS: readonly Metric[] = [
+  {
+    name: 'eventLoop.delay.p99',
+    label: 'event-loop delay p99',
+    unit: 'ms',
+    value: (r) => r.eventLoop.p99,
+    threshold: (c) => c.maxEventLoopDelay,
+    critical: (v, t) => v >= t * 10,
+  },
+  {
+    name: 'eventLoop.utilization',
+    label: 'event-loop utilization',
+    unit: '',
+    value: (r) => r.eventLoop.utilization,
+    threshold: (c) => c.maxEventLoopUtilization,
+    critical: (v) => v >= 0.99,
+  },
+  {
+    name: 'heap.usage',
+    label: 'heap used / heap limit',
+    unit: '',
+    value: (r) => (r.heap.limit > 0 ? r.heap.used / r.heap.limit : 0),
+    threshold: (c) => c.maxHeapUsage,
+    critical: (v) => v >= 0.95,
+  },
+];
+
+interface Breach {
+  since: number;
+  /** A warning went out for this breach, so its end gets a recovery. */
+  warned: boolean;
+  last: PerformanceWarning;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
+
+export class ThresholdMonitor {
+  private readonly breaches = new Map<string, Breach>();
+  /** Per metric, across breaches, so a flapping metric is rate-limited too. */
+  private readonly lastWarnedAt = new Map<string, number>();
+
+  constructor(
+    private readonly config: ThresholdConfig,
+    private readonly onWarning: (w: PerformanceWarning) => void,
+    private readonly onRecovered: (r: PerformanceRecovery) => void,
+  ) {}
+
+  check(r: Readings): void {
+    for (const m of METRICS) {
+      const value = m.value(r);
+      const threshold = m.threshold(this.config);
+      const breach = this.breaches.get(m.name);
+      if (value > threshold) {
+        // The condition started within the interval this reading covers.
+        const since = breach?.since ?? r.at - r.intervalMs;
+        const severity = m.critical(value, threshold) ? 'critical' : 'warning';
+        const shown = m.unit ? `${round(value)} ${m.unit}` : String(round(value));
+        const warning: PerformanceWarning = {
+          metric: m.name,
+          value: round(value),
+          threshold,
+          since,
+          severity,
+          message: `${m.label} is ${shown}, above the threshold of ${threshold}${m.unit ? ` ${m.unit}` : ''} since ${new Date(since).toISOString()}`,
+        };
+        const lastWarned = this.lastWarnedAt.get(m.name);
+        const due = lastWarned === undefined || r.at - lastWarned >= this.config.warningCooldown;
+        this.breaches.set(m.name, { since, warned: (breach?.warned ?? false) || due, last: warning });
+        if (due) {
+          this.lastWarnedAt.set(m.name, r.at);
+          this.onWarning(warning);
+        }
+      } else if (breach) {
+        this.breaches.delete(m.name);
+        if (breach.warned) {
+          this.onRecovered({
+            ...breach.last,
+            value: round(value),
+            severity: 'info',
+            recoveredAt: r.at,
+            message: `${m.label} is back under ${threshold}${m.unit ? ` ${m.unit}` : ''} (now ${round(value)}), after a breach since ${new Date(breach.since).toISOString()}`,
+          });
+        }
+      }
+    }
+  }
+
+  /** The warnings whose condition still holds. */
+  active(): PerformanceWarning[] {
+    return [...this.breaches.values()].map((b) => b.last);
+  }
+}
