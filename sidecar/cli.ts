@@ -13,6 +13,7 @@ import { parseCliArgs, USAGE, type CliArgs } from './args';
 import { runDaemon } from './daemon';
 import { applyText, planTable, readingsText, rollbackText, verifyText } from './format';
 
+const PAUSE_ENV = 'TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL';
 const EXIT = { ok: 0, failed: 1, invalid: 2, pending: 2, drift: 3 } as const;
 
 // Input errors: the user fixes the config or flags; nothing was touched.
@@ -27,7 +28,9 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return EXIT.ok;
     }
-    config = resolveConfig({ file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
+    // The test hook is not a config override, though it shares the TITAN_PERF_ prefix.
+    const { [PAUSE_ENV]: _pause, ...env } = process.env;
+    config = resolveConfig({ env, file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
   } catch (err) {
     return fail(err);
   }
@@ -42,7 +45,7 @@ async function main(argv: string[]): Promise<number> {
       allStores: args.command === 'rollback',
       log,
       // Test-only hook, documented in the README: freeze between journal and first write.
-      pauseAfterJournal: process.env.TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL === '1',
+      pauseAfterJournal: process.env[PAUSE_ENV] === '1',
       warn: (m) => process.stderr.write(`titan-perf-sidecar: ${m}\n`),
     });
   } catch (err) {
