@@ -103,7 +103,7 @@ async function main() {
   progress(`done in ${results.durationS} s: ${join(opts.out, 'report.md')}`);
   for (const p of Object.values(results.parts)) {
     for (const c of p.comparisons) {
-      const rows = c.rows.map((r) => `${r.id} ${r.median}${r.id === c.baseline ? '' : ` (x${r.ratio})`}`).join(', ');
+      const rows = c.rows.map((r) => `${r.id} ${r.median}${!c.baseline || r.id === c.baseline ? '' : ` (x${r.ratio})`}`).join(', ');
       process.stdout.write(`${p.id} / ${c.title} [${c.unit}]: ${rows}\n`);
     }
     if (p.status !== 'measured') process.stdout.write(`${p.id}: ${p.status}${p.notes?.length ? `: ${p.notes[0]}` : ''}\n`);

@@ -10,11 +10,11 @@ const fixed = (x, places) => (Number.isFinite(x) ? Number(x.toFixed(places)) : x
  * @param {string} o.id      unique within the part; also the chart's file name
  * @param {string} o.title
  * @param {string} o.unit
- * @param {string} o.baseline variant id the ratios are taken against
+ * @param {string|null} o.baseline variant id the ratios are taken against (null: no ratios)
  * @param {boolean} o.lowerIsBetter
  * @param {{id: string, label: string}[]} o.variants  in display order
  * @param {Record<string, number[]>} o.samples  variant id -> raw samples
- * @param {{variant: string, kind: 'delta-max'|'ratio-min'|'ratio-max'|'value-max', limit: number, text: string}[]} [o.targets]
+ * @param {{variant: string, kind: 'delta-max'|'ratio-min'|'ratio-max'|'value-max'|'max-max', limit: number, text: string}[]} [o.targets]
  */
 export function makeComparison({ id, title, unit, baseline, lowerIsBetter, variants, samples, targets = [], note }) {
   const base = summarize(samples[baseline] ?? []);
@@ -38,7 +38,7 @@ export function makeComparison({ id, title, unit, baseline, lowerIsBetter, varia
     .map((t) => {
       const row = rows.find((r) => r.id === t.variant);
       if (!row) return { ...t, measured: null, ok: null };
-      const measured = { 'delta-max': row.delta, 'ratio-min': row.ratio, 'ratio-max': row.ratio, 'value-max': row.median }[t.kind];
+      const measured = { 'delta-max': row.delta, 'ratio-min': row.ratio, 'ratio-max': row.ratio, 'value-max': row.median, 'max-max': row.max }[t.kind];
       const ok = t.kind === 'ratio-min' ? measured >= t.limit : measured <= t.limit;
       return { ...t, measured, ok };
     });

@@ -13,7 +13,7 @@ export const hasGnuTime = () => existsSync(GNU_TIME);
  * this process, so the spawn cost is the same for every variant) and, with
  * GNU time available, its peak RSS (MiB).
  */
-export function timedRun(cmd, args, { env, timeoutMs = 60_000 } = {}) {
+export function timedRun(cmd, args, { env, timeoutMs = 60_000, okCodes = [0] } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'titan-bench-'));
   const rssFile = join(dir, 'rss');
   const useTime = hasGnuTime();
@@ -27,24 +27,28 @@ export function timedRun(cmd, args, { env, timeoutMs = 60_000 } = {}) {
     if (Number.isFinite(kib)) rssMiB = kib / 1024;
   }
   rmSync(dir, { recursive: true, force: true });
-  if (r.status !== 0) {
+  if (!okCodes.includes(r.status)) {
     const why = r.error ? r.error.message : `exit ${r.status ?? r.signal}`;
     throw new Error(`${cmd} ${args.join(' ')} failed (${why}): ${(r.stderr || '').slice(-400)}`);
   }
-  return { ms, rssMiB, stdout: r.stdout, stderr: r.stderr };
+  return { ms, rssMiB, status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /**
- * Starts a fixture that prints one JSON line on stdout when ready (e.g.
- * `{"port":1234}`) and resolves with the child and that object.
+ * Starts a fixture and resolves once it prints a JSON line that `ready`
+ * accepts (default: the first JSON line, e.g. `{"port":1234}`), with the
+ * child and that object.
  */
-export function startFixture(cmd, args, { env, timeoutMs = 30_000, ipc = false } = {}) {
+export function startFixture(cmd, args, { env, timeoutMs = 30_000, ipc = false, ready = () => true } = {}) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe', ...(ipc ? ['ipc'] : [])] });
     let out = '';
     let err = '';
+    let settled = false;
     const timer = setTimeout(() => fail(new Error(`fixture ${args.join(' ')} not ready in ${timeoutMs} ms: ${err.slice(-400)}`)), timeoutMs);
     function fail(e) {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       child.kill('SIGKILL');
       reject(e);
@@ -55,15 +59,22 @@ export function startFixture(cmd, args, { env, timeoutMs = 30_000, ipc = false }
     });
     child.stdout.on('data', function onData(d) {
       out += d;
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      child.stdout.off('data', onData);
-      child.stdout.resume();
-      clearTimeout(timer);
-      try {
-        resolve({ child, info: JSON.parse(out.slice(0, nl)), stderr: () => err });
-      } catch (e) {
-        fail(new Error(`fixture ${args.join(' ')} printed no JSON: ${out.slice(0, 200)}`));
+      let nl;
+      while ((nl = out.indexOf('\n')) >= 0) {
+        const line = out.slice(0, nl);
+        out = out.slice(nl + 1);
+        let info;
+        try {
+          info = JSON.parse(line);
+        } catch {
+          continue;
+        }
+        if (!ready(info)) continue;
+        child.stdout.off('data', onData);
+        child.stdout.resume();
+        settled = true;
+        clearTimeout(timer);
+        return resolve({ child, info, stderr: () => err });
       }
     });
     child.on('exit', (code, signal) => fail(new Error(`fixture ${args.join(' ')} exited (${code ?? signal}) before ready: ${err.slice(-400)}`)));

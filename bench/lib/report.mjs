@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { machineLine } from './machine.mjs';
 import { barChart } from './svg.mjs';
 
-const n = (x) => (x === null || x === undefined ? '–' : Number.isFinite(x) ? String(x) : String(x));
+const n = (x) => (x === null || x === undefined || (typeof x === 'number' && !Number.isFinite(x)) ? '–' : String(x));
 
 function targetRows(results) {
   const rows = [];
@@ -24,9 +24,15 @@ function verdict(ok) {
 function comparisonMarkdown(c) {
   const lines = [`#### ${c.title}`, ''];
   if (c.note) lines.push(c.note, '');
-  lines.push(`| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference |`, '|---|---:|---:|---:|---:|---:|---:|');
+  if (c.baseline) {
+    lines.push(`| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference |`, '|---|---:|---:|---:|---:|---:|---:|');
+  } else {
+    lines.push(`| variant | median (${c.unit}) | min | max | n |`, '|---|---:|---:|---:|---:|');
+  }
   for (const r of c.rows) {
-    lines.push(`| ${r.label} | ${n(r.median)} | ${n(r.min)} | ${n(r.max)} | ${r.n} | ${r.id === c.baseline ? 'baseline' : n(r.ratio)} | ${r.id === c.baseline ? '' : n(r.delta)} |`);
+    const cells = [r.label, n(r.median), n(r.min), n(r.max), r.n];
+    if (c.baseline) cells.push(r.id === c.baseline ? 'baseline' : n(r.ratio), r.id === c.baseline ? '' : n(r.delta));
+    lines.push(`| ${cells.join(' | ')} |`);
   }
   lines.push('', `![${c.title}](${c.chart})`, '');
   for (const t of c.targets ?? []) lines.push(`- Target: ${t.text}: measured ${n(t.measured)}, ${verdict(t.ok)}.`);
