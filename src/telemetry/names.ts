@@ -42,7 +42,10 @@ export const PRELOAD_METRICS: readonly MetricSpec[] = [
       kind: 'gauge',
       unit: 's',
       attributes: [],
-      description: `Event-loop delay ${s} over the last sampling interval (perf_hooks.monitorEventLoopDelay).`,
+      description:
+        s === 'min' || s === 'max' || s === 'mean'
+          ? `Event-loop delay ${s} over the readings since the last collection (perf_hooks.monitorEventLoopDelay).`
+          : `Event-loop delay ${s} of the worst sampling interval since the last collection.`,
       face: 'preload',
     }),
   ),
@@ -51,7 +54,7 @@ export const PRELOAD_METRICS: readonly MetricSpec[] = [
     kind: 'gauge',
     unit: '1',
     attributes: [],
-    description: 'Event-loop utilization over the last sampling interval, 0..1.',
+    description: 'Event-loop utilization over the readings since the last collection, 0..1.',
     face: 'preload',
   },
   {

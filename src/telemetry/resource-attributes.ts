@@ -19,7 +19,8 @@ export const K8S_ENV: readonly [attribute: string, names: readonly string[]][] =
   ['k8s.pod.uid', ['K8S_POD_UID', 'POD_UID']],
   ['k8s.namespace.name', ['K8S_NAMESPACE_NAME', 'K8S_POD_NAMESPACE', 'POD_NAMESPACE']],
   ['k8s.node.name', ['K8S_NODE_NAME', 'NODE_NAME']],
-  ['k8s.container.name', ['K8S_CONTAINER_NAME', 'CONTAINER_NAME']],
+  // Not the bare CONTAINER_NAME: too many images set it for other purposes.
+  ['k8s.container.name', ['K8S_CONTAINER_NAME']],
 ];
 
 export function resourceAttributes(env: Env = process.env): Record<string, string | number> {

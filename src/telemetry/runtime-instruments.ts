@@ -96,8 +96,8 @@ export class RuntimeInstruments {
 
   private observe(result: BatchObservableResult): void {
     const r = this.state.readings();
-    if (r) {
-      const el = r.eventLoop;
+    const el = this.state.takeEventLoop();
+    if (r && el) {
       for (const stat of ['min', 'max', 'mean', 'stddev', 'p50', 'p90', 'p99'] as const) {
         result.observe(this.obs(`nodejs.eventloop.delay.${stat}`), el[stat] * MS);
       }

@@ -3,7 +3,10 @@
  * (latest readings, warnings now holding) so that instruments can be built,
  * dropped and rebuilt on another MeterProvider without losing anything.
  */
-import type { PerformanceWarning, Readings, Verdict } from '../runtime/readings';
+import type { EventLoopReading, PerformanceWarning, Readings, Verdict } from '../runtime/readings';
+
+/** Readings kept between two collections; past this the oldest are dropped (bounded memory). */
+const MAX_PENDING = 120;
 
 /** The runtime agent as telemetry sees it (an EventEmitter emitting `readings` and warnings). */
 export interface ReadingsSource {
@@ -27,9 +30,15 @@ export class SourceState {
   /** metric -> 1 while warned, 0 once recovered (kept so the series goes to 0 instead of vanishing). */
   readonly active = new Map<string, number>();
   hooks: SourceHooks | undefined;
+  /** Readings since the last collection, while instruments are attached. */
+  private pending: Readings[] = [];
   private readonly onReadings = (r: Readings) => {
     this.latest = r;
-    this.hooks?.readings(r);
+    if (this.hooks) {
+      this.pending.push(r);
+      if (this.pending.length > MAX_PENDING) this.pending.shift();
+      this.hooks.readings(r);
+    }
   };
   private readonly onWarning = (w: PerformanceWarning) => {
     this.active.set(w.metric, 1);
@@ -47,6 +56,37 @@ export class SourceState {
 
   readings(): Readings | undefined {
     return this.latest ?? this.source.getReadings?.() ?? undefined;
+  }
+
+  /**
+   * The event loop over every reading since the previous call, so that a
+   * block between two exports is never lost when the sampling interval is
+   * shorter than the export interval: min/max are exact, mean and utilization
+   * weighted by interval length, stddev and percentiles those of the worst
+   * interval. Without a new reading, the latest one again.
+   */
+  takeEventLoop(): EventLoopReading | undefined {
+    const window = this.pending;
+    this.pending = [];
+    if (window.length <= 1) return (window[0] ?? this.readings())?.eventLoop;
+    const loops = window.map((r) => r.eventLoop);
+    const weights = window.map((r) => Math.max(1, r.intervalMs));
+    const total = weights.reduce((a, b) => a + b, 0);
+    const weighted = (pick: (e: EventLoopReading) => number) => loops.reduce((a, e, i) => a + pick(e) * weights[i], 0) / total;
+    const worst = (pick: (e: EventLoopReading) => number) => Math.max(...loops.map(pick));
+    const last = loops[loops.length - 1];
+    return {
+      min: Math.min(...loops.map((e) => e.min)),
+      max: worst((e) => e.max),
+      mean: weighted((e) => e.mean),
+      stddev: worst((e) => e.stddev),
+      p50: worst((e) => e.p50),
+      p90: worst((e) => e.p90),
+      p99: worst((e) => e.p99),
+      utilization: weighted((e) => e.utilization),
+      activeTime: last.activeTime,
+      idleTime: last.idleTime,
+    };
   }
 
   verdicts(): readonly Verdict[] {
