@@ -171,10 +171,11 @@ export class Engine {
       const journal = this.journalFor(store);
       const entries = await journal.originals(store.name);
       if (journal === this.journal) seen.add(journal);
+      const done: { store: string; key: string }[] = [];
       for (const e of entries) {
         try {
           await this.restore(store, e.key, e.original);
-          await journal.forget(store.name, e.key);
+          done.push({ store: store.name, key: e.key });
           result.restored.push({ store: store.name, key: e.key, value: e.original });
           this.log({ event: 'restored', store: store.name, key: e.key, value: e.original });
         } catch (err) {
@@ -182,6 +183,9 @@ export class Engine {
           this.log({ event: 'restore-failed', store: store.name, key: e.key, error: (err as Error).message });
         }
       }
+      // Forgotten only after the restores: a crash in between leaves entries whose restore simply repeats.
+      if (journal.forgetMany) await journal.forgetMany(done);
+      else for (const d of done) await journal.forget(d.store, d.key);
     }
     // Originals of stores this process was not given (Redis disabled now, say) must not vanish silently.
     if (seen.has(this.journal)) {

@@ -48,8 +48,13 @@ export class FileJournal implements Journal {
   }
 
   async forget(store: string, key: string): Promise<void> {
+    await this.forgetMany([{ store, key }]);
+  }
+
+  async forgetMany(entries: { store: string; key: string }[]): Promise<void> {
+    const drop = new Set(entries.map((e) => `${e.store}\0${e.key}`));
     const current = this.load();
-    const rest = current.filter((e) => !(e.store === store && e.key === key));
+    const rest = current.filter((e) => !drop.has(`${e.store}\0${e.key}`));
     if (rest.length !== current.length) this.save(rest);
   }
 
