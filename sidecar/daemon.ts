@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonConfig } from '../src/config/sections/system';
 import type { SidecarEngine } from '../src/engine/create-engine';
+import type { PlanEntry } from '../src/engine/types';
 
 export interface DaemonOptions {
   built: SidecarEngine;
@@ -36,25 +37,23 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const address = server.address() as AddressInfo;
   log({ event: 'listening', host: address.address, port: address.port });
 
+  // A store that could not even plan (an unreachable Redis) keeps the pod not ready.
+  const settle = (plan: PlanEntry[], failed: string[]) => {
+    const down = plan.filter((e) => e.key === '*').map((e) => `${e.store}: ${e.reason}`);
+    state.lastPassOk = failed.length === 0 && down.length === 0;
+    state.reason = [...(failed.length ? [`apply failed: ${failed.join(', ')}`] : []), ...down].join('; ');
+  };
+
   const pass = async (first: boolean) => {
     try {
-      if (first || daemon.drift === 'repair') {
-        const verify = first ? undefined : await built.engine.verify();
-        if (first || (verify && !verify.inSync)) {
-          const r = await built.engine.apply({ atomic: opts.atomic, force: opts.force });
-          log({ event: first ? 'initial-apply' : 'repair', changed: r.changed.length, failed: r.failed, rolledBack: r.rolledBack.length });
-          const storeDown = r.plan.filter((e) => e.key === '*');
-          state.lastPassOk = r.ok && storeDown.length === 0;
-          state.reason = !r.ok ? `apply failed: ${r.failed.map((f) => `${f.store} ${f.key}`).join(', ')}` : storeDown.map((e) => `${e.store}: ${e.reason}`).join('; ');
-        } else {
-          state.lastPassOk = true;
-          state.reason = '';
-        }
+      const verify = first ? undefined : await built.engine.verify();
+      if (verify && (verify.inSync || daemon.drift === 'report')) {
+        log({ event: 'verify', inSync: verify.inSync, drift: verify.drift.map((d) => ({ store: d.store, key: d.key, current: d.current, desired: d.desired })) });
+        settle(verify.plan, []);
       } else {
-        const v = await built.engine.verify();
-        log({ event: 'verify', inSync: v.inSync, drift: v.drift.map((d) => ({ store: d.store, key: d.key, current: d.current, desired: d.desired })) });
-        state.lastPassOk = true;
-        state.reason = '';
+        const r = await built.engine.apply({ atomic: opts.atomic, force: opts.force });
+        log({ event: first ? 'initial-apply' : 'repair', changed: r.changed.length, failed: r.failed, rolledBack: r.rolledBack.length });
+        settle(r.plan, r.failed.map((f) => `${f.store} ${f.key}`));
       }
     } catch (err) {
       state.lastPassOk = false;
