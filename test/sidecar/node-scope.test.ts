@@ -142,3 +142,22 @@ describe('node-wide sysctls on a fake procfs', () => {
     expect((await store.desired()).length).toBeGreaterThanOrEqual(20);
   });
 });
+
+describe('status', () => {
+  it('reports the managed sysctls, file descriptors, load and memory', async () => {
+    const root = fakeProcRoot({ ...HOST_LIKE, 'fs.file-nr': '2048\t0\t100000' });
+    const dir = tempDir('status');
+    const config = writeJson(dir, 'config.json', baseConfig({ allowNodeScope: true }));
+    const r = await runCli(['status', '--json', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root]);
+    expect(r.code, r.stderr).toBe(0);
+    const { system } = JSON.parse(r.stdout);
+    expect(system.fileDescriptors).toEqual({ allocated: 2048, max: 100000, usage: 0.02048 });
+    expect(system.sysctls.find((s: { key: string }) => s.key === 'vm.swappiness')).toMatchObject({ current: '60', desired: '1', ok: false });
+    expect(system.sysctls.find((s: { key: string }) => s.key === 'fs.file-max')).toMatchObject({ ok: true });
+    expect(system.load.cpus).toBeGreaterThan(0);
+    expect(system.memory.totalBytes).toBeGreaterThan(0);
+    const table = await runCli(['status', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root]);
+    expect(table.stdout).toMatch(/file descriptors 2048 of 100000/);
+    expect(table.stdout).toMatch(/vm\.swappiness\s+60\s+1\s+drift/);
+  });
+});
