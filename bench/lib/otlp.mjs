@@ -5,5 +5,15 @@ import { FIXTURES, cleanEnv } from './subject.mjs';
 
 export async function startOtlpReceiver(nodeBin) {
   const { child, info } = await startFixture(nodeBin, [join(FIXTURES, 'otlp-receiver.cjs')], { env: cleanEnv() });
-  return { child, endpoint: `http://127.0.0.1:${info.port}`, port: info.port };
+  const endpoint = `http://127.0.0.1:${info.port}`;
+  return {
+    child,
+    endpoint,
+    port: info.port,
+    /** Exports received so far. */
+    async exports() {
+      const res = await fetch(`${endpoint}/stats`);
+      return (await res.json()).exports;
+    },
+  };
 }

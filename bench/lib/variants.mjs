@@ -14,6 +14,8 @@ export function costVariants({ otlpEndpoint }) {
     OTEL_LOGS_EXPORTER: 'none',
     OTEL_EXPORTER_OTLP_ENDPOINT: otlpEndpoint,
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+    // Short enough that a load run of a few seconds really exports (the default is 60 s).
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
   };
   const variants = [{ id: 'bare', label: 'bare node', args: [], env: cleanEnv() }];
   const skipped = [];

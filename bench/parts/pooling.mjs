@@ -100,7 +100,7 @@ export async function run({ quick, nodeBin, progress, tmp }) {
   const bare = { id: 'bare', label: 'default Node', args: [], env: cleanEnv() };
   const titan = { id: 'titan', label: 'titan-perf preload', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }) };
   const titanHft = { id: 'titan-hft', label: 'titan-perf preload, hft profile', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none', TITAN_PERF_PROFILE: 'hft' }) };
-  const rounds = quick ? 1 : 4;
+  const rounds = quick ? 1 : 3;
   const parameters = { rounds };
   const comparisons = [];
   const tables = [];
@@ -120,7 +120,7 @@ export async function run({ quick, nodeBin, progress, tmp }) {
   comparisons.push(...r.comparisons);
   tables.push(r.table);
 
-  const dns = { bursts: quick ? 2 : 3, concurrency: 50, perWorker: 4, gapMs: 200 };
+  const dns = { bursts: quick ? 1 : 3, concurrency: 50, perWorker: 4, gapMs: 200 };
   parameters.hostname = dns;
   const byHost = [
     { ...bare, id: 'bare-ip', label: 'default Node, 127.0.0.1' },

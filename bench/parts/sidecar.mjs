@@ -67,7 +67,7 @@ async function idleDaemon({ nodeBin, configFile, procRoot, stateDir, seconds, in
 
 export async function run({ quick, nodeBin, progress, tmp }) {
   if (!hasSidecar()) return { status: 'not measured', notes: [`${SIDECAR} does not exist yet (the sidecar has not landed).`], comparisons: [], tables: [] };
-  const rounds = quick ? 2 : 8;
+  const rounds = quick ? 1 : 8;
   const idleSeconds = quick ? 3 : 20;
   const daemonIntervalMs = 10_000;
   const parameters = { rounds, idleSeconds, daemonVerifyIntervalMs: daemonIntervalMs };

@@ -7,6 +7,7 @@ import { interleave } from '../lib/interleave.mjs';
 import { loadGenerator, loadRps } from '../lib/load.mjs';
 import { startOtlpReceiver } from '../lib/otlp.mjs';
 import { startFixture, stop } from '../lib/proc.mjs';
+import { median } from '../lib/stats.mjs';
 import { FIXTURES } from '../lib/subject.mjs';
 import { costVariants } from '../lib/variants.mjs';
 
@@ -29,19 +30,23 @@ export async function run({ quick, nodeBin, progress }) {
   try {
     const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint });
     const parameters = { rounds: quick ? 1 : 4, seconds: quick ? 1 : 3, warmupSeconds: 1, connections: 32, generator };
+    const exportsSeen = {};
     const samples = await interleave({
       label: id,
       variants,
       rounds: parameters.rounds,
       progress,
       measure: async (v) => {
+        const exportsBefore = await receiver.exports();
         const { child, info } = await startFixture(nodeBin, [...v.args, join(FIXTURES, 'hello-server.cjs')], { env: v.env });
         try {
           const url = `http://127.0.0.1:${info.port}/`;
           await loadRps({ url, seconds: parameters.warmupSeconds, connections: parameters.connections, nodeBin });
           const r = await loadRps({ url, seconds: parameters.seconds, connections: parameters.connections, nodeBin });
           if (r.errors) progress(`[${id}] ${v.id}: ${r.errors}`);
-          return { rps: r.rps, rssMiB: peakRssMiB(child.pid) };
+          const rssMiB = peakRssMiB(child.pid);
+          (exportsSeen[v.id] ??= []).push((await receiver.exports()) - exportsBefore);
+          return { rps: r.rps, rssMiB };
         } finally {
           await stop(child);
         }
@@ -68,7 +73,14 @@ export async function run({ quick, nodeBin, progress }) {
         }),
         makeComparison({ id: 'rss', title: 'Server peak RSS after the load', unit: 'MiB', lowerIsBetter: true, samples: samples.rssMiB, ...common }),
       ],
-      tables: [],
+      tables: [
+        {
+          title: 'OTLP exports received from each server during its run',
+          note: 'OTEL_METRIC_EXPORT_INTERVAL=1000 for the exporting variants, so a run of a few seconds exports several times; 0 for an exporting variant means its export pipeline was not active.',
+          columns: ['variant', 'exports per run (median)', 'per run'],
+          rows: variants.map((v) => [v.label, median(exportsSeen[v.id] ?? []), (exportsSeen[v.id] ?? []).join(' ')]),
+        },
+      ],
     };
   } finally {
     await stop(receiver.child);
