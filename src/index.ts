@@ -5,3 +5,7 @@ export * from './pools/index';
 export * from './runtime/index';
 export * from './engine/index';
 export * from './system/index';
+export { PerformanceOptimizer } from './PerformanceOptimizer';
+export type { PerformanceOptimizerOptions, PerformanceMetrics } from './PerformanceOptimizer';
+export * from './optimizers/index';
+export * from './score/index';
