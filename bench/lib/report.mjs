@@ -75,8 +75,10 @@ export function renderMarkdown(results) {
     for (const note of part.notes ?? []) out.push(`- ${note}`);
     if (part.notes?.length) out.push('');
     if (part.parameters && Object.keys(part.parameters).length) out.push(`Parameters: \`${JSON.stringify(part.parameters)}\``, '');
+    // A part's summary table (first: true) is what a reader wants before the detail.
+    for (const t of (part.tables ?? []).filter((t) => t.first)) out.push(tableMarkdown(t));
     for (const c of part.comparisons ?? []) out.push(comparisonMarkdown(c));
-    for (const t of part.tables ?? []) out.push(tableMarkdown(t));
+    for (const t of (part.tables ?? []).filter((t) => !t.first)) out.push(tableMarkdown(t));
   }
   return out.join('\n');
 }
