@@ -43,12 +43,14 @@ export class EventLoopProbe {
     this.lastElu = now;
     // An empty histogram (no sample yet) reports min as 2^63; show zeros instead.
     const empty = !h || h.count === 0;
-    const ms = (ns: number) => (empty || !Number.isFinite(ns) ? 0 : ns / NS_PER_MS);
+    // Each sample is the whole time between two runs of the sampling timer,
+    // so an idle loop records the resolution itself: subtract it to get the delay.
+    const ms = (ns: number) => (empty || !Number.isFinite(ns) ? 0 : Math.max(0, ns / NS_PER_MS - this.resolutionMs));
     const reading: EventLoopReading = {
       min: ms(h?.min ?? 0),
       max: ms(h?.max ?? 0),
       mean: ms(h?.mean ?? 0),
-      stddev: ms(h?.stddev ?? 0),
+      stddev: empty || !h ? 0 : h.stddev / NS_PER_MS,
       p50: ms(h?.percentile(50) ?? 0),
       p90: ms(h?.percentile(90) ?? 0),
       p99: ms(h?.percentile(99) ?? 0),
@@ -56,6 +58,8 @@ export class EventLoopProbe {
       activeTime: now.active / 1000,
       idleTime: now.idle / 1000,
     };
+    // Note: Node drops the first sample after a reset, so a stall that starts
+    // exactly at a reading (in a 'readings' listener) shows up only partly.
     h?.reset();
     return reading;
   }
