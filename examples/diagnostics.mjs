@@ -1,0 +1,16 @@
+// The seed's "Diagnostics" example.
+import { PerformanceOptimizer } from 'titan-perf';
+
+const optimizer = new PerformanceOptimizer();
+
+// Get detailed metrics
+const metrics = await optimizer.getPerformanceMetrics();
+
+// Check Redis health
+const redisHealth = await optimizer.redisOptimizer.performHealthCheck();
+
+// Monitor system resources
+const systemMetrics = await optimizer.systemOptimizer.getSystemMetrics();
+
+// Not in the seed: print what came back.
+console.log(JSON.stringify({ score: metrics.overall.score, redisHealthy: redisHealth.healthy, redisVersion: redisHealth.health?.version, fileDescriptors: systemMetrics.fileDescriptors, sysctls: systemMetrics.sysctls.length }));
