@@ -61,12 +61,14 @@ async function main(argv: string[]): Promise<number> {
         warnReadOnly(built);
         const r = await built.engine.apply({ atomic: args.atomic, dryRun: args.dryRun, force: args.force });
         out(args, r, applyText);
-        return r.ok ? EXIT.ok : EXIT.failed;
+        // A store that could not be reached did not reach its desired state either.
+        return r.ok && (r.dryRun || r.unavailable.length === 0) ? EXIT.ok : EXIT.failed;
       }
       case 'verify': {
         const r = await built.engine.verify();
         out(args, r, verifyText);
-        return r.inSync ? EXIT.ok : EXIT.drift;
+        if (!r.inSync) return EXIT.drift;
+        return r.unavailable.length === 0 ? EXIT.ok : EXIT.failed;
       }
       case 'rollback': {
         if (args.dryRun) {

@@ -8,7 +8,6 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonConfig } from '../src/config/sections/system';
 import type { SidecarEngine } from '../src/engine/create-engine';
-import type { PlanEntry } from '../src/engine/types';
 
 export interface DaemonOptions {
   built: SidecarEngine;
@@ -38,8 +37,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   log({ event: 'listening', host: address.address, port: address.port });
 
   // A store that could not even plan (an unreachable Redis) keeps the pod not ready.
-  const settle = (plan: PlanEntry[], failed: string[]) => {
-    const down = plan.filter((e) => e.key === '*').map((e) => `${e.store}: ${e.reason}`);
+  const settle = (unavailable: { store: string; reason: string }[], failed: string[]) => {
+    const down = unavailable.map((u) => `${u.store}: ${u.reason}`);
     state.lastPassOk = failed.length === 0 && down.length === 0;
     state.reason = [...(failed.length ? [`apply failed: ${failed.join(', ')}`] : []), ...down].join('; ');
   };
@@ -49,11 +48,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       const verify = first ? undefined : await built.engine.verify();
       if (verify && (verify.inSync || daemon.drift === 'report')) {
         log({ event: 'verify', inSync: verify.inSync, drift: verify.drift.map((d) => ({ store: d.store, key: d.key, current: d.current, desired: d.desired })) });
-        settle(verify.plan, []);
+        settle(verify.unavailable, []);
       } else {
         const r = await built.engine.apply({ atomic: opts.atomic, force: opts.force });
         log({ event: first ? 'initial-apply' : 'repair', changed: r.changed.length, failed: r.failed, rolledBack: r.rolledBack.length });
-        settle(r.plan, r.failed.map((f) => `${f.store} ${f.key}`));
+        settle(r.unavailable, r.failed.map((f) => `${f.store} ${f.key}`));
       }
     } catch (err) {
       state.lastPassOk = false;

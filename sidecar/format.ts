@@ -36,10 +36,16 @@ export function applyText(r: ApplyResult): string {
   out += `\napplied ${r.changed.length}, failed ${r.failed.length}, rolled back ${r.rolledBack.length}\n`;
   for (const f of r.failed) out += `failed: ${f.store} ${f.key}: ${f.message} [${f.code}]\n`;
   for (const b of r.rolledBack) out += `rolled back: ${b.store} ${b.key}\n`;
+  for (const u of r.unavailable) out += `not applied: ${u.store}: ${u.reason}\n`;
   return out;
 }
 
 export function verifyText(r: VerifyResult): string {
+  const down = r.unavailable.map((u) => `not checked: ${u.store}: ${u.reason}\n`).join('');
+  return verifyBody(r) + down;
+}
+
+function verifyBody(r: VerifyResult): string {
   if (r.inSync) return `in the desired state (${r.plan.filter((e) => e.action === 'ok').length} settings ok, ${r.plan.filter((e) => e.action === 'skip').length} skipped)\n`;
   return `drift in ${r.drift.length} setting(s):\n${planTable(r.drift)}`;
 }

@@ -59,6 +59,8 @@ export interface ApplyResult {
   failed: SettingFailure[];
   /** Settings this run wrote and then restored because of a failure (atomic mode). */
   rolledBack: { store: string; key: string }[];
+  /** Stores that could not even plan (an unreachable Redis): nothing of theirs was checked or written. */
+  unavailable: { store: string; reason: string }[];
   dryRun: boolean;
   ok: boolean;
 }
@@ -67,6 +69,8 @@ export interface VerifyResult {
   plan: PlanEntry[];
   /** Settings not in the desired state (plan action `change`). */
   drift: PlanEntry[];
+  /** Stores that could not be checked at all. */
+  unavailable: { store: string; reason: string }[];
   inSync: boolean;
 }
 
@@ -110,13 +114,13 @@ export class Engine {
     const plan = await this.plan();
     const drift = plan.filter((e) => e.action === 'change');
     for (const d of drift) this.log({ event: 'drift', store: d.store, key: d.key, current: d.current, desired: d.desired });
-    return { plan, drift, inSync: drift.length === 0 };
+    return { plan, drift, unavailable: unavailableStores(plan), inSync: drift.length === 0 };
   }
 
   async apply(opts: ApplyOptions = {}): Promise<ApplyResult> {
     const atomic = opts.atomic ?? true;
     const { entries, changes } = await this.planChanges(opts);
-    const result: ApplyResult = { plan: entries, changed: [], failed: [], rolledBack: [], dryRun: !!opts.dryRun, ok: true };
+    const result: ApplyResult = { plan: entries, changed: [], failed: [], rolledBack: [], unavailable: unavailableStores(entries), dryRun: !!opts.dryRun, ok: true };
     if (opts.dryRun || changes.length === 0) return result;
 
     const newlyJournalled = await this.journalOriginals(changes);
@@ -169,7 +173,14 @@ export class Engine {
     const seen = new Set<Journal>();
     for (const store of this.stores) {
       const journal = this.journalFor(store);
-      const entries = await journal.originals(store.name);
+      let entries: JournalEntry[];
+      try {
+        entries = await journal.originals(store.name);
+      } catch (err) {
+        // Its originals may be waiting there (an unreachable Redis): say so, and still restore the other stores.
+        result.failed.push(failure(store.name, UNAVAILABLE_KEY, err, 'cannot read its journal: '));
+        continue;
+      }
       if (journal === this.journal) seen.add(journal);
       const done: { store: string; key: string }[] = [];
       for (const e of entries) {
@@ -262,7 +273,7 @@ export class Engine {
         desired = await store.desired();
       } catch (err) {
         // One store down (an unreachable Redis) must not stop the others.
-        entries.push({ store: store.name, key: '*', current: null, desired: '', action: 'skip', reason: (err as Error).message });
+        entries.push({ store: store.name, key: UNAVAILABLE_KEY, current: null, desired: '', action: 'skip', reason: (err as Error).message });
         continue;
       }
       for (const setting of desired) {
@@ -296,6 +307,13 @@ export class Engine {
     }
     return { entries, changes };
   }
+}
+
+/** A store whose desired() threw appears in the plan as one `*` entry. */
+export const UNAVAILABLE_KEY = '*';
+
+function unavailableStores(plan: PlanEntry[]): { store: string; reason: string }[] {
+  return plan.filter((e) => e.key === UNAVAILABLE_KEY).map((e) => ({ store: e.store, reason: e.reason ?? 'unavailable' }));
 }
 
 function failure(store: string, key: string, err: unknown, prefix = ''): SettingFailure {
