@@ -161,3 +161,23 @@ describe('status', () => {
     expect(table.stdout).toMatch(/vm\.swappiness\s+60\s+1\s+drift/);
   });
 });
+
+describe('profiles and dry runs', () => {
+  it('hft plans the latency values; --dry-run writes nothing', async () => {
+    const root = fakeProcRoot({ ...HOST_LIKE, 'net.ipv4.tcp_notsent_lowat': '4294967295', 'net.ipv4.tcp_keepalive_time': '7200', 'net.core.busy_poll': '0' });
+    const dir = tempDir('hft');
+    const config = writeJson(dir, 'config.json', baseConfig({ allowNodeScope: true }));
+    const state = join(dir, 'state');
+    const r = await runCli(['apply', '--dry-run', '--json', '--profile', 'hft', '--config', config, '--state-dir', state, '--proc-root', root]);
+    expect(r.code, r.stderr).toBe(0);
+    const plan = JSON.parse(r.stdout).plan as { key: string; desired: string; action: string }[];
+    expect(plan.find((e) => e.key === 'net.ipv4.tcp_notsent_lowat')).toMatchObject({ desired: '16384', action: 'change' });
+    expect(plan.find((e) => e.key === 'net.ipv4.tcp_keepalive_time')).toMatchObject({ desired: '60', action: 'change' });
+    expect(plan.find((e) => e.key === 'net.core.busy_poll')).toMatchObject({ desired: '50', action: 'change' });
+    expect(readFakeSysctl(root, 'net.ipv4.tcp_notsent_lowat')).toBe('4294967295');
+    expect(existsSync(state)).toBe(false);
+    // The default profile leaves those keys unmanaged.
+    const def = JSON.parse((await runCli(['plan', '--json', '--config', config, '--state-dir', state, '--proc-root', root])).stdout).plan;
+    expect(def.find((e: { key: string }) => e.key === 'net.ipv4.tcp_notsent_lowat')).toBeUndefined();
+  });
+});
