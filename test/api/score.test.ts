@@ -1,0 +1,138 @@
+/**
+ * The score under real conditions: a process whose loop is blocked, one whose
+ * heap is pushed near a small limit, a Redis that evicts, a sysctl changed by
+ * hand after titan-perf applied it (in a fake procfs tree). Each must lower
+ * the score and bring the matching recommendation; a healthy idle process
+ * scores optimal.
+ */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PerformanceOptimizer, scorePerformance, DEFAULT_PERFORMANCE_CONFIG } from '../../dist/src/index.js';
+import { startRedis, type RedisServer } from '../helpers/redis-server';
+import { fakeProcRoot, tempDir, writeFakeSysctl } from '../sidecar/support';
+
+const FIXTURE = join(__dirname, 'fixtures', 'score-scenario.cjs');
+const LOCAL_ONLY = { redis: { enabled: false }, system: { enabled: false } };
+
+interface Recommendation {
+  id: string;
+  severity: string;
+  value: number | string;
+  threshold: number | string;
+  change: string;
+  message: string;
+}
+interface Scored {
+  overall: { score: number; status: string; recommendations: Recommendation[] };
+}
+
+function scenario(name: string, nodeFlags: string[], config: object): Promise<Scored> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [...nodeFlags, FIXTURE, name, JSON.stringify(config)], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${name}: ${err.message}\n${stderr}`));
+      resolve(JSON.parse(stdout.trim().split('\n').at(-1)!));
+    });
+  });
+}
+
+describe('score and recommendations under real conditions', () => {
+  it('a healthy idle process started as configured scores optimal with nothing to recommend', async () => {
+    // --max-old-space-size as configured (4096), else the "configured heap not in effect" verdict rightly costs points.
+    const r = await scenario('idle', ['--max-old-space-size=4096'], LOCAL_ONLY);
+    expect(r.overall.recommendations).toEqual([]);
+    expect(r.overall).toMatchObject({ score: 100, status: 'optimal' });
+  });
+
+  it('a 300 ms blocked loop: critical delay finding, score down, status no better than warning', async () => {
+    const r = await scenario('blocked', ['--max-old-space-size=4096'], LOCAL_ONLY);
+    const rec = r.overall.recommendations.find((x) => x.id === 'nodejs.eventloop.delay');
+    expect(rec, JSON.stringify(r.overall)).toBeDefined();
+    expect(rec!.severity).toBe('critical'); // 10x the 10 ms threshold, the runtime agent's rule
+    expect(rec!.value as number).toBeGreaterThan(250);
+    expect(rec!.threshold).toBe(10);
+    expect(rec!.change).toMatch(/--cpu-prof.*worker_threads/);
+    expect(r.overall.score).toBeLessThanOrEqual(70);
+    expect(['warning', 'critical']).toContain(r.overall.status);
+  });
+
+  it('a heap pushed to 88% of a small limit: heap finding with the exact --max-old-space-size to use', async () => {
+    const r = await scenario('heap', ['--max-old-space-size=96', '--max-semi-space-size=1'], { ...LOCAL_ONLY, nodejs: { maxOldSpaceSize: 96 } });
+    const rec = r.overall.recommendations.find((x) => x.id === 'nodejs.heap.usage');
+    expect(rec, JSON.stringify(r.overall)).toBeDefined();
+    expect(rec!.value as number).toBeGreaterThan(0.85);
+    expect(rec!.threshold).toBe(0.85);
+    expect(rec!.change).toMatch(/NODE_OPTIONS=--max-old-space-size=1\d\d /);
+    expect(r.overall.score).toBeLessThan(100);
+    expect(r.overall.status).not.toBe('optimal');
+  });
+
+  describe('with a real Redis', () => {
+    let redis: RedisServer;
+    let client: Redis;
+    beforeAll(async () => {
+      redis = await startRedis({ maxmemory: '2mb', extra: ['maxmemory-policy allkeys-lru'] });
+      client = new Redis({ host: redis.host, port: redis.port, lazyConnect: true });
+      await client.connect();
+    });
+    afterAll(async () => {
+      client?.disconnect();
+      await redis?.stop();
+    });
+
+    it('a Redis that evicts: evictions finding naming redis.maxMemory, score lower than before', async () => {
+      const o = new PerformanceOptimizer({ redis: { host: redis.host, port: redis.port }, system: { enabled: false } });
+      try {
+        const before = await o.getPerformanceMetrics();
+        expect(before.overall.recommendations.some((x: Recommendation) => x.id === 'redis.evictions')).toBe(false);
+        const value = 'x'.repeat(10_000);
+        for (let i = 0; i < 600; i++) await client.set(`key:${i}`, value); // ~6 MB into 2 MB
+        const after = await o.getPerformanceMetrics();
+        const rec = after.overall.recommendations.find((x: Recommendation) => x.id === 'redis.evictions');
+        expect(rec, JSON.stringify(after.overall)).toBeDefined();
+        expect(rec.value).toBeGreaterThan(0);
+        expect(rec.change).toMatch(/redis\.maxMemory/);
+        expect(after.redis.health.metrics['redis.keys.evicted']).toBe(rec.value);
+        expect(after.overall.score).toBeLessThan(before.overall.score);
+      } finally {
+        await o.close();
+      }
+    });
+  });
+
+  it('a sysctl changed by hand after apply: drift finding with the sysctl to set back', async () => {
+    const proc = fakeProcRoot({ 'net.core.somaxconn': '4096' });
+    const o = new PerformanceOptimizer({ redis: { enabled: false }, dataDir: tempDir('score-data') }, { procRoot: proc });
+    try {
+      await o.applyAllOptimizations();
+      const clean = await o.getPerformanceMetrics();
+      expect(clean.overall.recommendations.filter((x: Recommendation) => x.id.startsWith('system.'))).toEqual([]);
+      writeFakeSysctl(proc, 'net.core.somaxconn', '128');
+      const drifted = await o.getPerformanceMetrics();
+      const rec = drifted.overall.recommendations.find((x: Recommendation) => x.id === 'system.drift.net.core.somaxconn');
+      expect(rec, JSON.stringify(drifted.overall)).toBeDefined();
+      expect(rec).toMatchObject({ value: '128', threshold: '65535' });
+      expect(rec.change).toContain('sysctl -w net.core.somaxconn=65535');
+      expect(drifted.overall.score).toBe(clean.overall.score - 10);
+      expect(drifted.system.drift).toHaveLength(1);
+      await o.rollbackOptimizations();
+    } finally {
+      await o.close();
+    }
+  });
+
+  it('status bands and the critical cap are what the README says', () => {
+    const nodejs = DEFAULT_PERFORMANCE_CONFIG.nodejs;
+    const base = { nodejs, verdicts: [] as { id: string; severity: string; message: string }[] };
+    expect(scorePerformance(base)).toEqual({ score: 100, status: 'optimal', recommendations: [] });
+    const warn = scorePerformance({ ...base, verdicts: [{ id: 'x', severity: 'warning', message: 'm' }] });
+    expect(warn).toMatchObject({ score: 90, status: 'good' });
+    // A critical finding never leaves the status better than warning, whatever the score.
+    const crit = scorePerformance({ ...base, verdicts: [{ id: 'y', severity: 'critical', message: 'm', fix: "NODE_OPTIONS='--max-old-space-size=200'" }] });
+    expect(crit).toMatchObject({ score: 75, status: 'warning' });
+    expect(crit.recommendations[0].change).toBe("NODE_OPTIONS='--max-old-space-size=200'");
+    const many = scorePerformance({ ...base, verdicts: Array.from({ length: 5 }, (_, i) => ({ id: `c${i}`, severity: 'critical', message: 'm' })) });
+    expect(many).toMatchObject({ score: 0, status: 'critical' });
+  });
+});
