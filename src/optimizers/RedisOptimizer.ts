@@ -10,6 +10,7 @@ import { createSidecarEngine, type SidecarEngine } from '../engine/create-engine
 import type { RedisHealth } from '../redis/health';
 import type { RedisRecommendation } from '../redis/recommendations';
 import type { RedisStore } from '../redis/store';
+import { checkNoArguments } from './arguments';
 import { errorOf, reportFromApply, reportFromRollback } from './engine-report';
 import type { AreaReport, OptimizationError, RollbackReport } from './types';
 
@@ -86,7 +87,8 @@ export class RedisOptimizer {
   }
 
   /** Memory, fragmentation, evictions, hit ratio, clients, persistence and latency events, with advice. Never throws for a server that is down. */
-  async performHealthCheck(): Promise<RedisHealthCheck> {
+  async performHealthCheck(...args: unknown[]): Promise<RedisHealthCheck> {
+    checkNoArguments('performHealthCheck', args);
     const server = this.server;
     if (!this.config.redis.enabled) return { healthy: false, server, recommendations: [], error: { area: 'redis', code: 'TITAN_PERF_REDIS_DISABLED', message: 'redis.enabled is false' } };
     const warnings: string[] = [];

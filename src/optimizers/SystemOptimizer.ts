@@ -8,6 +8,7 @@ import { createSidecarEngine, type SidecarEngine } from '../engine/create-engine
 import type { PlanEntry } from '../engine/types';
 import type { TitanPerfConfig } from '../config/types';
 import { readSystemReadings, type SystemReadings } from '../system/readings';
+import { checkNoArguments } from './arguments';
 import { errorOf, reportFromApply, reportFromRollback } from './engine-report';
 import type { AreaReport, RollbackReport } from './types';
 
@@ -72,7 +73,8 @@ export class SystemOptimizer {
   }
 
   /** The applied sysctls against their desired values, file-descriptor use, load and memory, plus drift. */
-  async getSystemMetrics(): Promise<SystemMetrics> {
+  async getSystemMetrics(...args: unknown[]): Promise<SystemMetrics> {
+    checkNoArguments('getSystemMetrics', args);
     const built = this.build();
     try {
       const readings = await readSystemReadings({ procRoot: this.procRoot, sysctl: this.config.system.enabled ? built.sysctl : undefined });
