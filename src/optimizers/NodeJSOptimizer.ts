@@ -126,9 +126,12 @@ export class NodeJSOptimizer extends EventEmitter {
   async rollback(): Promise<RollbackReport> {
     const report: RollbackReport = { success: true, restored: [], errors: [], warnings: [] };
     if (this.mode === 'tuned' && this.own) {
-      const tuned = this.own.status().tuning.filter((t) => t.state === 'tuned' || t.state === 'armed').map((t) => t.name);
+      const tuning = this.own.status().tuning;
       this.stopOwn();
-      for (const name of tuned) report.restored.push(`nodejs ${name}: original restored`);
+      for (const t of tuning) {
+        if (t.state === 'tuned') report.restored.push(`nodejs ${t.name}: original restored`);
+        else if (t.state === 'armed') report.restored.push(`nodejs ${t.name}: disarmed (never tuned)`);
+      }
     } else if (this.usesPreloadAgent) {
       report.warnings.push('the in-process tuning belongs to the titan-perf preload; remove it from NODE_OPTIONS (or set TITAN_PERF_DISABLED=1) to undo it');
     }
