@@ -65,8 +65,8 @@ function start(): void {
   setAgentSlot(agent);
   agent.start();
 
-  // Telemetry (issue 3) attaches here: one call that takes `agent` and listens
-  // to agent.on('readings') / agent.getReadings().
+  const { startPreloadTelemetry } = require('../src/telemetry/preload-telemetry') as typeof import('../src/telemetry/preload-telemetry');
+  startPreloadTelemetry(agent);
 }
 
 try {

@@ -9,3 +9,4 @@ export { PerformanceOptimizer } from './PerformanceOptimizer';
 export type { PerformanceOptimizerOptions, PerformanceMetrics } from './PerformanceOptimizer';
 export * from './optimizers/index';
 export * from './score/index';
+export * from './telemetry/index';

@@ -12,8 +12,10 @@ const MAX_PENDING = 120;
 export interface ReadingsSource {
   on(event: 'readings', listener: (r: Readings) => void): unknown;
   on(event: 'performance-warning' | 'performance-recovered', listener: (w: PerformanceWarning) => void): unknown;
-  off?(event: string, listener: (...args: never[]) => void): unknown;
-  removeListener?(event: string, listener: (...args: never[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  off?(event: string, listener: (...args: any[]) => void): unknown;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  removeListener?(event: string, listener: (...args: any[]) => void): unknown;
   getReadings?(): Readings | undefined | null;
   /** Heap/GC verdicts currently standing. */
   getVerdicts?(): readonly Verdict[];

@@ -1,6 +1,5 @@
 // In-process: titan-perf's instruments on a real SDK MeterProvider, read back
 // through a real MetricReader (the pattern of the OTel runtime-node tests).
-import { createRequire } from 'node:module';
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MeterProvider, MetricReader, DataPointType, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
@@ -10,10 +9,18 @@ import {
   SourceState,
   createSidecarInstruments,
   OVERFLOW,
-} from '../../dist/src/telemetry/index.js';
+  RuntimeAgent,
+  DEFAULT_PERFORMANCE_CONFIG,
+} from '../../dist/src/index.js';
 
-const require = createRequire(import.meta.url);
-const { createLiveSource } = require('./fixtures/live-source.cjs');
+/** The real runtime agent, sampling every `ms` (no tuning: these tests only read it). */
+function createLiveSource(ms: number) {
+  const agent = new RuntimeAgent({
+    config: { ...DEFAULT_PERFORMANCE_CONFIG.nodejs, sampleInterval: ms, tuneFetch: false, tuneHttpAgents: false },
+  });
+  agent.start();
+  return Object.assign(agent, { close: () => agent.stop() });
+}
 
 class CollectingReader extends MetricReader {
   protected async onForceFlush() {}
@@ -78,7 +85,7 @@ describe('runtime instruments', () => {
       while (Date.now() < until);
     }, 20);
     // On a loaded machine the block may land in a later interval: wait for the reading that holds it.
-    for (let i = 0; i < 20 && !(source.getReadings()?.eventLoop.max > 100); i++) await waitFor(source, 'readings');
+    for (let i = 0; i < 20 && !((source.getReadings()?.eventLoop.max ?? 0) > 100); i++) await waitFor(source, 'readings');
 
     const { resourceMetrics } = await reader.collect();
     const got = metricsOf(resourceMetrics);
@@ -87,7 +94,7 @@ describe('runtime instruments', () => {
     }
     const max = got.get('nodejs.eventloop.delay.max')!.points[0].value as number;
     expect(max).toBeGreaterThan(0.1); // the 120 ms block, in seconds
-    expect(max).toBeCloseTo(source.getReadings().eventLoop.max / 1000, 9);
+    expect(max).toBeCloseTo(source.getReadings()!.eventLoop.max / 1000, 9);
     const elu = got.get('nodejs.eventloop.utilization')!.points[0].value as number;
     expect(elu).toBeGreaterThan(0);
     expect(elu).toBeLessThanOrEqual(1);
@@ -115,9 +122,10 @@ describe('runtime instruments', () => {
 
   it('cap outbound origins and fold the rest into one overflow series', async () => {
     const { reader, provider, meter } = setup();
-    const source = createLiveSource(100);
-    // 50 origins with distinct sizes: only 5 series per state may come out.
-    source.pools = Array.from({ length: 50 }, (_, i) => ({
+    const agent = createLiveSource(100);
+    // A real reading, with 50 origins of distinct sizes in place of this process's (unused) pool:
+    // only 5 series per state may come out.
+    const pools = Array.from({ length: 50 }, (_, i) => ({
       origin: `https://svc-${i}.example.test:${8000 + i}`,
       connected: i + 2,
       free: 1,
@@ -126,10 +134,11 @@ describe('runtime instruments', () => {
       running: i + 1,
       size: i + 2,
     }));
-    const state = new SourceState(source);
+    const source = new EventEmitter();
+    const state = new SourceState(source as never);
     const inst = new RuntimeInstruments(meter, state, { maxOrigins: 5, maxDbPools: 5 });
-    cleanups.push(() => source.close(), () => inst.dispose(), () => provider.shutdown());
-    await waitFor(source, 'readings');
+    cleanups.push(() => agent.close(), () => inst.dispose(), () => provider.shutdown());
+    source.emit('readings', { ...agent.sample(), pools });
 
     const got = metricsOf((await reader.collect()).resourceMetrics);
     const open = got.get('http.client.open_connections')!;
@@ -144,7 +153,7 @@ describe('runtime instruments', () => {
     expect(top.value).toBe(50); // connected 51 - free 1
     // Nothing is lost: the totals over all series equal the totals over all origins.
     const total = active.reduce((a, p) => a + (p.value as number), 0);
-    expect(total).toBe(source.pools.reduce((a: number, p: { connected: number; free: number }) => a + p.connected - p.free, 0));
+    expect(total).toBe(pools.reduce((a, p) => a + p.connected - p.free, 0));
   });
 
   it('count warnings and keep an active series that returns to 0 on recovery', async () => {
