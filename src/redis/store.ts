@@ -187,8 +187,9 @@ export class RedisStore implements StoreWithJournal {
         if (now !== value)
           s.skip = `${p.key} cannot change at runtime (current ${now ?? 'unknown'}, desired ${value}): needs a restart with '${p.key} ${value}' in redis.conf`;
       } else if (p.key === 'maxmemory') {
+        // Guarded, not skipped: the engine applies it with --force (which also sets redis.forceMaxMemory).
         const refusal = this.maxmemoryRefusal(Number(value), usedMemory);
-        if (refusal) s.skip = refusal;
+        if (refusal) s.guarded = refusal;
       }
       const warnings = this.durabilityWarnings(p.key, now, value);
       if (rewriteNote && !s.skip && now !== value) warnings.push(rewriteNote);
@@ -205,7 +206,7 @@ export class RedisStore implements StoreWithJournal {
     if (bytes >= needed) return null;
     return (
       `maxmemory ${bytes} is below the used memory (${usedMemory} bytes) plus ${Math.round(this.config.maxMemoryHeadroom * 100)}% headroom (${needed} bytes): ` +
-      `Redis would start evicting (or refusing writes) at once. Raise redis.maxMemory to at least ${needed}, or pass --force (redis.forceMaxMemory) to accept evictions`
+      `Redis would start evicting (or refusing writes) at once; raise redis.maxMemory to at least ${needed}`
     );
   }
 
@@ -275,7 +276,7 @@ export class RedisStore implements StoreWithJournal {
     if (p.key === 'maxmemory') {
       const used = Number(parseInfo(await client.info('memory')).used_memory ?? 0);
       const refusal = this.maxmemoryRefusal(Number(wanted), used);
-      if (refusal) throw new RedisError(REDIS_ERROR_CODES.maxmemoryGuard, refusal);
+      if (refusal) throw new RedisError(REDIS_ERROR_CODES.maxmemoryGuard, `${refusal}, or pass --force (redis.forceMaxMemory) to accept evictions`);
     }
     await this.acquireLease();
     // Record before the first write even when the caller did not: the store alone guarantees a true original exists.

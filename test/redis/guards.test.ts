@@ -1,6 +1,9 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
+import { runCli, tempDir } from '../sidecar/support';
 import { configFor, configGet, rawClient } from './support';
 
 const KEYS = 20_000;
@@ -43,14 +46,15 @@ describe('Redis guards: nothing lost', () => {
     const store = new RedisStore(configFor(server, { maxMemory: String(tooLow) }));
     try {
       const s = (await store.desired()).find((x) => x.key === 'maxmemory')!;
-      expect(s.skip).toMatch(/below the used memory .* plus 20% headroom .*--force/);
-      await expect(store.write('maxmemory', '1mb')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_MAXMEMORY_GUARD' });
+      expect(s.skip).toBeUndefined();
+      expect(s.guarded).toMatch(/below the used memory .* plus 20% headroom .*evicting .* at once; raise redis.maxMemory to at least \d+/);
+      await expect(store.write('maxmemory', '1mb')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_MAXMEMORY_GUARD', message: expect.stringContaining('--force') });
       expect(await configGet(raw, 'maxmemory')).toBe('0');
       await everyKeyIntact();
 
       // --force lifts the refusal in the plan (not applied here: it would evict at once).
       const forced = new RedisStore(configFor(server, { maxMemory: '1mb', forceMaxMemory: true }));
-      expect((await forced.desired()).find((x) => x.key === 'maxmemory')!.skip).toBeUndefined();
+      expect((await forced.desired()).find((x) => x.key === 'maxmemory')).not.toHaveProperty('guarded');
       await forced.close();
 
       // A limit with room to spare applies, and nothing is evicted.
@@ -64,6 +68,28 @@ describe('Redis guards: nothing lost', () => {
     } finally {
       await store.close();
       raw.disconnect();
+    }
+  });
+
+  it('through the sidecar CLI: plan shows the guarded maxmemory as skipped until --force, apply leaves it and every key alone', async () => {
+    const dir = tempDir('redis-guard');
+    const cfg = join(dir, 'config.json');
+    writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, maxMemory: '1mb' }, dataDir: join(dir, 'state') }));
+    // See sidecar.test.ts: the test runner's TITAN_PERF_TEST_NODE is not a config override.
+    const env = { TITAN_PERF_TEST_NODE: undefined } as unknown as Record<string, string>;
+    const raw = rawClient(server);
+    try {
+      const plan = await runCli(['plan', '--config', cfg, '--json'], { env });
+      const entry = JSON.parse(plan.stdout).plan.find((e: { store: string; key: string }) => e.store === 'redis' && e.key === 'maxmemory');
+      expect(entry).toMatchObject({ action: 'skip', reason: expect.stringMatching(/evicting .*apply with --force/) });
+      const apply = await runCli(['apply', '--config', cfg], { env });
+      expect(apply.code).toBe(0);
+      expect(await configGet(raw, 'maxmemory')).toBe('0');
+      await everyKeyIntact();
+      expect((await runCli(['rollback', '--config', cfg], { env })).code).toBe(0);
+    } finally {
+      raw.disconnect();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -8,7 +8,7 @@ import { configFor, configGet, rawClient } from './support';
 async function applyAll(store: RedisStore) {
   const applied: string[] = [];
   for (const s of await store.desired()) {
-    if (s.skip || store.satisfies(await store.read(s.key), s)) continue;
+    if (s.skip || s.guarded || store.satisfies(await store.read(s.key), s)) continue;
     await store.journal().recordOriginal({ store: store.name, key: s.key, original: await store.read(s.key), at: Date.now(), owner: store.owner });
     await store.write(s.key, s.value);
     applied.push(s.key);
