@@ -9,17 +9,21 @@
  *   undici package have broken other Node majors' fetch (handler API v1/v2,
  *   the `.1`/`.2` symbols, lost headers, content-length and redirects).
  * - Node loads its undici bundle and creates the dispatcher lazily, on the
- *   first fetch (or Headers/Request/Response) use; doing that at start-up costs
- *   50-130 ms. So enable() only wraps globalThis.fetch; the wrapper's first
- *   call loads the bundle (through a Headers access), swaps the dispatcher and
- *   then dispatches the request, so even the first request uses the tuned pool.
- *   The original fetch goes back right away if nobody replaced the wrapper.
+ *   first fetch (or Headers, WebSocket, an ESM import of node:http) use; doing
+ *   that at start-up costs 50-130 ms. So enable() only wraps globalThis.fetch
+ *   and watches the empty dispatcher slots: the wrapper's first call loads the
+ *   bundle, swaps the dispatcher and then dispatches, so even the first request
+ *   uses the tuned pool; a bundle loaded some other way is swapped in a
+ *   microtask. The original fetch goes back once done, if nobody replaced it.
  * - Global symbols per undici major: Node 22 (undici 6) reads `.1`; Node 24
  *   (undici 7) keeps one Agent in `.1` and `.2`; Node 26 (undici 8) reads `.2`
  *   and keeps a Dispatcher1Wrapper around it in `.1` for v1-API consumers.
  *   The swap mirrors whichever layout it finds.
- * - A dispatcher that exists before the first fetch was put there by someone
- *   else (the app, npm undici, an early Headers use): it is left alone.
+ * - A dispatcher that exists at enable(), or that anyone but Node's bundle
+ *   creates (the app, the npm undici package), is left alone. Known gap: an
+ *   app that sets its own dispatcher in the same synchronous tick in which
+ *   something else first loaded Node's bundle gets ours instead (the swap runs
+ *   in the next microtask); its own later setGlobalDispatcher still wins.
  */
 import type { ConnectionPoolingConfig } from '../config/sections/nodejs';
 import type { PoolOriginReading } from './readings';
@@ -57,6 +61,12 @@ export function fetchAgentOptions(p: ConnectionPoolingConfig): Record<string, un
   };
 }
 
+/** Reads a slot without running an accessor (ours, while armed). */
+function peek(sym: symbol): Dispatcher | undefined {
+  const d = Object.getOwnPropertyDescriptor(globalThis, sym);
+  return d && 'value' in d ? (d.value as Dispatcher | undefined) : undefined;
+}
+
 function isDispatcher(x: unknown): x is Dispatcher {
   return typeof x === 'object' && x !== null && typeof (x as Dispatcher).dispatch === 'function';
 }
@@ -69,6 +79,9 @@ export class FetchTuner {
   private tuned: Dispatcher | undefined;
   private tunedV1: Dispatcher | undefined;
   private originals: { v1?: Dispatcher; v2?: Dispatcher } = {};
+  /** Who first read the empty dispatcher slot: Node's own bundle, or anyone else. */
+  private loader: 'node' | 'other' | undefined;
+  private readonly traps = new Map<symbol, () => unknown>();
   private state: TunerStatus = { name: 'fetch', state: 'off' };
 
   /** @param onFault reports a fault once (the tuner never throws into the app's fetch). */
@@ -87,13 +100,15 @@ export class FetchTuner {
       this.state = { name: 'fetch', state: 'left-alone', reason: 'this Node has no global fetch (--no-experimental-fetch?)' };
       return;
     }
-    if (g[V1] !== undefined || g[V2] !== undefined) {
+    if (peek(V1) !== undefined || peek(V2) !== undefined) {
       this.state = { name: 'fetch', state: 'left-alone', reason: foreignDispatcherReason };
       return;
     }
+    this.loader = undefined;
+    this.installTraps();
     const original = g.fetch as (...args: unknown[]) => unknown;
     const self = this;
-    // A plain function (not an arrow) so `this` and `new.target` behave as with the original.
+    // A plain function (not an arrow) so `this` behaves as with the original.
     const wrapper = function fetch(this: unknown, ...args: unknown[]) {
       self.takeOver();
       return original.apply(this, args);
@@ -102,27 +117,76 @@ export class FetchTuner {
     this.originalFetch = original;
     this.wrapper = wrapper;
     g.fetch = wrapper;
-    this.state = { name: 'fetch', state: 'armed', reason: 'the tuned dispatcher is installed at the first fetch call' };
+    this.state = { name: 'fetch', state: 'armed', reason: 'the tuned dispatcher is installed when Node loads its undici (first fetch, Headers, WebSocket...)' };
   }
 
-  /** Runs once, inside the first fetch call, before the request is dispatched. */
+  /**
+   * Node's bundle may load before any fetch: an ESM `import http from
+   * 'node:http'` reads http's lazy WebSocket export, Headers/Response are used
+   * at start-up... Its first act is to read the global dispatcher slot and,
+   * finding it empty, to define its default Agent. Accessors on the empty
+   * slots see that read; the stack tells Node's bundle from the npm undici
+   * package (whose dispatcher is never replaced). The swap runs in a microtask,
+   * once the bundle has defined its Agent, before any request is dispatched.
+   * Whoever defines the slot replaces the accessor (it is configurable).
+   */
+  private installTraps(): void {
+    for (const sym of [V1, V2]) {
+      const get = () => {
+        this.onSlotRead();
+        return undefined;
+      };
+      const set = (value: unknown) => {
+        // Someone assigned a dispatcher: theirs stands, as it would without us.
+        this.loader ??= 'other';
+        this.removeTraps();
+        Object.defineProperty(globalThis, sym, { value, writable: true, enumerable: false, configurable: false });
+        queueMicrotask(() => this.takeOver());
+      };
+      this.traps.set(sym, get);
+      Object.defineProperty(globalThis, sym, { get, set, enumerable: false, configurable: true });
+    }
+  }
+
+  private removeTraps(): void {
+    for (const [sym, get] of this.traps) {
+      const d = Object.getOwnPropertyDescriptor(globalThis, sym);
+      if (d?.get === get) delete (globalThis as Record<symbol, unknown>)[sym];
+    }
+    this.traps.clear();
+  }
+
+  private onSlotRead(): void {
+    if (this.loader !== undefined) return;
+    const stack = new Error().stack ?? '';
+    this.loader = stack.includes('node:internal/deps/undici/') ? 'node' : 'other';
+    queueMicrotask(() => this.takeOver());
+  }
+
+  /** Runs once Node's undici bundle exists: in the first fetch call (before dispatch), or in a microtask after the bundle loaded. */
   private takeOver(): void {
     if (this.state.state !== 'armed') return;
     const g = this.g;
-    if (g.fetch === this.wrapper) g.fetch = this.originalFetch;
     try {
-      if (g[V1] !== undefined || g[V2] !== undefined) {
-        this.state = { name: 'fetch', state: 'left-alone', reason: foreignDispatcherReason };
+      if (this.loader === undefined) {
+        // The first fetch, and the bundle is not loaded yet: load it (a Headers
+        // access does), which creates Node's default dispatcher through the traps.
+        void (globalThis as { Headers?: unknown }).Headers;
+      }
+      if (this.loader !== 'node') {
+        if (peek(V1) === undefined && peek(V2) === undefined) {
+          // Someone only looked at the slot; keep waiting.
+          this.loader = undefined;
+          return;
+        }
+        this.finish({ name: 'fetch', state: 'left-alone', reason: foreignDispatcherReason });
         return;
       }
-      // Loads Node's undici bundle, which creates its default global dispatcher.
-      void (globalThis as { Headers?: unknown }).Headers;
-      // Re-read: the Headers access above just created them (TypeScript cannot know).
-      const v1 = (g as Slots)[V1] as Dispatcher | undefined;
-      const v2 = (g as Slots)[V2] as Dispatcher | undefined;
+      const v1 = peek(V1);
+      const v2 = peek(V2);
       const real = v2 ?? v1;
       if (!isDispatcher(real) || typeof real.constructor !== 'function') {
-        this.state = { name: 'fetch', state: 'left-alone', reason: 'Node created no recognizable global dispatcher; fetch left as is' };
+        this.finish({ name: 'fetch', state: 'left-alone', reason: 'Node created no recognizable global dispatcher; fetch left as is' });
         return;
       }
       const tuned = new real.constructor(this.options);
@@ -136,25 +200,33 @@ export class FetchTuner {
       if (v1 !== undefined) g[V1] = tunedV1;
       this.tuned = tuned;
       this.tunedV1 = v1 !== undefined ? tunedV1 : undefined;
-      this.state = { name: 'fetch', state: 'tuned', settings: { ...this.options, undici: process.versions.undici } };
+      this.finish({ name: 'fetch', state: 'tuned', settings: { ...this.options, undici: process.versions.undici } });
       this.onTuned();
     } catch (err) {
       this.putBack();
-      this.state = { name: 'fetch', state: 'left-alone', reason: `tuning failed, fetch left as is: ${(err as Error)?.message ?? err}` };
+      this.finish({ name: 'fetch', state: 'left-alone', reason: `tuning failed, fetch left as is: ${(err as Error)?.message ?? err}` });
       this.onFault('fetch tuning', err);
     }
   }
 
+  /** Leaves the armed state: the wrapper and the traps have done their job. */
+  private finish(state: TunerStatus): void {
+    this.state = state;
+    if (this.wrapper && this.g.fetch === this.wrapper) this.g.fetch = this.originalFetch;
+    this.removeTraps();
+  }
+
   private putBack(): void {
     const g = this.g;
-    if (this.tuned && g[V2] === this.tuned) g[V2] = this.originals.v2;
-    if (this.tunedV1 && g[V1] === this.tunedV1) g[V1] = this.originals.v1;
+    if (this.tuned && peek(V2) === this.tuned) g[V2] = this.originals.v2;
+    if (this.tunedV1 && peek(V1) === this.tunedV1) g[V1] = this.originals.v1;
   }
 
   /** Puts back the original fetch and dispatcher, each only if nobody replaced ours since. */
   disable(): void {
     const g = this.g;
     if (this.wrapper && g.fetch === this.wrapper) g.fetch = this.originalFetch;
+    this.removeTraps();
     if (this.tuned) {
       const replaced = !this.owned();
       this.putBack();
@@ -173,9 +245,8 @@ export class FetchTuner {
   }
 
   private owned(): boolean {
-    const g = this.g;
     if (!this.tuned) return false;
-    return this.originals.v2 !== undefined ? g[V2] === this.tuned : g[V1] === this.tuned;
+    return this.originals.v2 !== undefined ? peek(V2) === this.tuned : peek(V1) === this.tuned;
   }
 
   status(): TunerStatus {
@@ -208,7 +279,7 @@ export class FetchTuner {
 }
 
 const foreignDispatcherReason =
-  'a global dispatcher already existed before the first fetch (set by the app, the npm undici package, or created by an early Headers/Request/Response use); left as is';
+  'a global dispatcher was installed by someone other than Node (the app or the npm undici package); left as is';
 
 /** Agent#stats on undici 7+; on undici 6 (Node 22) the per-origin Pools' own stats. */
 function perOriginStats(agent: Dispatcher): Record<string, PoolStatsLike> {

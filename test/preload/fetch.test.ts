@@ -5,9 +5,10 @@
  * readings agree), and every fetch behaviour an app can see is the same with
  * and without the preload.
  */
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServers, type Servers } from './servers';
-import { fixture, jsonLines, PRELOAD, runNode } from './run';
+import { fixture, jsonLines, PRELOAD, ROOT, runNode } from './run';
 
 let servers: Servers;
 beforeAll(async () => {
@@ -92,4 +93,30 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
       expect(out.tuning).toContain(`${scheme}.globalAgent:tuned`);
     });
   }
+
+  it('tunes the dispatcher Node creates, however its undici gets loaded; leaves the npm undici one and the app one alone', async () => {
+    const expected: Record<string, [string, boolean]> = {
+      none: ['tuned', true],
+      headers: ['tuned', true],
+      'websocket-export': ['tuned', true],
+      'looked-at-slot': ['tuned', true],
+      'npm-undici-loaded': ['left-alone', false],
+      'npm-undici-set': ['left-alone', false],
+      'app-assigns': ['left-alone', false],
+    };
+    const runs = await Promise.all(
+      Object.keys(expected).map((mode) =>
+        runNode(['--require', PRELOAD, fixture('dispatcher-cases.cjs'), mode], { NPM_UNDICI: join(ROOT, 'node_modules', 'undici') }),
+      ),
+    );
+    for (const r of runs) {
+      expect(r.code, r.stderr).toBe(0);
+      const out = jsonLines(r.stdout)[0] as { mode: string; state: string; fetchUsesTuned: boolean; untouched: boolean };
+      expect([out.state, out.fetchUsesTuned], out.mode).toEqual(expected[out.mode]);
+      expect(out.untouched, out.mode).toBe(true);
+    }
+    const esm = await runNode(['--import', PRELOAD, fixture('esm-http-import.mjs')]);
+    expect(esm.code, esm.stderr).toBe(0);
+    expect(jsonLines(esm.stdout)[0]).toEqual({ http: 'function', loadedEarly: true, state: 'tuned', fetchUsesTuned: true });
+  });
 });

@@ -73,15 +73,15 @@ describe(`the preload and its host (Node ${process.version})`, () => {
     cpSync(join(ROOT, 'dist'), join(copy, 'dist'), { recursive: true });
     const secondCopy = join(copy, 'dist', 'preload', 'index.js');
     const script = [
-      'const a = require(process.env.TITAN_PERF_ENTRY);',
-      'const b = require(process.env.SECOND_ENTRY);',
+      'const a = require(process.env.APP_ENTRY);',
+      'const b = require(process.env.APP_SECOND_ENTRY);',
       'fetch("http://127.0.0.1:1/").catch(() => {}).then(() => {',
       '  const agent = a.getAgent();',
       '  console.log(JSON.stringify({ same: agent === b.getAgent(), live: Boolean(agent),',
       '    fetch: agent && agent.status().tuning.find((t) => t.name === "fetch").state }));',
       '});',
     ].join('\n');
-    const env = { TITAN_PERF_ENTRY: join(ROOT, 'dist', 'src', 'index.js'), SECOND_ENTRY: join(copy, 'dist', 'src', 'index.js') };
+    const env = { APP_ENTRY: join(ROOT, 'dist', 'src', 'index.js'), APP_SECOND_ENTRY: join(copy, 'dist', 'src', 'index.js') };
     for (const flags of [
       ['--require', PRELOAD, '--require', PRELOAD],
       ['--require', PRELOAD, '--import', PRELOAD],
@@ -90,6 +90,7 @@ describe(`the preload and its host (Node ${process.version})`, () => {
     ]) {
       const r = await runNode([...flags, '-e', script], env);
       expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr, flags.join(' ')).toBe('');
       // Two agents would have wrapped fetch twice, and the first one would then find a foreign dispatcher.
       expect(jsonLines(r.stdout)[0], flags.join(' ')).toEqual({ same: true, live: true, fetch: 'tuned' });
     }
