@@ -13,7 +13,8 @@ import { parseCliArgs, USAGE, type CliArgs } from './args';
 import { runDaemon } from './daemon';
 import { applyText, planTable, readingsText, rollbackText, verifyText } from './format';
 
-const PAUSE_ENV = 'TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL';
+const TEST_ENV_PREFIX = 'TITAN_PERF_TEST_';
+const PAUSE_ENV = `${TEST_ENV_PREFIX}PAUSE_AFTER_JOURNAL`;
 const EXIT = { ok: 0, failed: 1, invalid: 2, pending: 2, drift: 3 } as const;
 
 // Input errors: the user fixes the config or flags; nothing was touched.
@@ -28,9 +29,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return EXIT.ok;
     }
-    // The test hook is not a config override, though it shares the TITAN_PERF_ prefix.
-    const { [PAUSE_ENV]: _pause, ...env } = process.env;
-    config = resolveConfig({ env, file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
+    config = resolveConfig({ env: configEnv(process.env), file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
   } catch (err) {
     return fail(err);
   }
@@ -136,6 +135,15 @@ async function status(built: SidecarEngine, args: CliArgs): Promise<number> {
   }
   out(args, { system, redis }, () => readingsText(system) + (redis === undefined ? '' : `\nredis: ${JSON.stringify(redis, null, 2)}\n`));
   return EXIT.ok;
+}
+
+/**
+ * Test-harness variables (TITAN_PERF_TEST_NODE from the runner, the pause
+ * hook) share the TITAN_PERF_ prefix but are not config overrides; strict
+ * validation would reject them as unknown settings.
+ */
+function configEnv(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith(TEST_ENV_PREFIX)));
 }
 
 function warnReadOnly(built: SidecarEngine): void {
