@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonConfig } from '../src/config/sections/system';
 import type { SidecarEngine } from '../src/engine/create-engine';
+import { startSidecarTelemetry } from '../src/telemetry/sidecar-telemetry';
 
 export interface DaemonOptions {
   built: SidecarEngine;
@@ -23,6 +24,11 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const { built, daemon, log } = opts;
   const state = { ready: false, lastPassAt: Date.now(), lastPassOk: false, reason: 'starting', stopping: false };
   const timers: NodeJS.Timeout[] = [];
+  // Metrics per the standard OTEL_* variables; a no-op (nothing loaded) when no exporter is set.
+  const metrics = startSidecarTelemetry({
+    redisHealth: built.redis?.health ? () => built.redis!.health!() : undefined,
+    log: (message) => log({ event: 'telemetry', level: 'warn', message }),
+  });
 
   const server = await listen(daemon.host, daemon.port, (path) => {
     if (path === '/healthz') {
@@ -49,10 +55,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       if (verify && (verify.inSync || daemon.drift === 'report')) {
         log({ event: 'verify', inSync: verify.inSync, drift: verify.drift.map((d) => ({ store: d.store, key: d.key, current: d.current, desired: d.desired })) });
         settle(verify.unavailable, []);
+        metrics.verified(verify);
       } else {
         const r = await built.engine.apply({ atomic: opts.atomic, force: opts.force });
         log({ event: first ? 'initial-apply' : 'repair', changed: r.changed.length, failed: r.failed, rolledBack: r.rolledBack.length });
         settle(r.unavailable, r.failed.map((f) => `${f.store} ${f.key}`));
+        metrics.applied(r, !first);
       }
     } catch (err) {
       state.lastPassOk = false;
@@ -69,7 +77,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       try {
         const r = await built.logrotate.rotate();
         if (r.rotated.length || r.created.length || r.removed.length || r.errors.length) log({ event: 'logrotate', ...r });
+        metrics.logrotateRan(r.errors.length === 0);
       } catch (err) {
+        metrics.logrotateRan(false);
         log({ event: 'logrotate-failed', level: 'error', error: (err as Error).message });
       }
     }
@@ -91,14 +101,17 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         try {
           const r = await built.engine.rollback();
           log({ event: 'rollback', restored: r.restored.length, failed: r.failed });
+          metrics.rolledBack(r);
           if (!r.ok) code = 1;
         } catch (err) {
+          metrics.rolledBack(undefined);
           log({ event: 'rollback-failed', level: 'error', error: (err as Error).message });
           code = 1;
         }
       }
       server.close();
       server.closeAllConnections();
+      await metrics.shutdown().catch(() => {});
       await built.close().catch(() => {});
       log({ event: 'stopped', code });
       resolve(code);
