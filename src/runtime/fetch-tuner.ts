@@ -41,14 +41,8 @@ interface Dispatcher {
   stats?: Record<string, PoolStatsLike>;
   constructor: new (...args: unknown[]) => Dispatcher;
 }
-interface PoolStatsLike {
-  connected: number;
-  free: number;
-  pending: number;
-  queued: number;
-  running: number;
-  size: number;
-}
+/** undici's PoolStats: the per-origin reading without its origin. */
+type PoolStatsLike = Omit<PoolOriginReading, 'origin'>;
 
 export function fetchAgentOptions(p: ConnectionPoolingConfig): Record<string, unknown> {
   return {

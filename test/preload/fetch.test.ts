@@ -18,6 +18,23 @@ afterAll(() => servers?.close());
 
 const LIMIT = '2';
 
+/** 12 concurrent requests from a fixture app, without and then with the preload; the server counts the connections each run opened. */
+async function concurrentRequests(scheme: 'http' | 'https', client: string) {
+  const env = { BASE: servers[scheme].url, NODE_EXTRA_CA_CERTS: servers.caFile, CLIENT: client, N: '12' };
+  servers[scheme].resetConnections();
+  const plain = await runNode([fixture('concurrent-clients.cjs')], env);
+  const plainConnections = servers[scheme].connections();
+  servers[scheme].resetConnections();
+  const tuned = await runNode(['--require', PRELOAD, fixture('concurrent-clients.cjs')], { ...env, TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT });
+  const tunedConnections = servers[scheme].connections();
+  expect(plain.code, plain.stderr).toBe(0);
+  expect(tuned.code, tuned.stderr).toBe(0);
+  expect(jsonLines(plain.stdout)[0]).toMatchObject({ bodies: 12 });
+  const out = jsonLines(tuned.stdout)[0] as { bodies: number; pools: { origin: string; connected: number }[]; tuning: string[] };
+  expect(out.bodies).toBe(12);
+  return { plainConnections, tunedConnections, out };
+}
+
 describe(`fetch under the preload (Node ${process.version})`, () => {
   for (const scheme of ['http', 'https'] as const) {
     it(`${scheme}: every scenario behaves exactly as without the preload`, async () => {
@@ -50,21 +67,7 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
     });
 
     it(`${scheme}: global fetch goes through the tuned Agent (connections per origin = ${LIMIT})`, async () => {
-      const env = { BASE: servers[scheme].url, NODE_EXTRA_CA_CERTS: servers.caFile, CLIENT: 'fetch', N: '12' };
-      servers[scheme].resetConnections();
-      const plain = await runNode([fixture('concurrent-clients.cjs')], env);
-      const plainConnections = servers[scheme].connections();
-      servers[scheme].resetConnections();
-      const tuned = await runNode(['--require', PRELOAD, fixture('concurrent-clients.cjs')], {
-        ...env,
-        TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT,
-      });
-      const tunedConnections = servers[scheme].connections();
-      expect(plain.code, plain.stderr).toBe(0);
-      expect(tuned.code, tuned.stderr).toBe(0);
-      expect(jsonLines(plain.stdout)[0]).toMatchObject({ bodies: 12 });
-      const out = jsonLines(tuned.stdout)[0] as { bodies: number; pools: { origin: string; connected: number }[]; tuning: string[] };
-      expect(out.bodies).toBe(12);
+      const { plainConnections, tunedConnections, out } = await concurrentRequests(scheme, 'fetch');
       // Node's default Agent opens one connection per concurrent request; the tuned one stops at the limit.
       expect(plainConnections).toBeGreaterThan(Number(LIMIT));
       expect(tunedConnections).toBe(Number(LIMIT));
@@ -73,21 +76,7 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
     });
 
     it(`${scheme}.globalAgent is tuned once the app loads '${scheme}' (sockets per host = ${LIMIT})`, async () => {
-      const env = { BASE: servers[scheme].url, NODE_EXTRA_CA_CERTS: servers.caFile, CLIENT: scheme, N: '12' };
-      servers[scheme].resetConnections();
-      const plain = await runNode([fixture('concurrent-clients.cjs')], env);
-      const plainConnections = servers[scheme].connections();
-      servers[scheme].resetConnections();
-      const tuned = await runNode(['--require', PRELOAD, fixture('concurrent-clients.cjs')], {
-        ...env,
-        TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT,
-      });
-      const tunedConnections = servers[scheme].connections();
-      expect(plain.code, plain.stderr).toBe(0);
-      expect(tuned.code, tuned.stderr).toBe(0);
-      expect(jsonLines(plain.stdout)[0]).toMatchObject({ bodies: 12 });
-      const out = jsonLines(tuned.stdout)[0] as { bodies: number; tuning: string[] };
-      expect(out.bodies).toBe(12);
+      const { plainConnections, tunedConnections, out } = await concurrentRequests(scheme, scheme);
       expect(plainConnections).toBeGreaterThan(Number(LIMIT));
       expect(tunedConnections).toBe(Number(LIMIT));
       expect(out.tuning).toContain(`${scheme}.globalAgent:tuned`);
