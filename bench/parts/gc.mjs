@@ -18,7 +18,7 @@ const VARIANTS = [
 ];
 
 export async function run({ quick, nodeBin, progress }) {
-  const parameters = { rounds: quick ? 2 : 8, iterations: quick ? 400_000 : 2_000_000, cache: 100_000 };
+  const parameters = { rounds: quick ? 2 : 6, iterations: quick ? 400_000 : 1_000_000, cache: 100_000 };
   const env = cleanEnv({ BENCH_ITERATIONS: String(parameters.iterations), BENCH_CACHE: String(parameters.cache) });
   const newSpace = {};
   const samples = await interleave({

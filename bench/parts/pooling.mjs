@@ -144,13 +144,13 @@ export async function run({ quick, nodeBin, progress, tmp }) {
     'Client: one Node process per run using only the built-in fetch (reading every body); origin: a node:https server in its own process, fresh per run, counting "connection" and "secureConnection" events.',
   ];
 
-  const burst = { bursts: quick ? 2 : 5, concurrency: 200, perWorker: 2, gapMs: 1000 };
+  const burst = { bursts: quick ? 2 : 4, concurrency: 200, perWorker: 2, gapMs: 1000 };
   parameters.burst = burst;
   let r = await interleavedScenario({ key: 'burst', label: `Bursts of ${burst.concurrency} concurrent requests`, variants: [bare, titan], scenario: burst, rounds, tls, nodeBin, progress });
   comparisons.push(...r.comparisons);
   tables.push(r.table);
 
-  const small = { bursts: 1, concurrency: 8, perWorker: quick ? 100 : 250, gapMs: 0 };
+  const small = { bursts: 1, concurrency: 8, perWorker: quick ? 100 : 150, gapMs: 0 };
   parameters.small = small;
   r = await interleavedScenario({ key: 'small', label: `Many small requests (${small.concurrency} x ${small.perWorker}) to one origin`, variants: [bare, titan], scenario: small, rounds, tls, nodeBin, progress });
   comparisons.push(...r.comparisons);

@@ -1,12 +1,13 @@
 // The sidecar: time of plan, apply, verify (and rollback) for the default
 // plan against a fake procfs root, without Redis and with a real Redis, in
 // process and as the CLI a user runs; then the idle daemon's RSS and CPU.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
 import { interleave } from '../lib/interleave.mjs';
 import { runCollect, sleep, startFixture, stop, timedRun } from '../lib/proc.mjs';
+import { procUsage } from '../lib/procfs.mjs';
 import { startRedis } from '../lib/redis.mjs';
 import { median, round } from '../lib/stats.mjs';
 import { FIXTURES, LIBRARY, SIDECAR, cleanEnv, hasSidecar } from '../lib/subject.mjs';
@@ -34,30 +35,20 @@ function fakeProcRoot(dir) {
   return dir;
 }
 
-function procStat(pid) {
-  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const rss = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuTicks: Number(fields[11]) + Number(fields[12]), rssMiB: rss ? Number(rss[1]) / 1024 : NaN };
-}
-
 async function idleDaemon({ nodeBin, configFile, procRoot, stateDir, seconds, intervalMs, progress }) {
   const args = [SIDECAR, 'run', '--config', configFile, '--proc-root', procRoot, '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--interval', String(intervalMs)];
   const { child } = await startFixture(nodeBin, args, { env: cleanEnv(), ready: (l) => l.event === 'initial-apply' || l.event === 'verify' });
   try {
     await sleep(1000);
-    // Linux reports CPU time in USER_HZ ticks, 100 per second on every mainstream architecture.
-    const HZ = 100;
-    const first = procStat(child.pid);
+    const first = procUsage(child.pid);
     const t0 = Date.now();
     const rss = [first.rssMiB];
     while (Date.now() - t0 < seconds * 1000) {
       await sleep(1000);
-      rss.push(procStat(child.pid).rssMiB);
+      rss.push(procUsage(child.pid).rssMiB);
     }
-    const last = procStat(child.pid);
-    const cpuPercent = ((last.cpuTicks - first.cpuTicks) / HZ / ((Date.now() - t0) / 1000)) * 100;
+    const last = procUsage(child.pid);
+    const cpuPercent = ((last.cpuMs - first.cpuMs) / (Date.now() - t0)) * 100;
     progress(`[${id}] idle daemon: RSS ${round(median(rss))} MiB, CPU ${round(cpuPercent)}% of a core over ${seconds} s`);
     return { rssMiB: rss, cpuPercent };
   } finally {

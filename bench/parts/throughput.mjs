@@ -1,27 +1,18 @@
 // Cost of the preload under load: a node:http hello world's requests per
 // second with and without it (and with the anchors), load from a separate process.
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
 import { interleave } from '../lib/interleave.mjs';
 import { loadGenerator, loadRps } from '../lib/load.mjs';
 import { startOtlpReceiver } from '../lib/otlp.mjs';
 import { startFixture, stop } from '../lib/proc.mjs';
+import { procUsage } from '../lib/procfs.mjs';
 import { median } from '../lib/stats.mjs';
 import { FIXTURES } from '../lib/subject.mjs';
 import { costVariants } from '../lib/variants.mjs';
 
 export const id = 'throughput';
 export const title = 'Cost of the preload under load: node:http hello-world throughput';
-
-function peakRssMiB(pid) {
-  try {
-    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
-  } catch {
-    return NaN;
-  }
-}
 
 export async function run({ quick, nodeBin, progress }) {
   const generator = loadGenerator();
@@ -42,11 +33,14 @@ export async function run({ quick, nodeBin, progress }) {
         try {
           const url = `http://127.0.0.1:${info.port}/`;
           await loadRps({ url, seconds: parameters.warmupSeconds, connections: parameters.connections, nodeBin });
+          const before = procUsage(child.pid);
           const r = await loadRps({ url, seconds: parameters.seconds, connections: parameters.connections, nodeBin });
+          const after = procUsage(child.pid);
           if (r.errors) progress(`[${id}] ${v.id}: ${r.errors}`);
-          const rssMiB = peakRssMiB(child.pid);
+          const rssMiB = after.peakRssMiB;
+          const cpuMsPer1k = ((after.cpuMs - before.cpuMs) / r.requests) * 1000;
           (exportsSeen[v.id] ??= []).push((await receiver.exports()) - exportsBefore);
-          return { rps: r.rps, rssMiB };
+          return { rps: r.rps, cpuMsPer1k, rssMiB };
         } finally {
           await stop(child);
         }
@@ -69,6 +63,16 @@ export async function run({ quick, nodeBin, progress }) {
           lowerIsBetter: false,
           samples: samples.rps,
           targets: hasTitan ? [{ variant: 'titan', kind: 'ratio-min', limit: 0.99, text: 'throughput with the preload >= 99% of bare (metrics only)' }] : [],
+          ...common,
+        }),
+        makeComparison({
+          id: 'cpu',
+          title: 'Server CPU time per 1000 requests',
+          unit: 'ms',
+          lowerIsBetter: true,
+          samples: samples.cpuMsPer1k,
+          targets: hasTitan ? [{ variant: 'titan', kind: 'ratio-max', limit: 1.0101, text: 'server CPU per request with the preload <= 1/0.99 of bare (the throughput target as CPU cost)' }] : [],
+          note: 'User + system CPU of the server process over the measured window (/proc/PID/stat) divided by the requests served: the cost per request, which a busy shared machine disturbs less than requests per second.',
           ...common,
         }),
         makeComparison({ id: 'rss', title: 'Server peak RSS after the load', unit: 'MiB', lowerIsBetter: true, samples: samples.rssMiB, ...common }),
