@@ -10,7 +10,7 @@ import { PROFILE_OVERRIDES } from './config/defaults';
 import { resolveConfig } from './config/load';
 import { deepMerge, isPlainObject } from './config/merge';
 import type { DeepPartial, TitanPerfConfig } from './config/types';
-import { ArgumentError, TitanPerfError } from './errors';
+import { ArgumentError, ConfigError, formatIssue, TitanPerfError } from './errors';
 import { checkNoArguments, checkOptions } from './optimizers/arguments';
 import { errorOf } from './optimizers/engine-report';
 import { NodeJSOptimizer } from './optimizers/NodeJSOptimizer';
@@ -62,7 +62,7 @@ export class PerformanceOptimizer extends EventEmitter {
       throw new ArgumentError('PerformanceOptimizer options.procRoot', opts.procRoot, 'an absolute directory path');
     }
     if (opts.env !== undefined && !isPlainObject(opts.env)) throw new ArgumentError('PerformanceOptimizer options.env', opts.env, 'an object of environment variables');
-    this.currentConfig = resolveConfig({ code: config, env: opts.env, strict: true }).config;
+    this.currentConfig = resolveCodeConfig(config, opts.env);
     this.nodejsOptimizer = new NodeJSOptimizer(this.currentConfig.nodejs);
     this.redisOptimizer = new RedisOptimizer(this.currentConfig);
     this.systemOptimizer = new SystemOptimizer(this.currentConfig, { procRoot: opts.procRoot });
@@ -227,6 +227,23 @@ export class PerformanceOptimizer extends EventEmitter {
       process.emitWarning(`titan-perf: a '${event}' listener threw: ${(err as Error)?.message ?? err}`);
     }
   }
+}
+
+/**
+ * What code passes must be valid: a ConfigError names every bad field. The
+ * environment and config-file layers follow the preload's documented rule:
+ * a bad field falls back to its default with one warning, unless
+ * TITAN_PERF_STRICT=1 makes every issue fatal.
+ */
+function resolveCodeConfig(config: unknown, env: Record<string, string | undefined> | undefined): TitanPerfConfig {
+  const resolved = resolveConfig({ code: config, env });
+  const strict = (env ?? process.env).TITAN_PERF_STRICT === '1';
+  const fatal = strict ? resolved.issues : resolved.issues.filter((i) => i.source === 'code');
+  if (fatal.length > 0) throw new ConfigError(fatal);
+  for (const issue of resolved.issues) {
+    process.emitWarning(`titan-perf: ${formatIssue(issue)}; using the default`, { code: 'TITAN_PERF_CONFIG_FALLBACK' });
+  }
+  return resolved.config;
 }
 
 function closedError(): TitanPerfError {

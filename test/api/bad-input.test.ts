@@ -60,6 +60,24 @@ describe('bad input to the library API', () => {
     expect(e.message).toMatch(/redis\.maxMemoryPolicy: got "lru-please".*'allkeys-lru'/);
   });
 
+  it('a bad environment value falls back with a warning naming the variable, and is fatal under TITAN_PERF_STRICT=1', async () => {
+    const warnings: string[] = [];
+    const onWarning = (w: Error) => warnings.push(w.message);
+    process.on('warning', onWarning);
+    try {
+      const o = new PerformanceOptimizer({}, { env: { TITAN_PERF_REDIS__PORT: 'lots', TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: '5' } });
+      expect(o.config.redis.port).toBe(6379);
+      expect(o.config.nodejs.maxEventLoopDelay).toBe(5); // the valid override still applies
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+      expect(warnings).toContainEqual(expect.stringMatching(/^titan-perf: redis\.port: got "lots" \(from TITAN_PERF_REDIS__PORT\); expected an integer from 1 to 65535; using the default/));
+    } finally {
+      process.off('warning', onWarning);
+    }
+    const e = thrown(() => new PerformanceOptimizer({}, { env: { TITAN_PERF_REDIS__PORT: 'lots', TITAN_PERF_STRICT: '1' } }));
+    expect(e.code).toBe('TITAN_PERF_CONFIG_INVALID');
+    expect(e.message).toMatch(/redis\.port: got "lots" \(from TITAN_PERF_REDIS__PORT\)/);
+  });
+
   it('the constructor refuses bad options by name', () => {
     const cases: [unknown, RegExp][] = [
       [5, /PerformanceOptimizer options: got 5; expected an options object or undefined/],
