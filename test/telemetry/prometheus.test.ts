@@ -5,31 +5,39 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ChildProcess } from 'node:child_process';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server';
+import { exited, fakeProcRoot, startCli, tempDir, writeFakeSysctl, writeJson } from '../sidecar/support';
 import { ROOT, startFixture, until, type FixtureProcess } from './helpers/fixture-process';
 import { startPrometheus, type PrometheusServer } from './helpers/prometheus';
 
 let prom: PrometheusServer;
 let preload: FixtureProcess;
-let sidecar: FixtureProcess;
+let sidecar: ChildProcess;
 let redis: RedisServer;
+let procRoot: string;
 
 beforeAll(async () => {
   redis = await startRedis();
   const [p1, p2] = [await freePort(), await freePort()];
-  preload = startFixture(['--require', './with-telemetry.cjs', 'app-plain.cjs'], {
+  // The preload on an app with --no-incremental-marking: a standing heap/GC verdict.
+  preload = startFixture(['--no-incremental-marking', '--require', './with-telemetry.cjs', 'app-plain.cjs'], {
     OTEL_METRICS_EXPORTER: 'prometheus',
     OTEL_EXPORTER_PROMETHEUS_PORT: String(p1),
     TEST_EXPORT_DELAY: '200',
     TEST_SAMPLE_MS: '250',
   });
-  sidecar = startFixture(['sidecar-metrics.cjs'], {
-    OTEL_METRICS_EXPORTER: 'prometheus',
-    OTEL_EXPORTER_PROMETHEUS_PORT: String(p2),
-    REDIS_PORT: String(redis.port),
+  // The real sidecar daemon: sysctls on a fake procfs, a real redis-server.
+  procRoot = fakeProcRoot({ 'net.core.somaxconn': '4096' });
+  const dir = tempDir('prom-sidecar');
+  const config = writeJson(dir, 'config.json', {
+    redis: { enabled: true, host: '127.0.0.1', port: redis.port },
+    system: { kernelParams: { netCoreSomaxconn: 65535 } },
+  });
+  sidecar = startCli(['run', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', procRoot, '--listen', '127.0.0.1:0', '--interval', '300'], {
+    env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(p2) },
   });
   await preload.waitForLine(/^titan-telemetry-mode own$/);
-  await sidecar.waitForLine(/^app-ready$/);
   prom = await startPrometheus({ preload: `127.0.0.1:${p1}`, sidecar: `127.0.0.1:${p2}` });
   const ready = async () => (await prom.query('nodejs_eventloop_delay_max')).length > 0 && (await prom.query('redis_memory_used')).length > 0;
   const deadline = Date.now() + 60_000;
@@ -42,7 +50,10 @@ beforeAll(async () => {
 afterAll(async () => {
   await prom?.stop();
   await preload?.end();
-  await sidecar?.end();
+  if (sidecar && sidecar.exitCode === null) {
+    sidecar.kill('SIGTERM');
+    await exited(sidecar);
+  }
   await redis?.stop();
 });
 
@@ -114,8 +125,17 @@ describe('a real Prometheus scraping titan-perf', () => {
       if (m) exprs.push(m[1]);
     }
     expect(exprs.length).toBeGreaterThan(10);
-    // GC histograms appear with the first GC: wait until the scrape has one.
+    // Metrics that appear with events: a GC, outbound fetches, a threshold warning, a drift repair.
     await poll('sum(v8js_gc_duration_count{job="preload"})', (v) => v > 0, 'a GC');
+    preload.write('fetch');
+    await preload.waitForLine(/^fetched$/);
+    preload.write('block 400');
+    await preload.waitForLine(/^blocked 400$/);
+    writeFakeSysctl(procRoot, 'net.core.somaxconn', '128');
+    await poll('sum(titan_perf_warnings_total{job="preload"})', (v) => v > 0, 'a warning');
+    await poll('sum(http_client_open_connections{job="preload"})', (v) => v > 0, 'fetch connections');
+    await poll('sum(titan_perf_sidecar_drift_repairs_total{job="sidecar"})', (v) => v > 0, 'a drift repair');
+    await poll('sum(titan_perf_verdicts{job="preload"})', (v) => v > 0, 'a verdict');
     const names = new Set(await prom.names());
     const missing: string[] = [];
     for (const raw of exprs) {
