@@ -122,9 +122,11 @@ export function collect(child: ChildProcess): { out: () => string; err: () => st
   return { out: () => out, err: () => err };
 }
 
+/** Resolves once the child has exited and its output pipes are drained ('close', not 'exit'). */
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  return new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const drained = !child.stdout?.readable && !child.stderr?.readable;
+  if ((child.exitCode !== null || child.signalCode !== null) && drained) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 }
 
 /** A config with Redis off, so sysctl and logrotate tests never wait on a Redis that is not there. */
