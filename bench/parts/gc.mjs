@@ -30,7 +30,7 @@ export async function run({ quick, nodeBin, progress }) {
       const { stdout } = timedRun(nodeBin, [...v.flags, join(FIXTURES, 'alloc-workload.cjs')], { env });
       const r = JSON.parse(stdout.trim().split('\n').pop());
       (newSpace[v.id] ??= []).push(r.newSpaceMiB);
-      return { workMs: r.ms, gcMs: r.gcMs, scavenges: r.scavenges, majors: r.majors };
+      return { workMs: r.ms, gcMs: r.gcMs, minorShare: r.gcMs > 0 ? (r.minorMs / r.gcMs) * 100 : 0, scavenges: r.scavenges, majors: r.majors };
     },
   });
   const common = { baseline: 'default', lowerIsBetter: true, variants: VARIANTS };
@@ -45,6 +45,15 @@ export async function run({ quick, nodeBin, progress }) {
       makeComparison({ id: 'work-ms', title: 'Time for the fixed workload', unit: 'ms', samples: samples.workMs, ...common }),
       makeComparison({ id: 'gc-ms', title: 'Total GC pause during the workload', unit: 'ms', samples: samples.gcMs, ...common }),
       makeComparison({ id: 'scavenges', title: 'Scavenges (minor GCs)', unit: 'count', samples: samples.scavenges, ...common }),
+      makeComparison({ id: 'majors', title: 'Major GCs', unit: 'count', samples: samples.majors, ...common }),
+      makeComparison({
+        id: 'minor-share',
+        title: 'Share of GC pause spent in scavenges',
+        unit: '%',
+        samples: samples.minorShare,
+        note: "Above 50% is the case in which titan-perf's score recommends NODE_OPTIONS=--max-semi-space-size=64 (src/score/findings.ts): compare it with the time and pause of the semi-64 variant above.",
+        ...common,
+      }),
     ],
     tables: [],
   };
