@@ -14,17 +14,18 @@ import { fakeProcRoot, tempDir } from '../sidecar/support';
 const FIXTURE = join(__dirname, 'fixtures', 'lifecycle.cjs');
 const LOCAL_ONLY = { redis: { enabled: false }, system: { enabled: false } };
 
-function lifecycle(args: string[], opts: { uid?: number } = {}): Promise<{ code: number | null; out: Record<string, unknown>; ms: number }> {
+function lifecycle(args: string[], opts: { uid?: number; nodeFlags?: string[] } = {}): Promise<{ code: number | null; out: Record<string, unknown>; lines: Record<string, unknown>[]; ms: number }> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [FIXTURE, ...args],
+      [...(opts.nodeFlags ?? []), FIXTURE, ...args],
       { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' }, ...(opts.uid !== undefined ? { uid: opts.uid, gid: opts.uid } : {}) },
       (err, stdout, stderr) => {
         const line = stdout.trim().split('\n').at(-1);
         if (!line) return reject(new Error(`no output (${err?.message}):\n${stderr}`));
-        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: JSON.parse(line), ms: Date.now() - started });
+        const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+        resolve({ code: err ? ((err as { code?: number }).code ?? null) : 0, out: lines.at(-1)!, lines, ms: Date.now() - started });
       },
     );
   });
@@ -62,6 +63,18 @@ describe('in a fresh process', () => {
     expect(out.result.errors).toEqual([]);
     expect(out.result.warnings).toContainEqual(expect.stringMatching(/^sysctl net\.core\.somaxconn not applied: .* is not writable \(EACCES\): .*privileged/));
     expect(readFileSync(join(proc, 'sys/net/core/somaxconn'), 'utf8').trim()).toBe('4096');
+  });
+
+  it("with the preload running, the optimizer uses the preload's agent and never starts a second one", async () => {
+    const r = await lifecycle(['preload', JSON.stringify(LOCAL_ONLY)], { nodeFlags: ['--require', join(__dirname, '..', '..', 'dist', 'preload', 'index.js')] });
+    expect(r.code).toBe(0);
+    const out = r.out as Record<string, unknown>;
+    expect(out).toEqual({ afterClose: true }); // close() leaves the preload's agent running
+    const first = r.lines[0] as { nodejsWarnings: string[]; rollback: { restored: string[]; warnings: string[] } };
+    expect(first).toMatchObject({ preloadRunning: true, same: true, usesPreloadAgent: true, hasReadings: true, stillRunning: true });
+    expect(first.nodejsWarnings[0]).toMatch(/the titan-perf preload already runs in this process: its tuning is kept/);
+    expect(first.rollback.restored).toEqual([]);
+    expect(first.rollback.warnings[0]).toMatch(/belongs to the titan-perf preload.*TITAN_PERF_DISABLED=1/);
   });
 
   it("a database pool's readings reach the metrics, the agent's Readings and the score", async () => {

@@ -28,6 +28,10 @@ interface Scored {
   overall: { score: number; status: string; recommendations: Recommendation[] };
 }
 
+function areaPenalty(m: { overall: { recommendations: { area: string; penalty: number }[] } }, area: string): number {
+  return m.overall.recommendations.filter((x) => x.area === area).reduce((sum, x) => sum + x.penalty, 0);
+}
+
 function scenario(name: string, nodeFlags: string[], config: object): Promise<Scored> {
   return new Promise((resolve, reject) => {
     execFile(process.execPath, [...nodeFlags, FIXTURE, name, JSON.stringify(config)], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
@@ -94,7 +98,9 @@ describe('score and recommendations under real conditions', () => {
         expect(rec.value).toBeGreaterThan(0);
         expect(rec.change).toMatch(/redis\.maxMemory/);
         expect(after.redis.health.metrics['redis.keys.evicted']).toBe(rec.value);
-        expect(after.overall.score).toBeLessThan(before.overall.score);
+        // In-process loop readings on a shared machine vary between the two calls; the Redis part of the score does not.
+        expect(areaPenalty(before, 'redis')).toBe(0);
+        expect(areaPenalty(after, 'redis')).toBeGreaterThanOrEqual(10);
       } finally {
         await o.close();
       }
@@ -114,7 +120,9 @@ describe('score and recommendations under real conditions', () => {
       expect(rec, JSON.stringify(drifted.overall)).toBeDefined();
       expect(rec).toMatchObject({ value: '128', threshold: '65535' });
       expect(rec.change).toContain('sysctl -w net.core.somaxconn=65535');
-      expect(drifted.overall.score).toBe(clean.overall.score - 10);
+      // Only the system part is compared: in-process loop readings vary between calls on a shared machine.
+      expect(areaPenalty(clean, 'system')).toBe(0);
+      expect(areaPenalty(drifted, 'system')).toBe(10);
       expect(drifted.system.drift).toHaveLength(1);
       await o.rollbackOptimizations();
     } finally {
