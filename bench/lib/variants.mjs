@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { ANCHORS, FIXTURES, PRELOAD, anchorInstalled, cleanEnv, hasPreload } from './subject.mjs';
 
 /**
- * @param {{ otlpEndpoint: string }} o
+ * @param {{ otlpEndpoint: string, titanExportDelayMs?: number }} o
+ *   titanExportDelayMs: titan-perf's telemetry.exportDelay for the exporting
+ *   variant (default: the config's own), so a run of a few seconds is measured with its exporter running
  * @returns {{ variants: {id, label, args: string[], env: object}[], skipped: string[] }}
  */
-export function costVariants({ otlpEndpoint }) {
+export function costVariants({ otlpEndpoint, titanExportDelayMs }) {
   const otlp = {
     OTEL_METRICS_EXPORTER: 'otlp',
     OTEL_TRACES_EXPORTER: 'none',
@@ -21,7 +23,8 @@ export function costVariants({ otlpEndpoint }) {
   const skipped = [];
   if (hasPreload()) {
     variants.push({ id: 'titan', label: 'titan-perf, metrics only', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }) });
-    variants.push({ id: 'titan-otlp', label: 'titan-perf + OTLP export', args: ['--require', PRELOAD], env: cleanEnv(otlp) });
+    const delay = titanExportDelayMs === undefined ? {} : { TITAN_PERF_TELEMETRY__EXPORT_DELAY: String(titanExportDelayMs) };
+    variants.push({ id: 'titan-otlp', label: 'titan-perf + OTLP export', args: ['--require', PRELOAD], env: cleanEnv({ ...otlp, ...delay }) });
   } else {
     skipped.push(`titan-perf: not measured, ${PRELOAD} does not exist yet (the preload has not landed)`);
   }
