@@ -6,10 +6,11 @@ import { ANCHORS, FIXTURES, PRELOAD, anchorInstalled, cleanEnv, hasPreload } fro
 /**
  * @param {{ otlpEndpoint: string, titanExportDelayMs?: number }} o
  *   titanExportDelayMs: titan-perf's telemetry.exportDelay for the exporting
- *   variant (default: the config's own), so a run of a few seconds is measured with its exporter running
+ *   variant (default: the config's own), so a run of a few seconds is measured with its exporter running;
+ *   exportAtOnce adds a variant whose exporter starts at once, to show what the delay keeps off start-up
  * @returns {{ variants: {id, label, args: string[], env: object}[], skipped: string[] }}
  */
-export function costVariants({ otlpEndpoint, titanExportDelayMs }) {
+export function costVariants({ otlpEndpoint, titanExportDelayMs, exportAtOnce = false }) {
   const otlp = {
     OTEL_METRICS_EXPORTER: 'otlp',
     OTEL_TRACES_EXPORTER: 'none',
@@ -25,6 +26,9 @@ export function costVariants({ otlpEndpoint, titanExportDelayMs }) {
     variants.push({ id: 'titan', label: 'titan-perf, metrics only', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }) });
     const delay = titanExportDelayMs === undefined ? {} : { TITAN_PERF_TELEMETRY__EXPORT_DELAY: String(titanExportDelayMs) };
     variants.push({ id: 'titan-otlp', label: 'titan-perf + OTLP export', args: ['--require', PRELOAD], env: cleanEnv({ ...otlp, ...delay }) });
+    if (exportAtOnce) {
+      variants.push({ id: 'titan-otlp-now', label: 'titan-perf + OTLP, exportDelay 0', args: ['--require', PRELOAD], env: cleanEnv({ ...otlp, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0' }) });
+    }
   } else {
     skipped.push(`titan-perf: not measured, ${PRELOAD} does not exist yet (the preload has not landed)`);
   }

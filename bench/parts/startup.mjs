@@ -12,7 +12,7 @@ export const title = 'Cost of the preload: start-up time and peak RSS of `node -
 export async function run({ quick, nodeBin, progress }) {
   const receiver = await startOtlpReceiver(nodeBin);
   try {
-    const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint });
+    const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint, exportAtOnce: true });
     const parameters = { rounds: quick ? 3 : 25, command: 'node [--require X] -e 0', warmupRuns: 1 };
     // One unmeasured run each, so the first round does not pay for a cold page cache.
     for (const v of variants) timedRun(nodeBin, [...v.args, '-e', '0'], { env: v.env });
