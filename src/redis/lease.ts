@@ -110,6 +110,13 @@ export class RedisLease {
     this.timer = undefined;
   }
 
+  /** Stops renewing without touching Redis (the connection is gone); the lease expires by itself. */
+  abandon(): void {
+    this.stopTimer();
+    if (this.held) this.onLost?.('the connection to Redis ended; the lease expires unless renewed');
+    this.held = false;
+  }
+
   /** Gives the lease up if it is still ours; a no-op otherwise. */
   async release(): Promise<void> {
     this.stopTimer();

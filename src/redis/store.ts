@@ -74,12 +74,28 @@ export class RedisStore implements StoreWithJournal {
   client(): Promise<Redis> {
     if (this.opts.client) return Promise.resolve(this.opts.client);
     if (!this.clientPromise) {
-      this.clientPromise = connectRedis(this.config, { env: this.opts.env, connectionName: 'titan-perf-sidecar' });
-      this.clientPromise.catch(() => {
-        this.clientPromise = undefined;
-      });
+      const pending = connectRedis(this.config, { env: this.opts.env, connectionName: 'titan-perf-sidecar' });
+      this.clientPromise = pending;
+      pending.then(
+        (client) =>
+          // Reconnects spent (a Redis restart that outlasted them): the next call starts afresh instead of failing forever.
+          client.once('end', () => {
+            if (this.clientPromise === pending) this.forgetConnection();
+          }),
+        () => {
+          if (this.clientPromise === pending) this.clientPromise = undefined;
+        },
+      );
     }
     return this.clientPromise;
+  }
+
+  /** Drops everything bound to a dead connection; the lease, if it was ours, expires on its own. */
+  private forgetConnection(): void {
+    this.clientPromise = undefined;
+    this.factsPromise = undefined;
+    this.leaseObj?.abandon();
+    this.leaseObj = undefined;
   }
 
   private async lease(): Promise<RedisLease> {

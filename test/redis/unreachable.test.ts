@@ -32,3 +32,23 @@ describe('Unreachable Redis', () => {
     }
   });
 });
+
+describe('Redis that goes away after connecting', () => {
+  it('commands fail (no hang) while it is down, and the store reconnects when it is back', async () => {
+    let server = await startRedis();
+    const port = server.port;
+    const store = new RedisStore({ ...DEFAULT_PERFORMANCE_CONFIG.redis, host: '127.0.0.1', port, connectRetries: 1 });
+    try {
+      expect(await store.read('hz')).toBe('10');
+      await server.stop();
+      // The one reconnect is spent while it is down; the call fails instead of waiting forever.
+      await expect(store.read('hz')).rejects.toThrow();
+      server = await startRedis({ port });
+      expect(await store.read('hz')).toBe('10');
+      expect((await store.desired()).length).toBeGreaterThan(10);
+    } finally {
+      await store.close();
+      await server.stop();
+    }
+  });
+});
