@@ -5,6 +5,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
+import { runCli, tempDir } from '../sidecar/support';
 import { configFor, configGet, rawClient, runSidecarLike } from './support';
 
 const PASSWORD = 'pw-Zq81-never-print-me';
@@ -34,6 +35,30 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
     const raw = rawClient(server);
     expect(await configGet(raw, 'hz')).toBe('10');
     raw.disconnect();
+  });
+
+  it('the sidecar CLI (plan, apply, status, rollback, and a wrong password) never prints the password', async () => {
+    const cfgDir = tempDir('redis-auth-cli');
+    const cfg = join(cfgDir, 'config.json');
+    writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, passwordEnv: 'TEST_REDIS_PW', hz: 40 }, dataDir: join(cfgDir, 'state') }));
+    // TITAN_PERF_TEST_NODE (set by scripts/test-all.mjs) is not a config override: keep it out.
+    const env = (pw: string) => ({ TITAN_PERF_TEST_NODE: undefined, TEST_REDIS_PW: pw }) as unknown as Record<string, string>;
+    try {
+      let all = '';
+      for (const cmd of ['plan', 'apply', 'status', 'rollback']) {
+        const r = await runCli([cmd, '--config', cfg, '--json'], { env: env(PASSWORD) });
+        all += r.stdout + r.stderr;
+        if (cmd === 'apply' || cmd === 'rollback') expect(r.code, `${cmd}: ${r.stdout}${r.stderr}`).toBe(0);
+        if (cmd === 'status') expect(JSON.parse(r.stdout).redis.metrics['redis.memory.used']).toBeGreaterThan(0);
+      }
+      const wrong = await runCli(['plan', '--config', cfg], { env: env(WRONG) });
+      all += wrong.stdout + wrong.stderr;
+      expect(wrong.stdout + wrong.stderr).toMatch(/refused the credentials/);
+      expect(all).not.toContain(PASSWORD);
+      expect(all).not.toContain(WRONG);
+    } finally {
+      rmSync(cfgDir, { recursive: true, force: true });
+    }
   });
 
   it('a wrong password fails at once with TITAN_PERF_REDIS_AUTH, no retries, and neither password is printed', async () => {
