@@ -1,9 +1,20 @@
 // One comparison = one metric over several variants, with raw samples kept.
 // The report, the charts and the README quote these objects and nothing else.
-import { ratio, round, summarize } from './stats.mjs';
+import { median, ratio, round, summarize } from './stats.mjs';
 
 // Ratios are compared with targets like 0.99: keep four decimals whatever their size.
 const fixed = (x, places) => (Number.isFinite(x) ? Number(x.toFixed(places)) : x);
+
+/**
+ * Median of the per-round differences to the baseline: round i of a variant
+ * ran right next to round i of the baseline, under the same load, so this
+ * is steadier than the difference of the medians when the machine is busy.
+ */
+function pairedDelta(values, base) {
+  if (!base?.length || values === base) return NaN;
+  const n = Math.min(values.length, base.length);
+  return median(Array.from({ length: n }, (_, i) => values[i] - base[i]).filter(Number.isFinite));
+}
 
 /**
  * @param {object} o
@@ -32,6 +43,7 @@ export function makeComparison({ id, title, unit, baseline, lowerIsBetter, varia
         n: s.n,
         ratio: fixed(ratio(s.median, base.median), 4),
         delta: round(s.median - base.median),
+        pairedDelta: round(pairedDelta(samples[v.id], samples[baseline])),
       };
     });
   const checked = targets

@@ -11,7 +11,10 @@ function targetRows(results) {
   const rows = [];
   for (const part of Object.values(results.parts)) {
     for (const c of part.comparisons ?? []) {
-      for (const t of c.targets ?? []) rows.push({ part: part.title, comparison: c.title, ...t });
+      const base = c.rows.find((r) => r.id === c.baseline);
+      // The baseline's own spread says how large a difference this run can resolve.
+      const baselineSpread = base ? `${n(base.median)} (${n(base.min)}..${n(base.max)}) ${c.unit}` : '';
+      for (const t of c.targets ?? []) rows.push({ part: part.title, comparison: c.title, baselineSpread, ...t });
     }
   }
   return rows;
@@ -25,15 +28,16 @@ function comparisonMarkdown(c) {
   const lines = [`#### ${c.title}`, ''];
   if (c.note) lines.push(c.note, '');
   if (c.baseline) {
-    lines.push(`| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference |`, '|---|---:|---:|---:|---:|---:|---:|');
+    lines.push(`| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference | paired difference |`, '|---|---:|---:|---:|---:|---:|---:|---:|');
   } else {
     lines.push(`| variant | median (${c.unit}) | min | max | n |`, '|---|---:|---:|---:|---:|');
   }
   for (const r of c.rows) {
     const cells = [r.label, n(r.median), n(r.min), n(r.max), r.n];
-    if (c.baseline) cells.push(r.id === c.baseline ? 'baseline' : n(r.ratio), r.id === c.baseline ? '' : n(r.delta));
+    if (c.baseline) cells.push(r.id === c.baseline ? 'baseline' : n(r.ratio), r.id === c.baseline ? '' : n(r.delta), r.id === c.baseline ? '' : n(r.pairedDelta));
     lines.push(`| ${cells.join(' | ')} |`);
   }
+  if (c.baseline) lines.push('', 'Difference = difference of the medians; paired difference = median of the per-round differences (each round\'s runs sat next to each other under the same load).');
   lines.push('', `![${c.title}](${c.chart})`, '');
   for (const t of c.targets ?? []) lines.push(`- Target: ${t.text}: measured ${n(t.measured)}, ${verdict(t.ok)}.`);
   if (c.targets?.length) lines.push('');
@@ -66,8 +70,8 @@ export function renderMarkdown(results) {
   ];
   const targets = targetRows(results);
   if (targets.length) {
-    out.push('## Targets', '', '| part | target | measured | verdict |', '|---|---|---:|---|');
-    for (const t of targets) out.push(`| ${t.part} | ${t.text} | ${n(t.measured)} | ${verdict(t.ok)} |`);
+    out.push('## Targets', '', '| part | target | measured | verdict | baseline median (min..max) |', '|---|---|---:|---|---|');
+    for (const t of targets) out.push(`| ${t.part} | ${t.text} | ${n(t.measured)} | ${verdict(t.ok)} | ${t.baselineSpread ?? ''} |`);
     out.push('');
   }
   for (const part of Object.values(results.parts)) {

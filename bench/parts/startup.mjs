@@ -1,10 +1,14 @@
 // Cost of the preload at start-up: added wall time and peak RSS of `node -e 0`,
 // against bare node and the anchors, many interleaved runs.
+import { join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
 import { interleave } from '../lib/interleave.mjs';
 import { startOtlpReceiver } from '../lib/otlp.mjs';
 import { hasGnuTime, stop, timedRun } from '../lib/proc.mjs';
+import { FIXTURES } from '../lib/subject.mjs';
 import { costVariants } from '../lib/variants.mjs';
+
+const CPU_HOOK = join(FIXTURES, 'report-cpu.cjs');
 
 export const id = 'startup';
 export const title = 'Cost of the preload: start-up time and peak RSS of `node -e 0`';
@@ -13,7 +17,7 @@ export async function run({ quick, nodeBin, progress }) {
   const receiver = await startOtlpReceiver(nodeBin);
   try {
     const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint, exportAtOnce: true });
-    const parameters = { rounds: quick ? 3 : 25, command: 'node [--require X] -e 0', warmupRuns: 1 };
+    const parameters = { rounds: quick ? 3 : 25, command: 'node --require report-cpu.cjs [--require X] -e 0', warmupRuns: 1 };
     // One unmeasured run each, so the first round does not pay for a cold page cache.
     for (const v of variants) timedRun(nodeBin, [...v.args, '-e', '0'], { env: v.env });
     const samples = await interleave({
@@ -22,8 +26,10 @@ export async function run({ quick, nodeBin, progress }) {
       rounds: parameters.rounds,
       progress,
       measure: async (v) => {
-        const r = timedRun(nodeBin, [...v.args, '-e', '0'], { env: v.env });
-        return { ms: r.ms, rssMiB: r.rssMiB };
+        const r = timedRun(nodeBin, ['--require', CPU_HOOK, ...v.args, '-e', '0'], { env: v.env });
+        const cpu = /__bench_cpu (.+)/.exec(r.stderr);
+        const { user, system } = cpu ? JSON.parse(cpu[1]) : { user: NaN, system: NaN };
+        return { ms: r.ms, cpuMs: (user + system) / 1000, rssMiB: r.rssMiB };
       },
     });
     const hasTitan = variants.some((v) => v.id === 'titan');
@@ -45,6 +51,18 @@ export async function run({ quick, nodeBin, progress }) {
         note: 'Wall time measured by the harness around the whole process (spawn to exit), the same spawn cost for every variant.',
       }),
     ];
+    comparisons.push(
+      makeComparison({
+        id: 'cpu',
+        title: 'CPU time of node -e 0 (user + system)',
+        unit: 'ms',
+        baseline: 'bare',
+        lowerIsBetter: true,
+        variants,
+        samples: samples.cpuMs,
+        note: "The process's own CPU time at exit (process.cpuUsage, from the same tiny --require hook in every variant): the work start-up costs, which waiting for a busy CPU does not inflate the way it inflates wall time.",
+      }),
+    );
     const notes = [...skipped];
     if (hasGnuTime()) {
       comparisons.push(
