@@ -76,6 +76,8 @@ describe('statistics', () => {
     const b = c.rows[1];
     expect([b.median, b.min, b.max, b.n, b.delta]).toEqual([15, 14, 30, 3, 4]);
     expect(b.ratio).toBeCloseTo(15 / 11, 3);
+    // Round by round: 15-10, 14-12, 30-11.
+    expect(b.pairedDelta).toBe(5);
     expect(b.samples).toEqual([15, 14, 30]);
     expect(c.targets.map((t: { ok: boolean | null }) => t.ok)).toEqual([false, true, null]);
   });
