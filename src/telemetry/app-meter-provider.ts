@@ -23,8 +23,17 @@ export function otelApi(): Api | null {
   return api;
 }
 
+/**
+ * Where @opentelemetry/api 1.x keeps its globals. Looked at first so that a
+ * process with no OpenTelemetry never loads the API (~15 ms of require on an
+ * idle machine) just to learn that nothing is registered.
+ */
+const GLOBAL_KEY = Symbol.for('opentelemetry.js.api.1');
+
 /** The app's global MeterProvider, or undefined while only the API's no-op one is there. */
 export function appMeterProvider(): MeterProvider | undefined {
+  const registry = (globalThis as Record<symbol, { metrics?: unknown } | undefined>)[GLOBAL_KEY];
+  if (!registry?.metrics) return undefined;
   const a = otelApi();
   if (!a) return undefined;
   const provider = a.metrics.getMeterProvider();

@@ -31,20 +31,23 @@ export class SourceState {
   latest: Readings | undefined;
   /** metric -> 1 while warned, 0 once recovered (kept so the series goes to 0 instead of vanishing). */
   readonly active = new Map<string, number>();
-  hooks: SourceHooks | undefined;
+  private currentHooks: SourceHooks | undefined;
   /** Readings since the last collection, while instruments are attached. */
   private pending: Readings[] = [];
+  /** Warnings raised before instruments were attached (telemetry starts late), counted once they are. */
+  private earlyWarnings: PerformanceWarning[] = [];
   private readonly onReadings = (r: Readings) => {
     this.latest = r;
-    if (this.hooks) {
+    if (this.currentHooks) {
       this.pending.push(r);
       if (this.pending.length > MAX_PENDING) this.pending.shift();
-      this.hooks.readings(r);
+      this.currentHooks.readings(r);
     }
   };
   private readonly onWarning = (w: PerformanceWarning) => {
     this.active.set(w.metric, 1);
-    this.hooks?.warning(w);
+    if (this.currentHooks) this.currentHooks.warning(w);
+    else if (this.earlyWarnings.length < MAX_PENDING) this.earlyWarnings.push(w);
   };
   private readonly onRecovered = (w: PerformanceWarning) => {
     this.active.set(w.metric, 0);
@@ -54,6 +57,18 @@ export class SourceState {
     source.on('readings', this.onReadings);
     source.on('performance-warning', this.onWarning);
     source.on('performance-recovered', this.onRecovered);
+  }
+
+  get hooks(): SourceHooks | undefined {
+    return this.currentHooks;
+  }
+
+  set hooks(hooks: SourceHooks | undefined) {
+    this.currentHooks = hooks;
+    if (!hooks) return;
+    const early = this.earlyWarnings;
+    this.earlyWarnings = [];
+    for (const w of early) hooks.warning(w);
   }
 
   readings(): Readings | undefined {

@@ -27,6 +27,8 @@ export type TelemetryMode = 'waiting' | 'app' | 'own' | 'off' | 'stopped';
 
 export interface StartTelemetryOptions {
   source: ReadingsSource;
+  /** The source already being listened to (the preload starts listening before telemetry loads). */
+  state?: SourceState;
   config?: Partial<TelemetryConfig>;
   env?: Record<string, string | undefined>;
   /** One line each; defaults to stderr. */
@@ -74,7 +76,7 @@ class Telemetry implements TelemetryHandle {
     const { plan, warnings } = parseExportEnv(env);
     this.plan = plan;
     for (const w of warnings) this.log(`titan-perf: ${w}`);
-    this.state = new SourceState(opts.source);
+    this.state = opts.state ?? new SourceState(opts.source);
     this.schedule(this.cfg.exportDelay);
   }
 
