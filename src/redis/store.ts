@@ -102,7 +102,7 @@ export class RedisStore implements StoreWithJournal {
     if (!this.leaseObj) {
       const client = await this.client();
       this.leaseObj ??= new RedisLease(client, this.config.keyPrefix, this.owner, this.config.leaseTtl, (reason) =>
-        this.warn(`lost the configuration lease (${reason}); no further CONFIG writes until it is taken again`),
+        this.warn(`lost the configuration lease (${reason}); the next CONFIG write takes it again only if no other sidecar holds it`),
       );
     }
     return this.leaseObj;
