@@ -44,7 +44,9 @@ function scenario(name: string, nodeFlags: string[], config: object): Promise<Sc
 describe('score and recommendations under real conditions', () => {
   it('a healthy idle process started as configured scores optimal with nothing to recommend', async () => {
     // --max-old-space-size as configured (4096), else the "configured heap not in effect" verdict rightly costs points.
-    const r = await scenario('idle', ['--max-old-space-size=4096'], LOCAL_ONLY);
+    // The loop threshold is raised to 100 ms: six engineers' tests share two cores here, and a process that waits
+    // for a core shows 10-30 ms of real loop delay while idle (the preload's tests do the same, for the same reason).
+    const r = await scenario('idle', ['--max-old-space-size=4096'], { ...LOCAL_ONLY, nodejs: { maxEventLoopDelay: 100 } });
     expect(r.overall.recommendations).toEqual([]);
     expect(r.overall).toMatchObject({ score: 100, status: 'optimal' });
   });
