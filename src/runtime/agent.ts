@@ -150,14 +150,18 @@ export class RuntimeAgent extends EventEmitter {
     // After the main module has run: start the probes, tune the http agents it
     // loaded, read the cgroup files, announce. Kept out of start() so the
     // preload stays within its start-up budget.
-    this.settle = setImmediate(() => {
-      this.settle = undefined;
-      this.enableProbes();
-      this.checkHttpAgents();
-      this.verdicts();
-      this.announce();
-    }).unref();
+    this.settle = setImmediate(() => this.settleNow()).unref();
     return this;
+  }
+
+  /** Runs once: from the immediate, or from the first tick if a long main module let the timer fire first. */
+  private settleNow(): void {
+    if (this.settle) clearImmediate(this.settle);
+    this.settle = undefined;
+    this.enableProbes();
+    this.checkHttpAgents();
+    this.verdicts();
+    this.announce();
   }
 
   private enableProbes(): void {
@@ -223,6 +227,7 @@ export class RuntimeAgent extends EventEmitter {
 
   private tick(): void {
     try {
+      if (this.settle) this.settleNow();
       const readings = this.sample();
       this.thresholds.check(readings);
       this.safeEmit('readings', readings);
@@ -263,6 +268,7 @@ export class RuntimeAgent extends EventEmitter {
   }
 
   status(): AgentStatus {
+    // Report the truth as of now: an http module the app loaded since the last tick gets tuned first.
     this.checkHttpAgents();
     const tuning: TunerStatus[] = [
       this.config.tuneFetch ? this.fetchTuner.status() : { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },

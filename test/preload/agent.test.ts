@@ -35,6 +35,14 @@ describe(`the agent in a running app (Node ${process.version})`, () => {
     expect(recovered.value as number).toBeLessThanOrEqual(150);
     // Exactly one warning for the delay: the cooldown holds back repeats.
     expect(events.filter((e) => e.event === 'warning' && e.metric === 'eventLoop.delay.p99')).toHaveLength(1);
+    // Announced once, right after the main module ran (or at the first tick, if that came first), before any reading.
+    expect(events[0]).toEqual({ event: 'nodejs-optimized', tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'] });
+    expect(events.filter((e) => e.event === 'nodejs-optimized')).toHaveLength(1);
+    // At recovery the delay warning is no longer active.
+    const metrics = events.find((e) => e.event === 'metrics') as { hasReadings: boolean; active: string[]; verdicts: number };
+    expect(metrics.hasReadings).toBe(true);
+    expect(metrics.active).not.toContain('eventLoop.delay.p99');
+    expect(metrics.verdicts).toBeGreaterThan(0);
     const readings = events.filter((e) => e.event === 'readings') as Record<string, number>[];
     expect(readings.length).toBeGreaterThanOrEqual(2);
     for (const reading of readings) {
