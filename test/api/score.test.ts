@@ -74,6 +74,22 @@ describe('score and recommendations under real conditions', () => {
     expect(r.overall.status).not.toBe('optimal');
   });
 
+  it('allocation churn in a tiny young generation: GC pause finding, with the flag that matches the kind of GC that paused', async () => {
+    // Loop thresholds out of the way: the churn also delays the loop, which is not what this test is about.
+    const r = (await scenario('gc', ['--max-old-space-size=4096', '--max-semi-space-size=1'], {
+      ...LOCAL_ONLY,
+      nodejs: { maxEventLoopDelay: 60000, maxEventLoopUtilization: 1 },
+    })) as Scored & { gc: { pauseShare: number; byKind: Record<string, number> } };
+    const rec = r.overall.recommendations.find((x) => x.id === 'nodejs.gc.pause');
+    expect(rec, JSON.stringify(r)).toBeDefined();
+    expect(rec!.value).toBe(r.gc.pauseShare);
+    expect(r.gc.pauseShare).toBeGreaterThan(0.05);
+    const total = Object.values(r.gc.byKind).reduce((a, b) => a + b, 0);
+    const scavengesDominate = (r.gc.byKind.minor ?? 0) / total > 0.5;
+    expect(rec!.change).toMatch(scavengesDominate ? /--max-semi-space-size=64/ : /--max-old-space-size=\d+/);
+    expect(rec!.severity).toBe(r.gc.pauseShare > 0.15 ? 'critical' : 'warning');
+  });
+
   describe('with a real Redis', () => {
     let redis: RedisServer;
     let client: Redis;
