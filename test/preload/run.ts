@@ -19,10 +19,16 @@ export interface RunResult {
   ms: number;
 }
 
-export function runNode(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000, cwd = FIXTURES): Promise<RunResult> {
+export function runNode(
+  args: string[],
+  env: Record<string, string> = {},
+  timeoutMs = 60_000,
+  cwd = FIXTURES,
+  user?: { uid: number; gid: number },
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], ...user });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
