@@ -4,7 +4,7 @@
  * it is loaded; inactive in worker threads; off with TITAN_PERF_DISABLED=1;
  * reachable from CommonJS and ESM through the package's getAgent().
  */
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -94,6 +94,7 @@ describe(`the preload and its host (Node ${process.version})`, () => {
       // Two agents would have wrapped fetch twice, and the first one would then find a foreign dispatcher.
       expect(jsonLines(r.stdout)[0], flags.join(' ')).toEqual({ same: true, live: true, fetch: 'tuned' });
     }
+    rmSync(copy, { recursive: true, force: true });
   });
 
   it('is inactive in worker threads, which inherit it', async () => {

@@ -5,16 +5,18 @@
  * the agent through `require('titan-perf')` and an ESM named import.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { jsonLines, ROOT, runNode } from './run';
 
 let app: string;
+let packDir: string;
 
 beforeAll(() => {
   const out = mkdtempSync(join(tmpdir(), 'titan-perf-pack-'));
+  packDir = out;
   // --ignore-scripts: dist is what the suite just built; `prepare` would rebuild it under other engineers' feet.
   execFileSync('npm', ['pack', '--ignore-scripts', '--pack-destination', out], { cwd: ROOT, stdio: 'ignore' });
   const tgz = readdirSync(out).find((f) => f.endsWith('.tgz'));
@@ -34,6 +36,11 @@ beforeAll(() => {
      console.log(JSON.stringify({ live: Boolean(getAgent()), fetch: getAgent()?.status().tuning[0].state, defaults: DEFAULT_PERFORMANCE_CONFIG.nodejs.maxEventLoopDelay }));`,
   );
 }, 300_000);
+
+afterAll(() => {
+  // The installed app holds a full node_modules; do not leave one per run in /tmp.
+  for (const d of [app, packDir]) if (d) rmSync(d, { recursive: true, force: true });
+});
 
 describe(`the packed package in a fresh app (Node ${process.version})`, () => {
   it('--require titan-perf/preload with require("titan-perf").getAgent()', async () => {
