@@ -159,7 +159,7 @@ export class PerformanceOptimizer extends EventEmitter {
         readings: nodejs.readings,
         verdicts: nodejs.verdicts,
         redis: redisInput,
-        drift: 'drift' in system ? system.drift : undefined,
+        drift: [...('drift' in system ? system.drift : []), ...('drift' in redis ? (redis.drift ?? []) : [])],
       });
       return { at: Date.now(), overall, nodejs, pools: nodejs.readings.dbPools, redis, system };
     });

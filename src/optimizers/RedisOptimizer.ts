@@ -10,11 +10,14 @@ import { createSidecarEngine, type SidecarEngine } from '../engine/create-engine
 import type { RedisHealth } from '../redis/health';
 import type { RedisRecommendation } from '../redis/recommendations';
 import type { RedisStore } from '../redis/store';
+import type { PlanEntry } from '../engine/types';
 import { checkNoArguments } from './arguments';
-import { errorOf, reportFromApply, reportFromRollback } from './engine-report';
+import { appliedDrift, errorOf, reportFromApply, reportFromRollback } from './engine-report';
 import type { AreaReport, OptimizationError, RollbackReport } from './types';
 
 export interface RedisHealthCheck {
+  /** Parameters titan-perf applied that no longer hold (a CONFIG SET by hand, a restart without CONFIG REWRITE). */
+  drift?: PlanEntry[];
   /** Reachable, and the last RDB save / AOF write did not fail. */
   healthy: boolean;
   /** `host:port` (never the URL: it may carry a password). */
@@ -98,6 +101,8 @@ export class RedisOptimizer {
       const health = await built.redis.health();
       const advisory = (await built.redis.advisoryReason()) ?? undefined;
       const recommendations = await built.redis.recommendations();
+      // Advisory servers were never written to, so nothing of theirs can drift.
+      const drift = advisory ? [] : await appliedDrift(built.engine);
       const p = health.persistence;
       const healthy = health.unavailable.length === 0 || !health.unavailable.some((u) => u.startsWith('INFO'));
       return {
@@ -105,6 +110,7 @@ export class RedisOptimizer {
         server,
         health,
         recommendations,
+        drift,
         ...(advisory ? { advisory } : {}),
       };
     } catch (err) {

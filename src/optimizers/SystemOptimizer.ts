@@ -9,7 +9,7 @@ import type { PlanEntry } from '../engine/types';
 import type { TitanPerfConfig } from '../config/types';
 import { readSystemReadings, type SystemReadings } from '../system/readings';
 import { checkNoArguments } from './arguments';
-import { errorOf, reportFromApply, reportFromRollback } from './engine-report';
+import { appliedDrift, errorOf, reportFromApply, reportFromRollback } from './engine-report';
 import type { AreaReport, RollbackReport } from './types';
 
 export interface SystemOptimizerOptions {
@@ -63,10 +63,7 @@ export class SystemOptimizer {
     if (!this.config.system.enabled) return [];
     const built = this.build();
     try {
-      const applied = new Set((await built.engine.originals()).map((o) => `${o.store}\0${o.key}`));
-      if (applied.size === 0) return [];
-      const { drift } = await built.engine.verify();
-      return drift.filter((d) => applied.has(`${d.store}\0${d.key}`));
+      return await appliedDrift(built.engine);
     } finally {
       await built.close();
     }

@@ -4,7 +4,8 @@
  * durability notes are warnings, failures are errors, except a missing
  * privilege, which the seed promises is a warning.
  */
-import type { ApplyResult, RollbackResult, SettingFailure } from '../engine/engine';
+import type { ApplyResult, Engine, RollbackResult, SettingFailure } from '../engine/engine';
+import type { PlanEntry } from '../engine/types';
 import type { Area, AreaReport, OptimizationError, RollbackReport } from './types';
 
 const PRIVILEGE_CODES = new Set(['TITAN_PERF_SYSCTL_READONLY', 'EACCES', 'EPERM', 'EROFS']);
@@ -43,4 +44,16 @@ export function reportFromRollback(area: Area, r: RollbackResult): RollbackRepor
     errors: r.failed.map((f) => ({ area, code: f.code, message: `${f.store} ${f.key}: ${f.message}`, key: f.key })),
     warnings: [],
   };
+}
+
+/**
+ * Settings titan-perf applied (an original is journalled) whose current value
+ * no longer meets the desired one. Settings never applied are not drift, only
+ * pending: a fresh machine must not score as drifted.
+ */
+export async function appliedDrift(engine: Engine): Promise<PlanEntry[]> {
+  const applied = new Set((await engine.originals()).map((o) => `${o.store}\0${o.key}`));
+  if (applied.size === 0) return [];
+  const { drift } = await engine.verify();
+  return drift.filter((d) => applied.has(`${d.store}\0${d.key}`));
 }

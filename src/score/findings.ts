@@ -359,9 +359,10 @@ export function driftFindings(input: ScoreInput): Recommendation[] {
   for (const d of drifted) {
     const penalty = Math.min(RULES.drift.warning, budget);
     budget -= penalty;
+    const area = d.store === 'redis' ? 'redis' : 'system';
     out.push({
-      id: `system.drift.${d.key}`,
-      area: 'system',
+      id: `${area}.drift.${d.key}`,
+      area,
       severity: 'warning' as FindingSeverity,
       reading: `${d.store} setting ${d.key}`,
       value: d.current ?? 'missing',
@@ -371,7 +372,9 @@ export function driftFindings(input: ScoreInput): Recommendation[] {
       change:
         d.store === 'sysctl'
           ? `sysctl -w ${d.key}=${d.desired} (or titan-perf-sidecar apply / run, which repairs drift)`
-          : `titan-perf-sidecar apply (sets ${d.key} back to ${d.desired})`,
+          : d.store === 'redis'
+            ? `CONFIG SET ${d.key} ${d.desired} (or titan-perf-sidecar apply; redis.configRewrite keeps it over restarts)`
+            : `titan-perf-sidecar apply (sets ${d.key} back to ${d.desired})`,
     });
   }
   return out.map(finish);

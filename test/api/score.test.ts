@@ -123,6 +123,27 @@ describe('score and recommendations under real conditions', () => {
         await o.close();
       }
     });
+
+    it('a Redis parameter changed by hand after apply: drift finding with the CONFIG SET to put it back', async () => {
+      const o = new PerformanceOptimizer({ redis: { host: redis.host, port: redis.port }, system: { enabled: false }, dataDir: tempDir('score-data') });
+      try {
+        const applied = await o.applyAllOptimizations();
+        expect(applied.errors).toEqual([]);
+        const clean = await o.getPerformanceMetrics();
+        expect(clean.redis.drift).toEqual([]);
+        // A parameter the apply changed (Redis starts with it off); one it found already right has no original and cannot drift.
+        expect(applied.appliedOptimizations).toContain('redis lazyfree-lazy-eviction: no -> yes');
+        await client.config('SET', 'lazyfree-lazy-eviction', 'no');
+        const drifted = await o.getPerformanceMetrics();
+        const rec = drifted.overall.recommendations.find((x: Recommendation) => x.id === 'redis.drift.lazyfree-lazy-eviction');
+        expect(rec, JSON.stringify(drifted.overall)).toBeDefined();
+        expect(rec).toMatchObject({ area: 'redis', value: 'no', threshold: 'yes', penalty: 10 });
+        expect(rec.change).toContain('CONFIG SET lazyfree-lazy-eviction yes');
+      } finally {
+        await o.rollbackOptimizations();
+        await o.close();
+      }
+    });
   });
 
   it('a sysctl changed by hand after apply: drift finding with the sysctl to set back', async () => {
