@@ -92,6 +92,8 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
       'npm-undici-loaded': ['left-alone', false],
       'npm-undici-set': ['left-alone', false],
       'app-assigns': ['left-alone', false],
+      // The app's own setGlobalDispatcher after tuning wins, and status() says so.
+      'npm-undici-set-after': ['replaced', false],
     };
     const runs = await Promise.all(
       Object.keys(expected).map((mode) =>
