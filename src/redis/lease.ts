@@ -9,7 +9,9 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { REDIS_ERROR_CODES, RedisError } from './errors';
 
-const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+// Renewal also TOUCHes the keys given after the lease (the journal of originals): under an allkeys-* eviction
+// policy a key nobody reads is the first to go, and losing the originals would make rollback impossible.
+const RENEW = `if redis.call('GET', KEYS[1]) == ARGV[1] then if #KEYS > 1 then redis.call('TOUCH', unpack(KEYS, 2)) end return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
 export interface LeaseHolder {
@@ -33,6 +35,8 @@ export class RedisLease {
     readonly owner: string,
     readonly ttlMs: number,
     onLost?: (reason: string) => void,
+    /** Keys kept recently used while the lease is held (see RENEW). */
+    private readonly touchKeys: string[] = [],
   ) {
     this.key = `${keyPrefix}:config-lease`;
     this.token = `${owner}#${randomBytes(6).toString('hex')}`;
@@ -52,7 +56,7 @@ export class RedisLease {
       return true;
     }
     // Ours already (a second acquire, or a renewal that raced): extend it.
-    const renewed = Number(await this.client.eval(RENEW, 1, this.key, this.token, String(this.ttlMs)));
+    const renewed = Number(await this.client.eval(RENEW, 1 + this.touchKeys.length, this.key, ...this.touchKeys, this.token, String(this.ttlMs)));
     this.held = renewed === 1;
     if (this.held) this.scheduleRenewal();
     return this.held;
@@ -92,7 +96,7 @@ export class RedisLease {
     let renewed = false;
     let reason = 'it expired or another sidecar took it over';
     try {
-      renewed = Number(await this.client.eval(RENEW, 1, this.key, this.token, String(this.ttlMs))) === 1;
+      renewed = Number(await this.client.eval(RENEW, 1 + this.touchKeys.length, this.key, ...this.touchKeys, this.token, String(this.ttlMs))) === 1;
     } catch (err) {
       reason = `renewal failed: ${(err as Error).message.split('\n')[0]}`;
     }

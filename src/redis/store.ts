@@ -103,6 +103,7 @@ export class RedisStore implements StoreWithJournal {
       const client = await this.client();
       this.leaseObj ??= new RedisLease(client, this.config.keyPrefix, this.owner, this.config.leaseTtl, (reason) =>
         this.warn(`lost the configuration lease (${reason}); the next CONFIG write takes it again only if no other sidecar holds it`),
+        [this.journal().key],
       );
     }
     return this.leaseObj;

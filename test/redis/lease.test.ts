@@ -88,17 +88,24 @@ describe('Several sidecars, one Redis', () => {
     const a = new RedisStore(configFor(server, { leaseTtl: 1500 }), { owner: 'pod-a', warn: (m) => notices.push(m) });
     const b = new RedisStore(configFor(server, { leaseTtl: 1500 }), { owner: 'pod-b' });
     try {
-      await a.acquireLease();
+      await a.write('hz', '21');
+      await raw.set('untouched-control', 'x');
       // Renewed at a third of the TTL: still pod-a's well after one TTL has passed.
       const since = Date.now();
-      await waitFor(() => Date.now() - since > 4000, 30_000, 'four seconds');
+      await waitFor(() => Date.now() - since > 5000, 30_000, 'five seconds');
       expect((await b.leaseHolder())?.owner).toBe('pod-a');
+      // Each renewal touches the journal, so an allkeys-* eviction policy does not pick it as least recently used.
+      expect(Number(await raw.object('IDLETIME', 'untouched-control'))).toBeGreaterThanOrEqual(4);
+      expect(Number(await raw.object('IDLETIME', 'titan-perf:config-originals'))).toBeLessThanOrEqual(2);
 
       // Simulate a crash: the process is gone, so nobody renews (its connection dies with it).
       (await a.client()).disconnect();
       await waitFor(async () => (await raw.exists('titan-perf:config-lease')) === 0, 30_000, 'the lease to expire');
       await b.acquireLease();
       expect((await b.leaseHolder())?.owner).toBe('pod-b');
+      // The new owner restores the crashed owner's journalled original.
+      await b.restoreOriginals();
+      expect(await configGet(raw, 'hz')).toBe('10');
       await waitFor(() => notices.length > 0, 30_000, 'pod-a to notice the lost lease');
       expect(notices[0]).toMatch(/lost the configuration lease .*only if no other sidecar holds it/);
 

@@ -71,14 +71,14 @@ describe('Redis through the sidecar CLI', () => {
   it('plan shows pending changes, apply writes them, verify sees drift, rollback from a new process restores the originals', async () => {
     const cfg = configFile('one', DESIRED);
     const plan = await runCli(['plan', '--config', cfg, '--json'], { env: cliEnv() });
-    expect(plan.code).toBe(2);
+    expect(plan.code, plan.stdout + plan.stderr).toBe(2);
     const entries = JSON.parse(plan.stdout).plan.filter((e: { store: string }) => e.store === 'redis');
     expect(entries.find((e: { key: string }) => e.key === 'hz')).toMatchObject({ current: '10', desired: '50', action: 'change' });
     expect(entries.find((e: { key: string }) => e.key === 'maxmemory')).toMatchObject({ current: '0', desired: String(64 * 1024 * 1024), action: 'change' });
 
     const apply = await runCli(['apply', '--config', cfg], { env: cliEnv() });
     expect(apply.stderr + apply.stdout).not.toMatch(/failed: /);
-    expect(apply.code).toBe(0);
+    expect(apply.code, apply.stdout + apply.stderr).toBe(0);
     const raw = rawClient(server);
     try {
       expect(await configGet(raw, 'hz')).toBe('50');
@@ -86,14 +86,15 @@ describe('Redis through the sidecar CLI', () => {
       // The CLI process released its lease on exit.
       expect(await raw.exists('titan-perf:config-lease')).toBe(0);
 
-      expect((await runCli(['verify', '--config', cfg], { env: cliEnv() })).code).toBe(0);
+      const verify = await runCli(['verify', '--config', cfg], { env: cliEnv() });
+      expect(verify.code, verify.stdout + verify.stderr).toBe(0);
       await raw.config('SET', 'hz', '11');
       const drift = await runCli(['verify', '--config', cfg], { env: cliEnv() });
-      expect(drift.code).toBe(3);
+      expect(drift.code, drift.stdout + drift.stderr).toBe(3);
       expect(drift.stdout).toMatch(/hz/);
 
       const rollback = await runCli(['rollback', '--config', cfg], { env: cliEnv() });
-      expect(rollback.code).toBe(0);
+      expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
       expect(rollback.stdout).toMatch(/restored redis hz = 10/);
       expect(await snapshot()).toEqual(originals);
       expect(await raw.exists('titan-perf:config-originals')).toBe(0);
@@ -117,13 +118,13 @@ describe('Redis through the sidecar CLI', () => {
       // Right after the crash the dead owner's lease still stands: rollback refuses and says why.
       const early = await runCli(['rollback', '--config', cfg], { env: cliEnv() });
       if (await raw.exists('titan-perf:config-lease')) {
-        expect(early.code).toBe(1);
+        expect(early.code, early.stdout + early.stderr).toBe(1);
         expect(early.stdout + early.stderr).toMatch(/TITAN_PERF_REDIS_LEASE_HELD/);
         expect(await configGet(raw, 'hz')).toBe('50');
       }
       await waitFor(async () => (await raw.exists('titan-perf:config-lease')) === 0, 30_000, 'the lease to expire');
       const rollback = await runCli(['rollback', '--config', cfg], { env: cliEnv() });
-      expect(rollback.code).toBe(0);
+      expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
       expect(await snapshot()).toEqual(originals);
     } finally {
       if (daemon.exitCode === null) daemon.kill('SIGKILL');
@@ -149,7 +150,7 @@ describe('Redis through the sidecar CLI', () => {
       child.kill('SIGKILL');
       await waitExit(child);
       const rollback = await runCli(['rollback', '--config', cfg], { env: cliEnv() });
-      expect(rollback.code).toBe(0);
+      expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
       expect(await snapshot()).toEqual(originals);
       expect(await raw.exists('titan-perf:config-originals')).toBe(0);
     } finally {
@@ -167,11 +168,11 @@ describe('Redis through the sidecar CLI', () => {
       const check = alive(daemonA);
       await waitFor(async () => (check(), (await configGet(raw, 'hz')) === '20'), 50_000, 'pod A to apply');
       const applyB = await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
-      expect(applyB.code).toBe(1);
+      expect(applyB.code, applyB.stdout + applyB.stderr).toBe(1);
       expect(applyB.stdout + applyB.stderr).toMatch(/another sidecar owns this Redis's configuration \(pod-a\//);
       expect(await configGet(raw, 'hz')).toBe('20');
       const rollbackB = await runCli(['rollback', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
-      expect(rollbackB.code).toBe(1);
+      expect(rollbackB.code, rollbackB.stdout + rollbackB.stderr).toBe(1);
       expect(await configGet(raw, 'hz')).toBe('20');
 
       daemonA.kill('SIGTERM');
@@ -180,10 +181,12 @@ describe('Redis through the sidecar CLI', () => {
       expect(await raw.exists('titan-perf:config-lease')).toBe(0);
 
       // Pod B applies over pod A's values; the journal keeps the true originals.
-      expect((await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) })).code).toBe(0);
+      const applyB2 = await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
+      expect(applyB2.code, applyB2.stdout + applyB2.stderr).toBe(0);
       expect(await configGet(raw, 'hz')).toBe('30');
       expect(JSON.parse((await raw.hget('titan-perf:config-originals', 'redis|hz'))!)).toMatchObject({ original: '10' });
-      expect((await runCli(['rollback', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) })).code).toBe(0);
+      const rollbackB2 = await runCli(['rollback', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
+      expect(rollbackB2.code, rollbackB2.stdout + rollbackB2.stderr).toBe(0);
       expect(await snapshot()).toEqual(originals);
     } finally {
       if (daemonA.exitCode === null) daemonA.kill('SIGKILL');
