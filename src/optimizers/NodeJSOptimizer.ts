@@ -112,6 +112,7 @@ export class NodeJSOptimizer extends EventEmitter {
     this.pools.add(p);
     const agent = this.agent;
     if (agent) this.poolRemovals.set(p, agent.addDbPool(() => pool.reading(agent.config.sampleInterval)));
+    // A pool the caller closes itself must also leave the agent's readings and this optimizer's close() list.
     const close = pool.close.bind(pool);
     pool.close = (timeoutMs?: number) => {
       this.pools.delete(p);
