@@ -39,7 +39,13 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
   let db = 0;
   let tls = config.tls;
   if (config.url) {
-    const u = new URL(config.url);
+    let u: URL;
+    try {
+      u = new URL(config.url);
+    } catch {
+      // Not rethrown: Node's error keeps the whole URL, credentials included, in `input`.
+      throw new RedisError(REDIS_ERROR_CODES.badUrl, 'redis.url is not a valid URL (redis://[user:password@]host:port[/db]); the value is not shown because it may hold credentials');
+    }
     host = u.hostname.replace(/^\[|\]$/g, '') || host;
     if (u.port) port = Number(u.port);
     if (u.username) username = decodeURIComponent(u.username);

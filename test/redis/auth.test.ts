@@ -101,6 +101,13 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
     expect(shown).not.toContain(WRONG);
   });
 
+  it('an unparsable URL is refused without echoing it (it may hold a password)', async () => {
+    const store = new RedisStore({ ...configFor(server), url: `redis://tuner:${WRONG} x@bad host:1` });
+    const err = await store.read('hz').catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'TITAN_PERF_REDIS_URL_INVALID' });
+    expect(inspect(err, { depth: 10, showHidden: true })).not.toContain(WRONG);
+  });
+
   it('a missing password variable or file is a clear error naming the variable or path, not the value', async () => {
     const noEnv = new RedisStore(configFor(server, { passwordEnv: 'TITAN_TEST_UNSET_PW' }), { env: {} });
     await expect(noEnv.read('hz')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_PASSWORD_MISSING', message: expect.stringContaining('TITAN_TEST_UNSET_PW') });
