@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `npm run demo`: an example HTTP service under the preload, driven by load
-// and outbound fetch calls, with one induced event-loop stall so a warning
-// and its recovery show; the service prints its agent's live readings for
+// and outbound fetch calls, with three induced event-loop stalls so a warning
+// and its recovery show (threshold 50 ms p99); the service prints its agent's live readings for
 // ~15 s and then exits 0 by itself.
 //
 // One file, two roles: without arguments it is the driver (any Node >= 20:
@@ -79,12 +79,16 @@ async function driver() {
     });
   let running = true;
   const started = Date.now();
-  const workers = Array.from({ length: 8 }, async (_, i) => {
-    while (running && Date.now() - started < RUN_MS - 2000) await get(i % 2 ? '/upstream' : '/work');
+  // Steady, not saturating: the stall below should stand out, not drown in a busy loop.
+  const workers = Array.from({ length: 4 }, async (_, i) => {
+    while (running && Date.now() - started < RUN_MS - 2000) {
+      await get(i % 2 ? '/upstream' : '/work');
+      await new Promise((r) => setTimeout(r, 3));
+    }
   });
   setTimeout(() => {
-    console.log('\n>>> driver: asking the service for a 300 ms busy wait (GET /block) <<<\n');
-    get('/block?ms=300');
+    console.log('\n>>> driver: three 250 ms busy waits in the service (GET /block) <<<\n');
+    for (let k = 0; k < 3; k++) setTimeout(() => get('/block?ms=250'), k * 350);
   }, 5000);
   await Promise.all(workers);
   running = false;
