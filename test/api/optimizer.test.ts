@@ -74,9 +74,11 @@ describe('PerformanceOptimizer', () => {
       expect(events).toEqual(['nodejs-optimized', 'redis-optimized', 'system-optimized', 'optimization-completed']);
       expect(result.appliedOptimizations).toContain('sysctl net.core.somaxconn: 4096 -> 65535');
       expect(result.appliedOptimizations).toContain('redis maxmemory-policy: noeviction -> allkeys-lru');
-      // vitest itself made fetch's global dispatcher before this test: the tuner says it left it alone
-      // (fetch tuning and its restore are proven in a clean child process, examples.test.ts).
-      expect(result.warnings.some((w: string) => w.startsWith('nodejs fetch: left-alone'))).toBe(true);
+      // Inside vitest, fetch's global dispatcher may already exist (the tuner then says it left it alone) or not
+      // (armed); either way the report says which. Tuning and restore are proven in a clean process (process.test.ts).
+      const fetchLines = [...result.appliedOptimizations, ...result.warnings].filter((l: string) => l.startsWith('nodejs fetch: '));
+      expect(fetchLines).toHaveLength(1);
+      expect(fetchLines[0]).toMatch(/^nodejs fetch: (left-alone|armed|tuned)/);
       expect(result.appliedOptimizations).toContain('nodejs http.globalAgent: tuned');
       expect(httpModule.globalAgent).not.toBe(httpAgentBefore);
       expect(httpModule.globalAgent.options.maxSockets ?? (httpModule.globalAgent as unknown as { maxSockets: number }).maxSockets).toBe(50);
