@@ -150,7 +150,7 @@ export class RuntimeAgent extends EventEmitter {
     // After the main module has run: start the probes, tune the http agents it
     // loaded, read the cgroup files, announce. Kept out of start() so the
     // preload stays within its start-up budget.
-    this.settle = setImmediate(() => this.settleNow()).unref();
+    this.settle = setImmediate(() => this.guard('starting the probes', () => this.settleNow())).unref();
     return this;
   }
 
