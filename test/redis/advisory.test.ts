@@ -1,7 +1,10 @@
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
-import { configFor, rawClient, runSidecarLike } from './support';
+import { runCli, tempDir } from '../sidecar/support';
+import { cliEnv, configFor, rawClient, runSidecarLike } from './support';
 
 describe('Redis advisory mode: CONFIG renamed, denied or turned off by config', () => {
   let renamed: RedisServer;
@@ -50,6 +53,28 @@ describe('Redis advisory mode: CONFIG renamed, denied or turned off by config', 
     expect(r.out).toContain('RESULT ok');
     expect(r.out).toContain('advisory mode');
     expect(r.code).toBe(0);
+  });
+
+  it('through the sidecar CLI: plan lists advisory skips, apply changes nothing and succeeds, status reports health', async () => {
+    const dir = tempDir('redis-advisory');
+    const cfg = join(dir, 'config.json');
+    writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: renamed.host, port: renamed.port, hz: 50 }, dataDir: join(dir, 'state') }));
+    const env = cliEnv();
+    const hidden = rawClient(renamed);
+    try {
+      const plan = await runCli(['plan', '--config', cfg, '--json'], { env });
+      const entries = JSON.parse(plan.stdout).plan.filter((e: { store: string }) => e.store === 'redis');
+      expect(entries.length).toBeGreaterThan(10);
+      for (const e of entries) expect(e).toMatchObject({ action: 'skip', reason: expect.stringContaining('advisory mode') });
+      const apply = await runCli(['apply', '--config', cfg], { env });
+      expect(apply.code, apply.stdout + apply.stderr).toBe(0);
+      expect(((await hidden.call('TITAN_HIDDEN_CONFIG', 'GET', 'hz')) as string[])[1]).toBe('10');
+      const status = await runCli(['status', '--config', cfg, '--json'], { env });
+      expect(JSON.parse(status.stdout).redis.metrics['redis.maxmemory']).toBe(32 * 1024 * 1024);
+    } finally {
+      hidden.disconnect();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('an ACL user without CONFIG is advisory too (NOPERM)', async () => {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { runCli, tempDir } from '../sidecar/support';
-import { configFor, configGet, rawClient, runSidecarLike } from './support';
+import { cliEnv, configFor, configGet, rawClient, runSidecarLike } from './support';
 
 const PASSWORD = 'pw-Zq81-never-print-me';
 const WRONG = 'wrong-Kx27-never-print-me';
@@ -41,8 +41,7 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
     const cfgDir = tempDir('redis-auth-cli');
     const cfg = join(cfgDir, 'config.json');
     writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, passwordEnv: 'TEST_REDIS_PW', hz: 40 }, dataDir: join(cfgDir, 'state') }));
-    // TITAN_PERF_TEST_NODE (set by scripts/test-all.mjs) is not a config override: keep it out.
-    const env = (pw: string) => ({ TITAN_PERF_TEST_NODE: undefined, TEST_REDIS_PW: pw }) as unknown as Record<string, string>;
+    const env = (pw: string) => cliEnv({ TEST_REDIS_PW: pw });
     try {
       let all = '';
       for (const cmd of ['plan', 'apply', 'status', 'rollback']) {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { runCli, tempDir } from '../sidecar/support';
-import { configFor, configGet, rawClient } from './support';
+import { cliEnv, configFor, configGet, rawClient } from './support';
 
 const KEYS = 20_000;
 const VALUE = 'v'.repeat(200);
@@ -75,8 +75,7 @@ describe('Redis guards: nothing lost', () => {
     const dir = tempDir('redis-guard');
     const cfg = join(dir, 'config.json');
     writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, maxMemory: '1mb' }, dataDir: join(dir, 'state') }));
-    // See sidecar.test.ts: the test runner's TITAN_PERF_TEST_NODE is not a config override.
-    const env = { TITAN_PERF_TEST_NODE: undefined } as unknown as Record<string, string>;
+    const env = cliEnv();
     const raw = rawClient(server);
     try {
       const plan = await runCli(['plan', '--config', cfg, '--json'], { env });

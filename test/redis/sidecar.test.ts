@@ -5,20 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_PARAMETERS } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { runCli, startCli, tempDir } from '../sidecar/support';
-import { configGet, rawClient, waitFor } from './support';
+import { cliEnv, configGet, rawClient, waitFor } from './support';
 
 /** The Redis store through the real `titan-perf-sidecar` processes: plan, apply, verify, rollback, crash, two pods. */
 
 const DESIRED = { hz: 50, tcpKeepalive: 120, latencyMonitorThreshold: 25, maxMemory: '64mb', maxMemoryPolicy: 'allkeys-lfu', appendOnly: false, appendFsync: 'everysec' };
-
-/**
- * scripts/test-all.mjs exports TITAN_PERF_TEST_NODE, which the CLI's strict
- * config reads as an unknown override (`testNode`) and exits 2: keep it out
- * of the sidecar's environment (undefined values are not passed on).
- */
-function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { TITAN_PERF_TEST_NODE: undefined, ...extra } as unknown as Record<string, string>;
-}
 
 /** Fails fast with the daemon's own output when it exits instead of applying. */
 function alive(child: ChildProcess): () => void {

@@ -55,3 +55,12 @@ export function runSidecarLike(config: RedisConfig, env: Record<string, string> 
     child.on('exit', (code) => resolve({ code, out, ms: Date.now() - started }));
   });
 }
+
+/**
+ * Environment for the sidecar CLI: scripts/test-all.mjs exports
+ * TITAN_PERF_TEST_NODE, which the CLI's strict config reads as an unknown
+ * override (`testNode`) and exits 2, so keep it out (undefined is not passed on).
+ */
+export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return { TITAN_PERF_TEST_NODE: undefined, ...extra } as unknown as Record<string, string>;
+}
