@@ -49,6 +49,7 @@ function outOfRange(): Case[] {
     ['logRotation.mode', 'move'],
     ['logRotation.paths', ['relative/app.log']],
     ['logRotation.paths', ['/var/log/a.log"\n}\n/etc/shadow {']],
+    ['logRotation.paths', ['/var/log/a\\b.log']],
     ['logRotation.su', 'root'],
     ['logRotation.reopenSignal', 'SIGKILL'],
     ['daemon.verifyInterval', 1],

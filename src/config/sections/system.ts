@@ -97,7 +97,8 @@ export const systemProfiles: Record<Profile, Partial<SystemConfig>> = {
   hft: { kernelParams: paramsFrom((s) => s.hft) },
 };
 
-const SAFE_PATH_RE = /^\/[^\n\r"{}#]*$/;
+// Characters logrotate's config parser would read as syntax (quotes, braces, comments, escapes) are refused.
+const SAFE_PATH_RE = /^\/[^\n\r"'{}#\\]*$/;
 
 export function systemSchema() {
   const { v, int, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
@@ -115,7 +116,7 @@ export function systemSchema() {
     ),
     logRotation: section({
       paths: v.array(
-        v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without newlines, quotes, braces or #')),
+        v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without newlines, quotes, braces, # or backslashes')),
         'a list of file paths or globs',
       ),
       maxSize: size(),
