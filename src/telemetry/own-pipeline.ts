@@ -89,6 +89,43 @@ function otlpExporter(plan: ExportPlan): PushMetricExporter {
   }
 }
 
+/** What each exporter loads, in dependency order, so each step compiles only its own files. */
+function modulesFor(plan: ExportPlan): string[] {
+  const mods = ['@opentelemetry/api', '@opentelemetry/core', '@opentelemetry/resources', '@opentelemetry/sdk-metrics'];
+  for (const name of plan.exporters) {
+    if (name === 'prometheus') mods.push('@opentelemetry/exporter-prometheus');
+    if (name !== 'otlp') continue;
+    mods.push('@opentelemetry/otlp-exporter-base', '@opentelemetry/otlp-transformer', '@opentelemetry/exporter-metrics-otlp-http');
+    if (plan.protocol === 'http/protobuf') mods.push('@opentelemetry/exporter-metrics-otlp-proto');
+    if (plan.protocol === 'grpc') mods.push('@grpc/grpc-js', '@opentelemetry/otlp-grpc-exporter-base', '@opentelemetry/exporter-metrics-otlp-grpc');
+  }
+  return mods;
+}
+
+/**
+ * Loads the SDK one package per macrotask. Requiring it all at once stalls
+ * the app's event loop for the sum (~100 ms for SDK + OTLP on an idle
+ * machine); one package at a time, for the largest single package only.
+ * Best effort: a package that is not where this file can resolve it (nested
+ * deeper by the installer) is simply loaded later, all at once.
+ */
+export async function warmUpSdk(plan: ExportPlan, gapMs = 20): Promise<void> {
+  for (const mod of modulesFor(plan)) {
+    await new Promise<void>((resolve) => setTimeout(resolve, gapMs).unref());
+    try {
+      require(mod);
+    } catch {
+      // Resolved through its parent package when the pipeline is built.
+    }
+  }
+  if (plan.exporters.includes('otlp') && plan.protocol !== 'grpc') {
+    // The OTLP HTTP transport import()s node:http on its first export; in a CommonJS
+    // app that first import() also starts the ESM loader. Do it now, in its own turn.
+    await new Promise<void>((resolve) => setTimeout(resolve, gapMs).unref());
+    await import('node:http').catch(() => undefined);
+  }
+}
+
 export function createOwnPipeline(plan: ExportPlan, log: Log, env: Record<string, string | undefined> = process.env): OwnPipeline {
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');

@@ -19,7 +19,7 @@ import { telemetryDefaults, type TelemetryConfig } from '../config/sections/tele
 import { appMeterProvider } from './app-meter-provider';
 import { parseExportEnv, type ExportPlan } from './export-env';
 import { METER_NAME } from './names';
-import { createOwnPipeline, type OwnPipeline } from './own-pipeline';
+import { createOwnPipeline, warmUpSdk, type OwnPipeline } from './own-pipeline';
 import { RuntimeInstruments } from './runtime-instruments';
 import { SourceState, type ReadingsSource } from './source';
 
@@ -109,8 +109,12 @@ class Telemetry implements TelemetryHandle {
           this.setMode('waiting');
         }
         if (this.mode === 'waiting' && this.plan.exporters.length > 0) {
-          this.own = createOwnPipeline(this.plan, this.log, this.opts.env ?? process.env);
-          this.attach(this.own.provider, 'own');
+          await warmUpSdk(this.plan);
+          // The app may have registered while the SDK loaded: then its pipeline it is, next tick.
+          if (this.mode === 'waiting' && !(this.cfg.useAppMeterProvider && appMeterProvider())) {
+            this.own = createOwnPipeline(this.plan, this.log, this.opts.env ?? process.env);
+            this.attach(this.own.provider, 'own');
+          }
         }
       }
     } catch (err) {
