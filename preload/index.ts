@@ -14,9 +14,7 @@
  */
 import type { NodejsConfig } from '../src/config/sections/nodejs';
 import type { ConfigIssue } from '../src/errors';
-import { claimAgentSlot, setAgentSlot } from '../src/runtime/agent-slot';
-import { reportFault } from '../src/runtime/fault';
-import { isMainThread } from '../src/runtime/thread';
+import { claimAgentSlot, isMainThread, setAgentSlot } from '../src/runtime/agent-slot';
 
 /** Environment variables of the preload itself, not configuration. */
 const PRELOAD_ENV = new Set(['TITAN_PERF_DISABLED', 'TITAN_PERF_STRICT', 'TITAN_PERF_CGROUP_ROOT']);
@@ -72,5 +70,9 @@ function start(): void {
 try {
   start();
 } catch (err) {
-  reportFault('the titan-perf preload', err);
+  try {
+    (require('../src/runtime/fault') as typeof import('../src/runtime/fault')).reportFault('the titan-perf preload', err);
+  } catch {
+    // The package itself is broken (a partial install): stay silent rather than fail the app.
+  }
 }

@@ -13,15 +13,13 @@
 import { EventEmitter } from 'node:events';
 import type { ConfigIssue } from '../errors';
 import { nodejsDefaults, type NodejsConfig } from '../config/sections/nodejs';
-import { releaseAgentSlot } from './agent-slot';
+import { isMainThread, releaseAgentSlot } from './agent-slot';
 import type { EventLoopProbe } from './event-loop-probe';
-import { reportFault } from './fault';
 import { FetchTuner } from './fetch-tuner';
 import type { GcProbe } from './gc-probe';
 import type { HeapProbe } from './heap-probe';
 import type { HttpAgentTuner } from './http-agent-tuner';
 import type { MemoryLimit } from './memory-limit';
-import { isMainThread } from './thread';
 import type { DbPoolReading, PerformanceWarning, Readings, Verdict } from './readings';
 import type { PerformanceRecovery, ThresholdMonitor } from './thresholds';
 import type { TunerStatus } from './tuner-status';
@@ -93,7 +91,8 @@ export class RuntimeAgent extends EventEmitter {
     this.config = options.config ?? nodejsDefaults;
     this.configIssues = options.configIssues ?? [];
     this.cgroupRoot = options.cgroupRoot;
-    this.fault = options.onFault ?? reportFault;
+    // Loaded on the first fault only: one file less on the preload's start-up path.
+    this.fault = options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
     this.eventLoopResolution = options.eventLoopResolution;
     this.fetchTuner = new FetchTuner(this.config.connectionPooling, this.fault);
   }
