@@ -231,3 +231,13 @@ describe('sidecar instruments', () => {
     sidecar.dispose();
   });
 });
+
+describe('the README', () => {
+  it('lists every metric of the catalogue with its unit', async () => {
+    const { readFileSync } = await import('node:fs');
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('## OpenTelemetry export'));
+    for (const m of ALL_METRICS) expect(section, m.name).toContain(`| \`${m.name}\` |`);
+    for (const m of ALL_METRICS) expect(section, m.name).toMatch(new RegExp(`\\| \`${m.name.replace(/\./g, '\\.')}\` \\| \\w+ \\| \`${m.unit.replace(/[{}]/g, '\\$&')}\` \\|`));
+  });
+});
