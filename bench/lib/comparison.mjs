@@ -25,7 +25,7 @@ function pairedDelta(values, base) {
  * @param {boolean} o.lowerIsBetter
  * @param {{id: string, label: string}[]} o.variants  in display order
  * @param {Record<string, number[]>} o.samples  variant id -> raw samples
- * @param {{variant: string, kind: 'delta-max'|'ratio-min'|'ratio-max'|'value-max'|'max-max', limit: number, text: string}[]} [o.targets]
+ * @param {{variant: string, kind: 'delta-max'|'ratio-min'|'ratio-max'|'value-max'|'max-max'|'min-min', limit: number, text: string}[]} [o.targets]
  */
 export function makeComparison({ id, title, unit, baseline, lowerIsBetter, variants, samples, targets = [], note }) {
   const base = summarize(samples[baseline] ?? []);
@@ -50,8 +50,8 @@ export function makeComparison({ id, title, unit, baseline, lowerIsBetter, varia
     .map((t) => {
       const row = rows.find((r) => r.id === t.variant);
       if (!row) return { ...t, measured: null, ok: null };
-      const measured = { 'delta-max': row.delta, 'ratio-min': row.ratio, 'ratio-max': row.ratio, 'value-max': row.median, 'max-max': row.max }[t.kind];
-      const ok = t.kind === 'ratio-min' ? measured >= t.limit : measured <= t.limit;
+      const measured = { 'delta-max': row.delta, 'ratio-min': row.ratio, 'ratio-max': row.ratio, 'value-max': row.median, 'max-max': row.max, 'min-min': row.min }[t.kind];
+      const ok = t.kind === 'ratio-min' || t.kind === 'min-min' ? measured >= t.limit : measured <= t.limit;
       return { ...t, measured, ok };
     });
   return { id, title, unit, baseline, lowerIsBetter, rows, targets: checked, ...(note ? { note } : {}) };
