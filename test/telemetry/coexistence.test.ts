@@ -3,7 +3,8 @@
 // reach the collector through exactly one pipeline. Both orders, CJS and
 // ESM, a late SDK (hand-over), and an app with no OpenTelemetry at all.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFixture, until, type FixtureProcess } from './helpers/fixture-process';
+import { waitFor } from '../sidecar/support';
+import { startFixture, type FixtureProcess } from './helpers/fixture-process';
 import { startOtlpHttpReceiver, type Receiver, type ReceivedExport } from './helpers/otlp-receiver';
 
 const running: { app?: FixtureProcess; receiver?: Receiver }[] = [];
@@ -51,10 +52,10 @@ function expectNoDiag(app: FixtureProcess) {
 
 /** Every export carrying titan-perf's metrics came through the app's pipeline, with the app's own metrics beside them. */
 async function expectThroughAppPipeline(receiver: Receiver, service: string) {
-  const withTitan = await until(() => {
+  const withTitan = await waitFor('two exports with titan-perf metrics', () => {
     const hits = receiver.received.filter(titan);
     return hits.length >= 2 && hits;
-  }, 'two exports with titan-perf metrics');
+  });
   for (const e of receiver.received) expect([...services(e)]).toEqual([service]);
   for (const e of withTitan) expect(scopes(e).has('app')).toBe(true);
   const names = new Set(withTitan.flatMap((e) => e.metrics.map((m) => m.name)));
@@ -66,7 +67,7 @@ describe('coexistence with the app’s own OpenTelemetry SDK', () => {
   it('CJS app starting NodeSDK after the preload: registers, exports unchanged, titan-perf rides its pipeline', async () => {
     const baseline = await run(['app-sdk.cjs']);
     await baseline.app.waitForLine(/^app-sdk-started global=MeterProvider$/);
-    await until(() => baseline.receiver.received.length >= 2, 'baseline exports');
+    await waitFor('baseline exports', () => baseline.receiver.received.length >= 2);
 
     const { app, receiver } = await run(['--require', './with-telemetry.cjs', 'app-sdk.cjs']);
     await app.waitForLine(/^app-sdk-started global=MeterProvider$/);
@@ -107,11 +108,11 @@ describe('coexistence with the app’s own OpenTelemetry SDK', () => {
   it('an SDK started after titan-perf’s own exporter: handed over, never exported twice', async () => {
     const { app, receiver } = await run(['--require', './with-telemetry.cjs', 'app-sdk.cjs'], { TEST_SDK_DELAY: '3000', TEST_EXPORT_DELAY: '300' });
     await app.waitForLine(/^titan-telemetry-mode own$/);
-    await until(() => receiver.received.some((e) => titan(e) && !services(e).has('app-under-test')), 'an export by titan-perf’s own pipeline');
+    await waitFor('an export by titan-perf’s own pipeline', () => receiver.received.some((e) => titan(e) && !services(e).has('app-under-test')));
     await app.waitForLine(/^app-sdk-started global=MeterProvider$/);
     await app.waitForLine(/^titan-telemetry-mode app$/);
-    const firstViaApp = await until(() => receiver.received.find((e) => titan(e) && services(e).has('app-under-test')), 'titan-perf metrics through the app');
-    await until(() => receiver.received.filter((e) => services(e).has('app-under-test')).length >= 4, 'more app exports');
+    const firstViaApp = await waitFor('titan-perf metrics through the app', () => receiver.received.find((e) => titan(e) && services(e).has('app-under-test')));
+    await waitFor('more app exports', () => receiver.received.filter((e) => services(e).has('app-under-test')).length >= 4);
     expectNoDiag(app);
     // After the hand-over only the app's pipeline carries titan-perf's metrics.
     const ownAfter = receiver.received.filter((e) => e.at > firstViaApp.at && !services(e).has('app-under-test'));
@@ -125,7 +126,7 @@ describe('coexistence with the app’s own OpenTelemetry SDK', () => {
   it('an app with no OpenTelemetry: titan-perf’s own pipeline, and with no exporter set, no SDK loaded at all', async () => {
     const own = await run(['--require', './with-telemetry.cjs', 'app-plain.cjs']);
     await own.app.waitForLine(/^titan-telemetry-mode own$/);
-    await until(() => own.receiver.received.filter(titan).length >= 2, 'own exports');
+    await waitFor('own exports', () => own.receiver.received.filter(titan).length >= 2);
     expect(own.receiver.received.every((e) => [...scopes(e)].every((s) => s === 'titan-perf'))).toBe(true);
 
     const quiet = await run(['--require', './with-telemetry.cjs', 'app-plain.cjs'], { OTEL_METRICS_EXPORTER: '' });

@@ -1,10 +1,11 @@
 // A collector that is down, failing or slow, and bad exporter settings:
 // nothing reaches the app, memory stays bounded, and titan-perf says so in at
 // most one line per export interval.
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseExportEnv, resourceAttributes } from '../../dist/src/telemetry/index.js';
-import { startFixture, until, type FixtureProcess } from './helpers/fixture-process';
+import { freePort } from '../helpers/redis-server';
+import { waitFor } from '../sidecar/support';
+import { startFixture, type FixtureProcess } from './helpers/fixture-process';
 import { startOtlpHttpReceiver, type Receiver } from './helpers/otlp-receiver';
 
 const running: { app?: FixtureProcess; receiver?: Receiver }[] = [];
@@ -15,22 +16,13 @@ afterEach(async () => {
   }
 });
 
-/** A loopback port nobody listens on (bound, then closed). */
-async function closedPort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const { port } = s.address() as { port: number };
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
 const INTERVAL = 400;
 const titanLines = (app: FixtureProcess) => app.stderr.filter((l) => l.startsWith('titan-perf:'));
 
 async function heapAfterGc(app: FixtureProcess): Promise<number> {
   const before = app.stdout.length;
   app.write('mem');
-  const line = await until(() => app.stdout.slice(before).find((l) => l.startsWith('mem ')), 'a mem line');
+  const line = await waitFor('a mem line', () => app.stdout.slice(before).find((l) => l.startsWith('mem ')));
   return Number(/heapUsed=(\d+)/.exec(line)![1]);
 }
 
@@ -50,7 +42,8 @@ async function runAgainst(endpoint: string, receiver?: Receiver) {
 
 describe('collector failures', () => {
   const cases: [string, () => Promise<{ url: string; receiver?: Receiver }>][] = [
-    ['unreachable', async () => ({ url: `http://127.0.0.1:${await closedPort()}` })],
+    // A port that was free a moment ago: nobody listens there.
+    ['unreachable', async () => ({ url: `http://127.0.0.1:${await freePort()}` })],
     ['answering 503', async () => { const r = await startOtlpHttpReceiver({ status: 503 }); return { url: r.url, receiver: r }; }],
     ['too slow to answer', async () => { const r = await startOtlpHttpReceiver({ delayMs: 20_000 }); return { url: r.url, receiver: r }; }],
   ];
@@ -59,7 +52,7 @@ describe('collector failures', () => {
       const { url, receiver } = await make();
       const started = Date.now();
       const app = await runAgainst(url, receiver);
-      await until(() => titanLines(app).length >= 1, 'the first failure line');
+      await waitFor('the first failure line', () => titanLines(app).length >= 1);
       const heapEarly = await heapAfterGc(app);
       // Many intervals of failing exports.
       await new Promise((r) => setTimeout(r, 12 * INTERVAL));
@@ -141,7 +134,7 @@ describe('exporter settings', () => {
     });
     running.push({ app, receiver });
     await app.waitForLine(/^app-ready$/);
-    await until(() => app.stderr.length > 0, 'the warning');
+    await waitFor('the warning', () => app.stderr.length > 0);
     await new Promise((r) => setTimeout(r, 1500));
     expect(app.stderr).toEqual([
       `titan-perf: OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="protobuf" is not valid (expected http/protobuf, http/json, grpc); titan-perf's metrics export is off`,

@@ -52,7 +52,7 @@ afterEach(async () => {
   for (const c of cleanups.splice(0)) await c();
 });
 
-function waitFor(emitter: EventEmitter, event: string, n = 1): Promise<void> {
+function nextEvents(emitter: EventEmitter, event: string, n = 1): Promise<void> {
   return new Promise((resolve) => {
     let seen = 0;
     const on = () => {
@@ -76,7 +76,7 @@ describe('runtime instruments', () => {
     // Block the loop for ~120 ms inside one sampling interval, and churn some garbage for GC entries.
     // (From a timer of its own: monitorEventLoopDelay does not see a block made inside the
     // sampling timer's own callback.)
-    await waitFor(source, 'readings');
+    await nextEvents(source, 'readings');
     setTimeout(() => {
       const garbage: unknown[] = [];
       for (let i = 0; i < 200_000; i++) garbage.push({ i, s: String(i) });
@@ -85,7 +85,7 @@ describe('runtime instruments', () => {
       while (Date.now() < until);
     }, 20);
     // On a loaded machine the block may land in a later interval: wait for the reading that holds it.
-    for (let i = 0; i < 20 && !((source.getReadings()?.eventLoop.max ?? 0) > 100); i++) await waitFor(source, 'readings');
+    for (let i = 0; i < 20 && !((source.getReadings()?.eventLoop.max ?? 0) > 100); i++) await nextEvents(source, 'readings');
 
     const { resourceMetrics } = await reader.collect();
     const got = metricsOf(resourceMetrics);
@@ -182,16 +182,16 @@ describe('runtime instruments', () => {
     const state = new SourceState(source);
     const inst = new RuntimeInstruments(meter, state, { maxOrigins: 5, maxDbPools: 5 });
     cleanups.push(() => source.close(), () => provider.shutdown());
-    await waitFor(source, 'readings');
+    await nextEvents(source, 'readings');
     const read = async () => (await reader.collect()).resourceMetrics;
     const live = async () => metricsOf(await read()).get('nodejs.eventloop.utilization')?.points[0]?.value;
     const first = await live();
-    await waitFor(source, 'readings');
+    await nextEvents(source, 'readings');
     expect(await live()).not.toBe(first);
     inst.dispose();
     expect(state.hooks).toBeUndefined();
     const frozen = await live();
-    await waitFor(source, 'readings', 2);
+    await nextEvents(source, 'readings', 2);
     expect(await live()).toBe(frozen);
   });
 });

@@ -1,7 +1,8 @@
 // titan-perf's own exporter against OTLP receivers that decode with the
 // official proto definitions: http/protobuf, http/json and grpc.
 import { afterEach, describe, expect, it } from 'vitest';
-import { startFixture, until, type FixtureProcess } from './helpers/fixture-process';
+import { waitFor } from '../sidecar/support';
+import { startFixture, type FixtureProcess } from './helpers/fixture-process';
 import { allMetrics, latest, startOtlpGrpcReceiver, startOtlpHttpReceiver, type Receiver } from './helpers/otlp-receiver';
 
 const running: { app?: FixtureProcess; receiver?: Receiver }[] = [];
@@ -39,10 +40,10 @@ describe('OTLP export of the preload metrics', () => {
       await app.waitForLine(/^app-ready$/);
       app.write('block 150');
       await app.waitForLine(/^blocked 150$/);
-      const max = await until(() => {
+      const max = await waitFor('an export holding the 150 ms block', () => {
         const m = allMetrics(receiver).filter((x) => x.name === 'nodejs.eventloop.delay.max');
         return m.find((x) => (x.points[0].value ?? 0) > 0.1);
-      }, 'an export holding the 150 ms block');
+      });
 
       expect(receiver.errors).toEqual([]);
       expect(receiver.received.every((e) => e.contentType.startsWith(contentType))).toBe(true);
@@ -74,7 +75,7 @@ describe('OTLP export of the preload metrics', () => {
       expect(old.value).toBeGreaterThan(100_000);
       const limit = latest(receiver, 'titan_perf.heap.limit')!.points[0].value!;
       expect(limit).toBeGreaterThan(old.value!);
-      const gc = await until(() => latest(receiver, 'v8js.gc.duration'), 'a GC histogram');
+      const gc = await waitFor('a GC histogram', () => latest(receiver, 'v8js.gc.duration'));
       expect(gc.type).toBe('histogram');
       expect(gc.unit).toBe('s');
       for (const p of gc.points) {

@@ -8,7 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server';
 import { exited, fakeProcRoot, startCli, tempDir, writeFakeSysctl, writeJson } from '../sidecar/support';
-import { ROOT, startFixture, until, type FixtureProcess } from './helpers/fixture-process';
+import { waitFor } from '../sidecar/support';
+import { ROOT, startFixture, type FixtureProcess } from './helpers/fixture-process';
 import { startPrometheus, type PrometheusServer } from './helpers/prometheus';
 
 let prom: PrometheusServer;
@@ -97,11 +98,11 @@ describe('a real Prometheus scraping titan-perf', () => {
     await preload.waitForLine(/^blocked 200$/);
     const since = () => `${Math.ceil((Date.now() - quietAt) / 1000) + 1}s`;
     let max = 0;
-    await until(async () => {
+    await waitFor('the 200 ms block in Prometheus', async () => {
       const r = await prom.query(`max_over_time(nodejs_eventloop_delay_max{job="preload"}[${since()}])`);
       max = r.length ? Number(r[0].value[1]) : 0;
       return max >= 0.19;
-    }, 'the 200 ms block in Prometheus');
+    });
     expect(max).toBeLessThan(30);
     // Units: seconds, as the semantic conventions say, not milliseconds.
     expect(Number((await prom.query('nodejs_eventloop_delay_p50{job="preload"}'))[0].value[1])).toBeLessThan(1);

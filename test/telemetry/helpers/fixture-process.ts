@@ -73,14 +73,3 @@ export function startFixture(args: string[], env: Record<string, string> = {}): 
     },
   };
 }
-
-/** Polls `check` until it returns a truthy value or the time is up. */
-export async function until<T>(check: () => T | undefined | false | null | Promise<T | undefined | false | null>, what: string, timeoutMs = 40_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
