@@ -10,9 +10,9 @@
  * Options cover what the Redis tests need and what the library API's tests
  * are likely to: requirepass, ACL users, CONFIG renamed or disabled (managed
  * services), no config file at all (CONFIG REWRITE impossible), TLS with a
- * throw-away self-signed certificate, extra redis.conf lines.
+ * committed throw-away self-signed certificate, extra redis.conf lines.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -38,7 +38,7 @@ export interface RedisServerOptions {
   maxmemory?: string;
   /** Start from command-line options only, as some images do: CONFIG REWRITE then fails. Default: a config file. */
   noConfigFile?: boolean;
-  /** Serve TLS only (tls-port), with a self-signed certificate for 127.0.0.1; `tlsCaFile` is the file clients trust. */
+  /** Serve TLS only (tls-port), with the committed test certificate for 127.0.0.1; `tlsCaFile` is the file clients trust. */
   tls?: boolean;
   /** More redis.conf lines (`name value`). */
   extra?: string[];
@@ -76,18 +76,15 @@ export function freePort(): Promise<number> {
   });
 }
 
-function makeCertificate(dir: string): { cert: string; key: string } {
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  const r = spawnSync(
-    'openssl',
-    ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert,
-      '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
-    { encoding: 'utf8' },
-  );
-  if (r.status !== 0) throw new Error(`openssl could not make a test certificate: ${r.stderr}`);
-  return { cert, key };
-}
+/**
+ * A throw-away self-signed certificate for 127.0.0.1/localhost, valid until
+ * 2126, committed so tests need no openssl binary (a fresh Debian may lack
+ * it). Its key protects nothing: never use it outside tests.
+ */
+const TEST_TLS = {
+  cert: join(__dirname, 'redis-tls', 'cert.pem'),
+  key: join(__dirname, 'redis-tls', 'key.pem'),
+};
 
 function directives(port: number, dir: string, opts: RedisServerOptions, tls?: { cert: string; key: string }): string[][] {
   const d: string[][] = [
@@ -112,7 +109,7 @@ function directives(port: number, dir: string, opts: RedisServerOptions, tls?: {
 async function startOnce(opts: RedisServerOptions): Promise<RedisServer | 'port-taken'> {
   const port = opts.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'titan-perf-redis-'));
-  const tls = opts.tls ? makeCertificate(dir) : undefined;
+  const tls = opts.tls ? TEST_TLS : undefined;
   const lines = directives(port, dir, opts, tls);
   let args: string[];
   let configPath: string | undefined;
