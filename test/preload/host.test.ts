@@ -109,6 +109,21 @@ describe(`the preload and its host (Node ${process.version})`, () => {
     expect(report(r.stdout)).toMatchObject({ agent: false, slot: 'undefined', fetchWrapped: false });
   });
 
+  it('tuneFetch / tuneHttpAgents false: nothing is wrapped or replaced, and status() says why', async () => {
+    const r = await runNode(['--require', PRELOAD, fixture('agent-report.cjs')], {
+      TITAN_PERF_NODEJS__TUNE_FETCH: 'false',
+      TITAN_PERF_NODEJS__TUNE_HTTP_AGENTS: 'false',
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const out = report(r.stdout) as Report & { status: { tuning: { name: string; state: string; reason?: string }[] } };
+    expect(out.fetchWrapped).toBe(false);
+    expect(out.status.tuning).toEqual([
+      { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },
+      { name: 'http.globalAgent', state: 'off', reason: 'nodejs.tuneHttpAgents is false' },
+      { name: 'https.globalAgent', state: 'off', reason: 'nodejs.tuneHttpAgents is false' },
+    ]);
+  });
+
   it('works with --import, and ESM apps get getAgent() as a named import', async () => {
     for (const flags of [['--import', PRELOAD], ['--require', PRELOAD]]) {
       const r = await runNode([...flags, fixture('agent-report.mjs')]);
