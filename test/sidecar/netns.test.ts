@@ -133,7 +133,8 @@ describe('sysctls in a network namespace', () => {
     const partial = await runCli(['apply', '--no-atomic', '--config', config, '--state-dir', state], { netns: ns });
     expect(partial.code).toBe(1);
     expect(nsSysctl(ns, 'net.core.somaxconn')).toBe('65535');
-    expect((await runCli(['rollback', '--config', config, '--state-dir', state], { netns: ns })).code).toBe(0);
+    const rollback = await runCli(['rollback', '--config', config, '--state-dir', state], { netns: ns });
+    expect(rollback.code, rollback.stderr + rollback.stdout).toBe(0);
     for (const [k, v] of Object.entries(before)) expect(nsSysctl(ns, k)).toBe(v);
   });
 
