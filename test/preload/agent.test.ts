@@ -17,24 +17,24 @@ describe(`the agent in a running app (Node ${process.version})`, () => {
       TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '200',
       // Far above what a loaded shared machine shows idle (tens of ms), far below the 300 ms stall.
       TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: '150',
-      TITAN_PERF_NODEJS__WARNING_COOLDOWN: '60000',
+      // Cooldown behaviour has its own unit test; here every breach must be visible.
+      TITAN_PERF_NODEJS__WARNING_COOLDOWN: '0',
     });
     expect(r.code, r.stderr).toBe(0);
     const events = jsonLines(r.stdout) as Record<string, unknown>[];
     expect(events.find((e) => e.event === 'done'), r.stdout).toEqual({ event: 'done', why: 'recovered' });
     const blocking = events.find((e) => e.event === 'blocking') as { at: number };
-    const warning = events.find((e) => e.event === 'warning' && e.metric === 'eventLoop.delay.p99') as Record<string, number | string>;
-    const recovered = events.find((e) => e.event === 'recovered' && e.metric === 'eventLoop.delay.p99') as Record<string, number | string>;
-    expect(warning).toBeDefined();
-    // The histogram saw the 300 ms stall; allow for the sampling resolution.
-    expect(warning.value as number).toBeGreaterThan(250);
+    // The stall's breach: a loaded machine may add noise breaches, so pick the one that covers the stall.
+    const delayWarnings = events.filter((e) => e.event === 'warning' && e.metric === 'eventLoop.delay.p99') as Record<string, number | string>[];
+    const warning = delayWarnings.find((w) => (w.value as number) > 250) as Record<string, number | string>;
+    expect(warning, r.stdout).toBeDefined();
     expect(warning).toMatchObject({ threshold: 150, severity: 'warning' });
     expect(warning.since as number).toBeLessThanOrEqual(blocking.at + 50);
     expect(String(warning.message)).toContain('event-loop delay p99');
-    expect(recovered).toMatchObject({ threshold: 150, since: warning.since, severity: 'info' });
+    const recovered = events.find((e) => e.event === 'recovered' && e.metric === 'eventLoop.delay.p99' && e.since === warning.since) as Record<string, number | string>;
+    expect(recovered, r.stdout).toMatchObject({ threshold: 150, severity: 'info' });
     expect(recovered.value as number).toBeLessThanOrEqual(150);
-    // Exactly one warning for the delay: the cooldown holds back repeats.
-    expect(events.filter((e) => e.event === 'warning' && e.metric === 'eventLoop.delay.p99')).toHaveLength(1);
+    expect(recovered.recoveredAt as number).toBeGreaterThan(blocking.at);
     // Announced once, right after the main module ran (or at the first tick, if that came first), before any reading.
     expect(events[0]).toEqual({ event: 'nodejs-optimized', tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'] });
     expect(events.filter((e) => e.event === 'nodejs-optimized')).toHaveLength(1);
