@@ -10,7 +10,8 @@ import { createServer as createHttp, type IncomingMessage, type Server, type Ser
 import { createServer as createHttps } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 
 export interface TestServer {
@@ -124,15 +125,25 @@ export interface Servers {
   close(): void;
 }
 
-export async function startServers(): Promise<Servers> {
+/** A throwaway self-signed certificate for 127.0.0.1, made fresh per run; the checked-in test-only pair where openssl is missing. */
+function certificate(): { key: string; cert: string } {
   const dir = mkdtempSync(join(tmpdir(), 'titan-perf-tls-'));
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
-  // A throwaway self-signed certificate for 127.0.0.1, made fresh per run.
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-    '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-  ], { stdio: 'ignore' });
+  try {
+    execFileSync('openssl', [
+      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
+      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
+    ], { stdio: 'ignore' });
+    return { key, cert };
+  } catch {
+    const fixed = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
+    return { key: join(fixed, 'key.pem'), cert: join(fixed, 'cert.pem') };
+  }
+}
+
+export async function startServers(): Promise<Servers> {
+  const { key, cert } = certificate();
   const httpServer = createHttp({ keepAliveTimeout: 30_000 }, handler);
   const httpsServer = createHttps({ key: readFileSync(key), cert: readFileSync(cert), keepAliveTimeout: 30_000 }, handler);
   const h = track(httpServer);
