@@ -83,6 +83,9 @@ describe('OTLP export of the preload metrics', () => {
         expect(p.count).toBeGreaterThan(0);
         expect(p.bucketCounts!.reduce((a, b) => a + b, 0)).toBe(p.count);
       }
+      // The exporter's sockets and timers keep nothing alive: the app exits on its own, normally.
+      expect(await app.end()).toBe(0);
+      expect(app.stdout).toContain('app-exit');
     });
   }
 });

@@ -94,15 +94,24 @@ describe('a real Prometheus scraping titan-perf', () => {
     // Only samples scraped after a quiet one count, so a slow start-up cannot pass for the block.
     await poll('nodejs_eventloop_delay_max{job="preload"}', (v) => v < 0.1, 'a quiet event loop');
     const quietAt = Date.now();
-    preload.write('block 200');
-    await preload.waitForLine(/^blocked 200$/);
     const since = () => `${Math.ceil((Date.now() - quietAt) / 1000) + 1}s`;
     let max = 0;
-    await waitFor('the 200 ms block in Prometheus', async () => {
-      const r = await prom.query(`max_over_time(nodejs_eventloop_delay_max{job="preload"}[${since()}])`);
-      max = r.length ? Number(r[0].value[1]) : 0;
-      return max >= 0.19;
-    });
+    // On a loaded machine a scrape can time out and take its sample with it: block again
+    // (at most three times) rather than fail on a lost scrape.
+    for (let attempt = 1; attempt <= 3 && max < 0.19; attempt++) {
+      preload.write('block 200');
+      await waitFor('the block', () => preload.stdout.filter((l) => l === 'blocked 200').length >= attempt);
+      await waitFor(
+        'the 200 ms block in Prometheus',
+        async () => {
+          const r = await prom.query(`max_over_time(nodejs_eventloop_delay_max{job="preload"}[${since()}])`);
+          max = r.length ? Number(r[0].value[1]) : 0;
+          return max >= 0.19;
+        },
+        15_000,
+      ).catch(() => undefined);
+    }
+    expect(max).toBeGreaterThanOrEqual(0.19);
     expect(max).toBeLessThan(30);
     // Units: seconds, as the semantic conventions say, not milliseconds.
     expect(Number((await prom.query('nodejs_eventloop_delay_p50{job="preload"}'))[0].value[1])).toBeLessThan(1);

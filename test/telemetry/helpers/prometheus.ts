@@ -22,7 +22,7 @@ export async function startPrometheus(targets: Record<string, string>): Promise<
   const dir = mkdtempSync(join(tmpdir(), 'titan-perf-prom-'));
   const port = await freePort();
   const jobs = Object.entries(targets)
-    .map(([job, target]) => `  - job_name: ${job}\n    scrape_interval: 1s\n    scrape_timeout: 900ms\n    static_configs:\n      - targets: ['${target}']`)
+    .map(([job, target]) => `  - job_name: ${job}\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['${target}']`)
     .join('\n');
   writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n${jobs}\n`);
   const child: ChildProcess = spawn(
