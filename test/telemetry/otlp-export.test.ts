@@ -27,7 +27,7 @@ describe('OTLP export of the preload metrics', () => {
         OTEL_METRICS_EXPORTER: 'otlp',
         OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: protocol,
         OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_METRIC_EXPORT_INTERVAL: '500',
+        OTEL_METRIC_EXPORT_INTERVAL: '1000',
         OTEL_SERVICE_NAME: 'pricing',
         OTEL_RESOURCE_ATTRIBUTES: 'deployment.environment.name=staging,team=desk%20one',
         K8S_POD_NAME: 'pricing-7d9f-abcde',
@@ -38,12 +38,19 @@ describe('OTLP export of the preload metrics', () => {
       running.push({ app, receiver });
       await app.waitForLine(/^titan-telemetry-mode own$/);
       await app.waitForLine(/^app-ready$/);
-      app.write('block 150');
-      await app.waitForLine(/^blocked 150$/);
-      const max = await waitFor('an export holding the 150 ms block', () => {
-        const m = allMetrics(receiver).filter((x) => x.name === 'nodejs.eventloop.delay.max');
-        return m.find((x) => (x.points[0].value ?? 0) > 0.1);
-      });
+      // An export that times out on a loaded machine takes its window with it: block again
+      // (at most three times) rather than fail on one lost export.
+      const holding = () =>
+        allMetrics(receiver)
+          .filter((x) => x.name === 'nodejs.eventloop.delay.max')
+          .find((x) => (x.points[0].value ?? 0) > 0.1);
+      for (let attempt = 1; attempt <= 3 && !holding(); attempt++) {
+        app.write('block 150');
+        await waitFor('the block', () => app.stdout.filter((l) => l === 'blocked 150').length >= attempt);
+        await waitFor('an export holding the 150 ms block', holding, 15_000).catch(() => undefined);
+      }
+      const max = holding()!;
+      expect(max, 'an export holding the 150 ms block').toBeDefined();
 
       expect(receiver.errors).toEqual([]);
       expect(receiver.received.every((e) => e.contentType.startsWith(contentType))).toBe(true);
