@@ -16,8 +16,6 @@ import type { NodejsConfig } from '../src/config/sections/nodejs';
 import type { ConfigIssue } from '../src/errors';
 import { claimAgentSlot, isMainThread, setAgentSlot } from '../src/runtime/agent-slot';
 
-/** Environment variables of the preload itself, not configuration. */
-const PRELOAD_ENV = new Set(['TITAN_PERF_DISABLED', 'TITAN_PERF_STRICT', 'TITAN_PERF_CGROUP_ROOT']);
 
 function flag(name: string): boolean {
   const v = process.env[name];
@@ -26,7 +24,8 @@ function flag(name: string): boolean {
 
 function resolveNodejsConfig(): { config: NodejsConfig; issues: ConfigIssue[] } {
   const env = process.env;
-  const names = Object.keys(env).filter((k) => k.startsWith('TITAN_PERF_') && !PRELOAD_ENV.has(k));
+  const { isConfigEnv } = require('../src/config/env-names') as typeof import('../src/config/env-names');
+  const names = Object.keys(env).filter(isConfigEnv);
   if (names.length === 0) {
     const { nodejsDefaults } = require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
     return { config: nodejsDefaults, issues: [] };

@@ -7,13 +7,13 @@
 import { resolveConfig } from '../src/config/load';
 import type { TitanPerfConfig } from '../src/config/types';
 import { createSidecarEngine, type SidecarEngine } from '../src/engine/create-engine';
+import { TEST_ENV_PREFIX } from '../src/config/env-names';
 import { ConfigError, TitanPerfError } from '../src/errors';
 import { readSystemReadings } from '../src/system/readings';
 import { parseCliArgs, USAGE, type CliArgs } from './args';
 import { runDaemon } from './daemon';
 import { applyText, planTable, readingsText, rollbackText, verifyText } from './format';
 
-const TEST_ENV_PREFIX = 'TITAN_PERF_TEST_';
 const PAUSE_ENV = `${TEST_ENV_PREFIX}PAUSE_AFTER_JOURNAL`;
 const EXIT = { ok: 0, failed: 1, invalid: 2, pending: 2, drift: 3 } as const;
 
@@ -29,7 +29,7 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return EXIT.ok;
     }
-    config = resolveConfig({ env: configEnv(process.env), file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
+    config = resolveConfig({ env: process.env, file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
   } catch (err) {
     return fail(err);
   }
@@ -135,15 +135,6 @@ async function status(built: SidecarEngine, args: CliArgs): Promise<number> {
   }
   out(args, { system, redis }, () => readingsText(system) + (redis === undefined ? '' : `\nredis: ${JSON.stringify(redis, null, 2)}\n`));
   return EXIT.ok;
-}
-
-/**
- * Test-harness variables (TITAN_PERF_TEST_NODE from the runner, the pause
- * hook) share the TITAN_PERF_ prefix but are not config overrides; strict
- * validation would reject them as unknown settings.
- */
-function configEnv(env: NodeJS.ProcessEnv): Record<string, string | undefined> {
-  return Object.fromEntries(Object.entries(env).filter(([name]) => !name.startsWith(TEST_ENV_PREFIX)));
 }
 
 function warnReadOnly(built: SidecarEngine): void {

@@ -1,5 +1,6 @@
 export { DEFAULT_PERFORMANCE_CONFIG, PROFILE_OVERRIDES, profileConfig } from './defaults';
-export { resolveConfig, validateConfig, envOverrides, redact, RESERVED_ENV } from './load';
+export { resolveConfig, validateConfig, envOverrides, redact } from './load';
+export { RESERVED_ENV, isConfigEnv } from './env-names';
 export type { ResolveOptions, ResolvedConfig } from './load';
 export { deepMerge } from './merge';
 export { parseSize } from './size';

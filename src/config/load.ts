@@ -12,17 +12,10 @@ import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors';
 import { PROFILE_OVERRIDES, profileConfig } from './defaults';
+import { ENV_PREFIX, isConfigEnv } from './env-names';
 import { deepMerge, getAt, isPlainObject, setAt } from './merge';
 import { PROFILES, type Profile, type TitanPerfConfig } from './types';
 
-/** Environment variables with a meaning of their own, not config overrides. */
-export const RESERVED_ENV = new Set([
-  'TITAN_PERF_PROFILE',
-  'TITAN_PERF_CONFIG',
-  'TITAN_PERF_STRICT',
-  'TITAN_PERF_DISABLED',
-]);
-const ENV_PREFIX = 'TITAN_PERF_';
 
 export interface ResolveOptions {
   /** Defaults to process.env. */
@@ -130,7 +123,7 @@ export function envOverrides(env: Record<string, string | undefined>): Layer | u
   const data: Record<string, unknown> = {};
   const sources = new Map<string, string>();
   for (const [name, raw] of Object.entries(env)) {
-    if (!name.startsWith(ENV_PREFIX) || RESERVED_ENV.has(name) || raw === undefined) continue;
+    if (!isConfigEnv(name) || raw === undefined) continue;
     const path = name
       .slice(ENV_PREFIX.length)
       .split('__')

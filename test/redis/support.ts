@@ -56,11 +56,7 @@ export function runSidecarLike(config: RedisConfig, env: Record<string, string> 
   });
 }
 
-/**
- * Environment for the sidecar CLI: scripts/test-all.mjs exports
- * TITAN_PERF_TEST_NODE, which the CLI's strict config reads as an unknown
- * override (`testNode`) and exits 2, so keep it out (undefined is not passed on).
- */
+/** Extra environment for a sidecar CLI run (merged over the test process's own by the runners). */
 export function cliEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return { TITAN_PERF_TEST_NODE: undefined, ...extra } as unknown as Record<string, string>;
+  return { ...extra };
 }

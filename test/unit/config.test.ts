@@ -104,6 +104,14 @@ describe('configuration', () => {
     expect(r2.config).toEqual(resolveConfig({ env: {} }).config);
   });
 
+  it('variables with a meaning of their own are never read as overrides', () => {
+    const { issues } = resolveConfig({
+      env: { TITAN_PERF_CGROUP_ROOT: '/x', TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL: '1', TITAN_PERF_DISABLED: '0', TITAN_PERF_STRICT: '0' },
+      strict: true,
+    });
+    expect(issues).toEqual([]);
+  });
+
   it('never echoes secrets', () => {
     const { issues } = resolveConfig({ env: {}, code: { redis: { url: 'http://user:hunter2@h:1' } } });
     expect(JSON.stringify(issues)).not.toContain('hunter2');
