@@ -24,8 +24,8 @@ function flag(name: string): boolean {
 
 function resolveNodejsConfig(): { config: NodejsConfig; issues: ConfigIssue[] } {
   const env = process.env;
-  const { isConfigEnv } = require('../src/config/env-names') as typeof import('../src/config/env-names');
-  const names = Object.keys(env).filter(isConfigEnv);
+  const { isConfigInput } = require('../src/config/env-names') as typeof import('../src/config/env-names');
+  const names = Object.keys(env).filter(isConfigInput);
   if (names.length === 0) {
     const { nodejsDefaults } = require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
     return { config: nodejsDefaults, issues: [] };

@@ -18,6 +18,14 @@ export const RESERVED_ENV: ReadonlySet<string> = new Set([
 /** Test-only hooks, e.g. TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL; never configuration. */
 export const TEST_ENV_PREFIX = 'TITAN_PERF_TEST_';
 
+/** Variables that choose where configuration comes from (a profile, a file). */
+export const SOURCE_ENV: ReadonlySet<string> = new Set(['TITAN_PERF_PROFILE', 'TITAN_PERF_CONFIG']);
+
+/** An override, or a variable choosing a profile or file: anything resolveConfig must look at. */
+export function isConfigInput(name: string): boolean {
+  return SOURCE_ENV.has(name) || isConfigEnv(name);
+}
+
 export function isConfigEnv(name: string): boolean {
   return name.startsWith(ENV_PREFIX) && !RESERVED_ENV.has(name) && !name.startsWith(TEST_ENV_PREFIX);
 }
