@@ -47,8 +47,13 @@ export class RedisOptimizer {
   private get server(): string {
     const r = this.config.redis;
     if (r.url) {
-      const u = new URL(r.url);
-      return `${u.hostname}:${u.port || 6379}`;
+      try {
+        const u = new URL(r.url);
+        return `${u.hostname}:${u.port || 6379}`;
+      } catch {
+        // Node's URL error carries the whole input, credentials included; the store reports the bad URL itself.
+        return 'redis.url (not a valid URL)';
+      }
     }
     return `${r.host}:${r.port}`;
   }

@@ -153,4 +153,22 @@ describe('bad input to the library API', () => {
     expect(await rejected(o.applyAllOptimizations())).toMatchObject({ code: 'TITAN_PERF_CLOSED' });
     expect(thrown(() => o.createDatabaseConnectionPool('x', async () => ({}), async () => {}))).toMatchObject({ code: 'TITAN_PERF_CLOSED' });
   });
+
+  it('a Redis URL that does not parse is reported without its credentials', async () => {
+    // Only the Redis area runs: kernel settings off, journal in a temp dir (never the host's /proc or /var/lib).
+    const o = new PerformanceOptimizer({
+      redis: { enabled: true, url: 'redis://user:hunter2@[not-a-host:1' },
+      system: { enabled: false },
+      dataDir: tempDir('bad-url'),
+    });
+    try {
+      const health = await o.redisOptimizer.performHealthCheck().catch((err: unknown) => err);
+      const applied = await o.applyAllOptimizations();
+      const seen = JSON.stringify([health, String((health as Error)?.message), applied]);
+      expect(seen).not.toContain('hunter2');
+      expect(applied.errors.length).toBeGreaterThan(0);
+    } finally {
+      await o.close();
+    }
+  });
 });
