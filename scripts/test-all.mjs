@@ -38,7 +38,8 @@ for (const major of majors) {
   if (existsSync(report)) {
     const j = JSON.parse(readFileSync(report, 'utf8'));
     totals.passed += j.numPassedTests;
-    totals.failed += j.numFailedTests;
+    // A hook failure (afterAll) fails the run without failing a test: count it, or the closing line would say 0 failed.
+    totals.failed += j.numFailedTests || (r.status !== 0 ? Math.max(1, j.numFailedTestSuites ?? 0) : 0);
     totals.skipped += j.numPendingTests + (j.numTodoTests ?? 0);
   } else if (r.status !== 0) {
     totals.failed += 1; // vitest died before reporting: count the run itself as a failure
