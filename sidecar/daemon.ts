@@ -69,7 +69,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     state.lastPassAt = Date.now();
     state.ready = state.lastPassOk;
-    if (!state.stopping) timers[0] = setTimeout(() => void pass(false), daemon.verifyInterval);
+    if (!state.stopping)
+      timers[0] = setTimeout(() => {
+        inflight = pass(false);
+      }, daemon.verifyInterval);
   };
 
   const rotate = async () => {
@@ -86,7 +89,9 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (!state.stopping) timers[1] = setTimeout(() => void rotate(), opts.rotateInterval);
   };
 
-  await pass(true);
+  // The pass under way, if any: stop() waits for it, so a rollback never runs beside an apply.
+  let inflight: Promise<void> = pass(true);
+  await inflight;
   await rotate();
 
   return new Promise<number>((resolve) => {
@@ -96,6 +101,7 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
       state.ready = false;
       for (const t of timers) clearTimeout(t);
       log({ event: 'stopping', signal });
+      await inflight;
       let code = 0;
       if (daemon.rollbackOnExit) {
         try {
