@@ -13,6 +13,7 @@
  * sections are loaded.
  */
 import type { NodejsConfig } from '../src/config/sections/nodejs';
+import type { TelemetryConfig } from '../src/config/sections/telemetry';
 import type { ConfigIssue } from '../src/errors';
 import { claimAgentSlot, isMainThread, setAgentSlot } from '../src/runtime/agent-slot';
 
@@ -22,7 +23,7 @@ function flag(name: string): boolean {
   return v === '1' || v === 'true';
 }
 
-function resolveNodejsConfig(): { config: NodejsConfig; issues: ConfigIssue[] } {
+function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryConfig; issues: ConfigIssue[] } {
   const env = process.env;
   const { isConfigInput } = require('../src/config/env-names') as typeof import('../src/config/env-names');
   const names = Object.keys(env).filter(isConfigInput);
@@ -41,7 +42,7 @@ function resolveNodejsConfig(): { config: NodejsConfig; issues: ConfigIssue[] } 
         `titan-perf: invalid configuration; these settings fall back to their defaults and the app starts normally:\n  ${resolved.issues.map(formatIssue).join('\n  ')}\n`,
       );
     }
-    return { config: resolved.config.nodejs, issues: resolved.issues };
+    return { config: resolved.config.nodejs, telemetry: resolved.config.telemetry, issues: resolved.issues };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`titan-perf: ${err.message}\nTITAN_PERF_STRICT=1: the app is not started; fix the configuration or unset TITAN_PERF_STRICT.\n`);
@@ -55,7 +56,7 @@ function start(): void {
   if (flag('TITAN_PERF_DISABLED') || !isMainThread()) return;
   // Two copies of the package, or --require and --import together: the first claims the process.
   if (!claimAgentSlot()) return;
-  const { config, issues } = resolveNodejsConfig();
+  const { config, telemetry, issues } = resolveNodejsConfig();
 
   const { RuntimeAgent } = require('../src/runtime/agent') as typeof import('../src/runtime/agent');
   const agent = new RuntimeAgent({ config, configIssues: issues });
@@ -63,7 +64,7 @@ function start(): void {
   agent.start();
 
   const { startPreloadTelemetry } = require('../src/telemetry/preload-telemetry') as typeof import('../src/telemetry/preload-telemetry');
-  startPreloadTelemetry(agent);
+  startPreloadTelemetry(agent, telemetry);
 }
 
 try {

@@ -11,19 +11,16 @@ import type { TelemetryConfig } from '../config/sections/telemetry';
 import type { ReadingsSource, SourceState } from './source';
 import type { TelemetryHandle } from './start-telemetry';
 
-/** TITAN_PERF_* variables that configure the preload itself, not the config. */
-const NOT_CONFIG = new Set(['TITAN_PERF_DISABLED', 'TITAN_PERF_STRICT', 'TITAN_PERF_CGROUP_ROOT']);
-
-function telemetryConfig(): TelemetryConfig {
-  const env = process.env;
-  const own = Object.keys(env).filter((k) => k.startsWith('TITAN_PERF_') && !NOT_CONFIG.has(k));
-  if (own.length === 0) return (require('../config/sections/telemetry') as typeof import('../config/sections/telemetry')).telemetryDefaults;
-  // The preload already reported any issue of this configuration; here only the values count.
-  const { resolveConfig } = require('../config/load') as typeof import('../config/load');
-  return resolveConfig({ env: Object.fromEntries(own.map((k) => [k, env[k]])) }).config.telemetry;
-}
-
-export function startPreloadTelemetry(agent: RuntimeAgent, onStarted?: (handle: TelemetryHandle) => void): void {
+/**
+ * `resolved` is the telemetry section when the preload had configuration
+ * input to resolve (so it is read and validated once); without it, the
+ * defaults apply.
+ */
+export function startPreloadTelemetry(
+  agent: RuntimeAgent,
+  resolved?: TelemetryConfig,
+  onStarted?: (handle: TelemetryHandle) => void,
+): void {
   const fail = (err: unknown) => {
     const { reportFault } = require('../runtime/fault') as typeof import('../runtime/fault');
     reportFault('titan-perf telemetry', err);
@@ -32,7 +29,8 @@ export function startPreloadTelemetry(agent: RuntimeAgent, onStarted?: (handle: 
   // rest. Nothing of telemetry is loaded in a process that ends sooner.
   setImmediate(() => {
     try {
-      const config = telemetryConfig();
+      const config =
+        resolved ?? (require('../config/sections/telemetry') as typeof import('../config/sections/telemetry')).telemetryDefaults;
       if (!config.enabled) return;
       // Listening is cheap and catches warnings raised before telemetry loads.
       const { SourceState } = require('./source') as typeof import('./source');
