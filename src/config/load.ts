@@ -167,7 +167,7 @@ const SECRET_PATH = /password|secret|token/i;
 /** Redacts what must never reach a log: passwords, and credentials inside URLs. */
 export function redact(path: string, value: unknown): unknown {
   if (SECRET_PATH.test(path) && !/(Env|File)$/.test(path)) return '[redacted]';
-  if (typeof value === 'string') return value.replace(/\/\/[^/@\s]*@/, '//[redacted]@');
+  if (typeof value === 'string') return value.replace(/\/\/[^/\s]*@/g, '//[redacted]@');
   return value;
 }
 

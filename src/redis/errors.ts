@@ -43,5 +43,5 @@ export function isAuthFailure(err: unknown): boolean {
 export function errorSummary(err: unknown): string {
   const e = err as NodeJS.ErrnoException | undefined;
   const text = String(e?.code && !String(e.message).includes(e.code) ? `${e.code} ${e.message}` : (e?.message ?? err));
-  return text.split('\n')[0].replace(/\/\/[^/@\s]*@/g, '//[redacted]@');
+  return text.split('\n')[0].replace(/\/\/[^/\s]*@/g, '//[redacted]@');
 }

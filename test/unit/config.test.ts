@@ -115,5 +115,8 @@ describe('configuration', () => {
   it('never echoes secrets', () => {
     const { issues } = resolveConfig({ env: {}, code: { redis: { url: 'http://user:hunter2@h:1' } } });
     expect(JSON.stringify(issues)).not.toContain('hunter2');
+    // An unescaped @ inside the password must not leave its tail visible.
+    const at = resolveConfig({ env: {}, code: { redis: { url: 'http://user:hun@ter2@h:1' } } });
+    expect(JSON.stringify(at.issues)).not.toContain('ter2');
   });
 });
