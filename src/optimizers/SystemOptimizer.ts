@@ -75,7 +75,9 @@ export class SystemOptimizer {
     const built = this.build();
     try {
       const readings = await readSystemReadings({ procRoot: this.procRoot, sysctl: this.config.system.enabled ? built.sysctl : undefined });
-      return { ...readings, drift: await this.drift() };
+      // Drift from the engine already built, not a second one.
+      const drift = this.config.system.enabled ? await appliedDrift(built.engine) : [];
+      return { ...readings, drift };
     } finally {
       await built.close();
     }
