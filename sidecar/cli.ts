@@ -6,10 +6,10 @@
  */
 import { resolveConfig } from '../src/config/load';
 import type { TitanPerfConfig } from '../src/config/types';
-import { createSidecarEngine, type SidecarEngine } from '../src/engine/create-engine';
+import { createSidecarEngine, type SidecarEngine } from '../src/wiring/create-engine';
 import { TEST_ENV_PREFIX } from '../src/config/env-names';
 import { ConfigError, TitanPerfError } from '../src/errors';
-import { readSystemReadings } from '../src/system/readings';
+import { readSystemReadings } from '../src/system/system-readings';
 import { parseCliArgs, USAGE, type CliArgs } from './args';
 import { runDaemon } from './daemon';
 import { applyText, planTable, readingsText, rollbackText, verifyText } from './format';

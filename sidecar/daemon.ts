@@ -7,7 +7,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DaemonConfig } from '../src/config/sections/system';
-import type { SidecarEngine } from '../src/engine/create-engine';
+import type { SidecarEngine } from '../src/wiring/create-engine';
 import { startSidecarTelemetry } from '../src/telemetry/sidecar-telemetry';
 
 export interface DaemonOptions {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { ApplyResult, RollbackResult, VerifyResult } from '../src/engine/engine';
 import type { PlanEntry } from '../src/engine/types';
-import type { SystemReadings } from '../src/system/readings';
+import type { SystemReadings } from '../src/system/system-readings';
 
 /** Multi-line values (a generated logrotate config) shown as a short digest. */
 export function shortValue(value: string | null): string {

@@ -206,7 +206,7 @@ export class Engine {
         result.failed.push({
           store: e.store,
           key: e.key,
-          code: 'TITAN_PERF_STORE_UNAVAILABLE',
+          code: STORE_UNAVAILABLE_CODE,
           message: `the journal holds an original for store '${e.store}', which is not configured in this run; enable it and run rollback again`,
         });
       }
@@ -311,8 +311,10 @@ export class Engine {
 
 /** A store whose desired() threw appears in the plan as one `*` entry. */
 export const UNAVAILABLE_KEY = '*';
+/** The code of a store that could not be read or built, wherever it is reported. */
+export const STORE_UNAVAILABLE_CODE = 'TITAN_PERF_STORE_UNAVAILABLE';
 
-function unavailableStores(plan: PlanEntry[]): { store: string; reason: string }[] {
+export function unavailableStores(plan: PlanEntry[]): { store: string; reason: string }[] {
   return plan.filter((e) => e.key === UNAVAILABLE_KEY).map((e) => ({ store: e.store, reason: e.reason ?? 'unavailable' }));
 }
 

@@ -2,9 +2,10 @@
  * Turns the sidecar engine's apply and rollback results into the
  * optimizers' reports: changed settings are applied, skipped ones and
  * durability notes are warnings, failures are errors, except a missing
- * privilege, which the seed promises is a warning.
+ * privilege, which is a warning: an unprivileged run is expected to
+ * tune what it can and say what it could not.
  */
-import type { ApplyResult, Engine, RollbackResult, SettingFailure } from '../engine/engine';
+import { STORE_UNAVAILABLE_CODE, UNAVAILABLE_KEY, type ApplyResult, type Engine, type RollbackResult, type SettingFailure } from '../engine/engine';
 import type { PlanEntry } from '../engine/types';
 import type { Area, AreaReport, OptimizationError, RollbackReport } from './types';
 
@@ -25,7 +26,7 @@ export function reportFromApply(area: Area, r: ApplyResult): AreaReport {
   const report: AreaReport = { area, applied: [], warnings: [], errors: [] };
   for (const c of r.changed) report.applied.push(`${c.store} ${c.key}: ${c.from ?? '(absent)'} -> ${c.to}`);
   for (const e of r.plan) {
-    if (e.action === 'skip' && e.key === '*') report.errors.push({ area, code: 'TITAN_PERF_STORE_UNAVAILABLE', message: `${e.store}: ${e.reason ?? 'unavailable'}` });
+    if (e.action === 'skip' && e.key === UNAVAILABLE_KEY) report.errors.push({ area, code: STORE_UNAVAILABLE_CODE, message: `${e.store}: ${e.reason ?? 'unavailable'}` });
     else if (e.action === 'skip') report.warnings.push(`${e.store} ${e.key} not applied: ${e.reason ?? 'skipped'}`);
     for (const w of e.warnings ?? []) if (e.action === 'change') report.warnings.push(`${e.store} ${e.key}: ${w}`);
   }

@@ -1,6 +1,6 @@
-export { NodeJSOptimizer } from './NodeJSOptimizer';
-export { RedisOptimizer } from './RedisOptimizer';
-export type { RedisHealthCheck } from './RedisOptimizer';
-export { SystemOptimizer } from './SystemOptimizer';
-export type { SystemOptimizerOptions, SystemMetrics } from './SystemOptimizer';
+export { NodeJSOptimizer } from './nodejs-optimizer';
+export { RedisOptimizer } from './redis-optimizer';
+export type { RedisHealthCheck } from './redis-optimizer';
+export { SystemOptimizer } from './system-optimizer';
+export type { SystemOptimizerOptions, SystemMetrics } from './system-optimizer';
 export type * from './types';

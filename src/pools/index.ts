@@ -1,3 +1,3 @@
-export { DatabaseConnectionPool, POOL_ERROR_CODES } from './DatabaseConnectionPool';
-export type { DatabaseConnectionPoolOptions } from './DatabaseConnectionPool';
+export { DatabaseConnectionPool, POOL_ERROR_CODES } from './database-connection-pool';
+export type { DatabaseConnectionPoolOptions } from './database-connection-pool';
 export { dbPoolReadings } from './registry';

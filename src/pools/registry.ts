@@ -3,7 +3,7 @@
  * global symbol so that the preload's copy of titan-perf sees the pools an
  * app created through its own copy (node_modules) of the library.
  */
-import type { DbPoolReading } from '../runtime/readings';
+import type { DbPoolReading } from '../runtime/runtime-readings';
 
 export interface ReadablePool {
   readonly name: string;

@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/types';
-import { isAuthFailure, errorSummary, REDIS_ERROR_CODES, RedisError } from './errors';
+import { isAuthFailure, errorSummary, REDIS_ERROR_CODES, RedisError } from './redis-errors';
 
 export interface RedisTarget {
   host: string;

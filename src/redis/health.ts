@@ -9,7 +9,7 @@
  * that is refused is listed in `unavailable` instead of failing the whole.
  */
 import type { Redis } from 'ioredis';
-import { errorSummary } from './errors';
+import { errorSummary } from './redis-errors';
 
 export interface RedisHealthMetrics {
   'redis.uptime': number | null;

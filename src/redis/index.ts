@@ -11,4 +11,4 @@ export { redisRecommendations } from './recommendations';
 export type { RedisRecommendation } from './recommendations';
 export { REDIS_PARAMETERS, redisParameter, canonicalValue } from './parameters';
 export type { RedisParameter, RedisParamKind } from './parameters';
-export { RedisError, REDIS_ERROR_CODES } from './errors';
+export { RedisError, REDIS_ERROR_CODES } from './redis-errors';

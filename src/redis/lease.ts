@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { REDIS_ERROR_CODES, RedisError } from './errors';
+import { REDIS_ERROR_CODES, RedisError } from './redis-errors';
 
 // Renewal also TOUCHes the keys given after the lease (the journal of originals): under an allkeys-* eviction
 // policy a key nobody reads is the first to go, and losing the originals would make rollback impossible.

@@ -4,6 +4,7 @@
  * addition to `status` everywhere else.
  */
 import type { RedisHealth } from './health';
+import { hasLowHitRatio, isFragmented, REDIS_HEALTH_BOUNDS } from './health-bounds';
 import { REDIS_PARAMETERS } from './parameters';
 
 export interface RedisRecommendation {
@@ -29,13 +30,16 @@ export function redisRecommendations(
     out.push({ key: p.key, current: now, desired: want, message: `set ${p.key} to ${want}${how}: ${p.trades}` });
   }
   const m = health.metrics;
-  const frag = m['redis.memory.fragmentation_ratio'];
-  // Small data sets always show a high ratio (the allocator's base cost): only advise from 100 MiB up.
-  if (frag !== null && frag > 1.5 && (m['redis.memory.used'] ?? 0) > 100 * 1024 * 1024)
-    out.push({ key: 'fragmentation', current: frag.toFixed(2), message: 'memory fragmentation above 1.5: consider activedefrag yes, or a restart in a quiet window' });
-  const ratio = m['redis.keyspace.hit_ratio'];
-  if (ratio !== null && ratio < 0.8 && (m['redis.keyspace.hits'] ?? 0) + (m['redis.keyspace.misses'] ?? 0) >= 1000)
-    out.push({ key: 'hit_ratio', current: ratio.toFixed(3), message: 'keyspace hit ratio below 0.8: check key TTLs, maxmemory and the eviction policy' });
+  if (isFragmented(m)) {
+    const above = REDIS_HEALTH_BOUNDS.fragmentation.above;
+    const frag = m['redis.memory.fragmentation_ratio'] as number;
+    out.push({ key: 'fragmentation', current: frag.toFixed(2), message: `memory fragmentation above ${above}: consider activedefrag yes, or a restart in a quiet window` });
+  }
+  if (hasLowHitRatio(m)) {
+    const below = REDIS_HEALTH_BOUNDS.hitRatio.below;
+    const ratio = m['redis.keyspace.hit_ratio'] as number;
+    out.push({ key: 'hit_ratio', current: ratio.toFixed(3), message: `keyspace hit ratio below ${below}: check key TTLs, maxmemory and the eviction policy` });
+  }
   if ((m['redis.keys.evicted'] ?? 0) > 0)
     out.push({ key: 'evictions', current: String(m['redis.keys.evicted']), message: 'keys were evicted at maxmemory: raise maxmemory if these keys matter' });
   if (health.persistence.rdbLastSaveStatus === 'err' || health.persistence.aofLastWriteStatus === 'err')

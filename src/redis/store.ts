@@ -16,8 +16,9 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/types';
 import type { DesiredSetting, StoreWithJournal } from '../engine/types';
+import { meetsDirection } from '../engine/direction';
 import { connectRedis } from './connection';
-import { errorSummary, isConfigBlocked, REDIS_ERROR_CODES, RedisError } from './errors';
+import { errorSummary, isConfigBlocked, REDIS_ERROR_CODES, RedisError } from './redis-errors';
 import { parseInfo, redisHealth, type RedisHealth } from './health';
 import { RedisJournal } from './journal';
 import { RedisLease } from './lease';
@@ -350,8 +351,11 @@ export class RedisStore implements StoreWithJournal {
     }
     if (desired.direction === 'exact' || !p || (p.kind !== 'int' && p.kind !== 'bytes')) return a === b;
     // maxmemory 0 means unlimited, the highest possible value.
-    const n = (x: string) => (p.kind === 'bytes' && x === '0' ? Infinity : Number(x));
-    return desired.direction === 'raise-only' ? n(a) >= n(b) : n(a) <= n(b);
+    if (p.kind === 'bytes' && (a === '0' || b === '0')) {
+      if (a === b) return true;
+      return desired.direction === 'raise-only' ? a === '0' : b === '0';
+    }
+    return meetsDirection(a, b, desired.direction);
   }
 
   /**

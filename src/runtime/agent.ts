@@ -20,7 +20,7 @@ import type { GcProbe } from './gc-probe';
 import type { HeapProbe } from './heap-probe';
 import type { HttpAgentTuner } from './http-agent-tuner';
 import type { MemoryLimit } from './memory-limit';
-import type { DbPoolReading, PerformanceWarning, Readings, Verdict } from './readings';
+import type { DbPoolReading, PerformanceWarning, Readings, Verdict } from './runtime-readings';
 import type { PerformanceRecovery, ThresholdMonitor } from './thresholds';
 import type { TunerStatus } from './tuner-status';
 

@@ -4,7 +4,7 @@
  * the histogram and diffs utilization against the previous read.
  */
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
-import type { EventLoopReading } from './readings';
+import type { EventLoopReading } from './runtime-readings';
 
 const NS_PER_MS = 1e6;
 

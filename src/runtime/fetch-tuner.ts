@@ -26,7 +26,7 @@
  *   in the next microtask); its own later setGlobalDispatcher still wins.
  */
 import type { ConnectionPoolingConfig } from '../config/sections/nodejs';
-import type { PoolOriginReading } from './readings';
+import type { PoolOriginReading } from './runtime-readings';
 import type { TunerStatus } from './tuner-status';
 
 const V1 = Symbol.for('undici.globalDispatcher.1');

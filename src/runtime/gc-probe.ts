@@ -4,7 +4,7 @@
  * drains what was collected since the previous read.
  */
 import type { PerformanceEntry } from 'node:perf_hooks';
-import type { GcKind, GcReading } from './readings';
+import type { GcKind, GcReading } from './runtime-readings';
 
 /** Bounds memory when reads stop (e.g. a stalled timer): the share still counts every pause. */
 const MAX_KEPT_PAUSES = 10_000;

@@ -1,5 +1,5 @@
 /** V8 heap and process memory: v8.getHeapStatistics / getHeapSpaceStatistics and process.memoryUsage. */
-import type { HeapReading } from './readings';
+import type { HeapReading } from './runtime-readings';
 
 export class HeapProbe {
   private on = false;

@@ -5,7 +5,7 @@
  * verdict carries the exact NODE_OPTIONS that fixes it on the next start.
  * A pure function over its inputs so it can be tested on any numbers.
  */
-import type { Verdict } from './readings';
+import type { Verdict } from './runtime-readings';
 import type { MemoryLimit } from './memory-limit';
 
 const MiB = 1024 * 1024;

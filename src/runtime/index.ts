@@ -14,4 +14,4 @@ export type { HeapVerdictInput } from './heap-verdicts';
 export { ThresholdMonitor, METRICS as THRESHOLD_METRICS } from './thresholds';
 export type { ThresholdConfig, PerformanceRecovery } from './thresholds';
 export type { TunerState, TunerStatus } from './tuner-status';
-export type * from './readings';
+export type * from './runtime-readings';

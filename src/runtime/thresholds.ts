@@ -6,7 +6,7 @@
  * back under its threshold, one `performance-recovered` closes it.
  */
 import type { NodejsConfig } from '../config/sections/nodejs';
-import type { PerformanceWarning, Readings } from './readings';
+import type { PerformanceWarning, Readings } from './runtime-readings';
 
 export type ThresholdConfig = Pick<NodejsConfig, 'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown'>;
 

@@ -4,8 +4,9 @@
  * (the README's "Score and recommendations" section lists this object).
  */
 import type { PlanEntry } from '../engine/types';
-import type { DbPoolReading, GcReading, Readings, Verdict } from '../runtime/readings';
+import type { DbPoolReading, GcReading, Readings, Verdict } from '../runtime/runtime-readings';
 import type { RedisHealth } from '../redis/health';
+import { hasLowHitRatio, isFragmented, isSwapped, REDIS_HEALTH_BOUNDS } from '../redis/health-bounds';
 import { METRICS as THRESHOLD_METRICS } from '../runtime/thresholds';
 import type { FindingSeverity, Recommendation, ScoreInput } from './types';
 
@@ -26,14 +27,13 @@ export const RULES = {
   dbPool: { warning: 10, critical: 20 },
   /** Redis not reachable (or health unreadable) while redis.enabled. */
   redisUnreachable: { warning: 15 },
-  /** mem_fragmentation_ratio above this with at least minUsedBytes used (tiny data sets always look fragmented; the Redis store's advice uses the same bounds). */
-  redisFragmentation: { above: 1.5, minUsedBytes: 100 * MiB, warning: 10 },
-  /** mem_fragmentation_ratio below this with at least minUsedBytes used: the OS swapped Redis out. */
-  redisSwapped: { below: 0.9, minUsedBytes: 64 * MiB, critical: 20 },
+  /** Bounds shared with the Redis store's advice (REDIS_HEALTH_BOUNDS); the penalties are the score's own. */
+  redisFragmentation: { ...REDIS_HEALTH_BOUNDS.fragmentation, warning: 10 },
+  redisSwapped: { ...REDIS_HEALTH_BOUNDS.swapped, critical: 20 },
   /** Any evicted key since the server started. */
   redisEvictions: { warning: 10 },
   /** keyspace hit ratio below this, over at least minLookups lookups. */
-  redisHitRatio: { below: 0.8, minLookups: 1000, info: 5 },
+  redisHitRatio: { ...REDIS_HEALTH_BOUNDS.hitRatio, info: 5 },
   /** Any LATENCY LATEST event. */
   redisLatency: { warning: 10 },
   /** The last RDB save or AOF write failed. */
@@ -263,16 +263,14 @@ export function redisFindings(input: ScoreInput): Recommendation[] {
       change: `raise redis.maxMemory (now ${input.redisConfig?.maxMemory ?? 'unknown'}) if the host has the memory, or accept eviction for a pure cache`,
     });
   }
-  const lookups = (m['redis.keyspace.hits'] ?? 0) + (m['redis.keyspace.misses'] ?? 0);
-  const ratio = m['redis.keyspace.hit_ratio'];
   const rule = RULES.redisHitRatio;
-  if (ratio !== null && lookups >= rule.minLookups && ratio < rule.below) {
+  if (hasLowHitRatio(m)) {
     out.push({
       id: 'redis.hit-ratio',
       area: 'redis',
       severity: 'info',
       reading: 'Redis keyspace hit ratio',
-      value: ratio,
+      value: m['redis.keyspace.hit_ratio'] as number,
       threshold: rule.below,
       penalty: rule.info,
       why: 'most lookups miss, so callers fall through to the slower source',
@@ -314,7 +312,7 @@ function fragmentationFinding(h: RedisHealth): Draft | undefined {
   const used = h.metrics['redis.memory.used'] ?? 0;
   if (ratio === null) return undefined;
   const hi = RULES.redisFragmentation;
-  if (ratio > hi.above && used >= hi.minUsedBytes) {
+  if (isFragmented(h.metrics)) {
     return {
       id: 'redis.fragmentation',
       area: 'redis',
@@ -328,7 +326,7 @@ function fragmentationFinding(h: RedisHealth): Draft | undefined {
     };
   }
   const lo = RULES.redisSwapped;
-  if (ratio < lo.below && used >= lo.minUsedBytes) {
+  if (isSwapped(h.metrics)) {
     return {
       id: 'redis.swapped',
       area: 'redis',

@@ -6,7 +6,7 @@
 import type { NodejsConfig, RedisConfig } from '../config/types';
 import type { PlanEntry } from '../engine/types';
 import type { RedisHealth } from '../redis/health';
-import type { Readings, Verdict } from '../runtime/readings';
+import type { Readings, Verdict } from '../runtime/runtime-readings';
 
 export type Status = 'optimal' | 'good' | 'warning' | 'critical';
 

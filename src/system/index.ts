@@ -1,11 +1,11 @@
 export { SysctlStore } from './sysctl-store';
 export type { SysctlStoreOptions, SysctlAccess } from './sysctl-store';
-export { SYSCTL_CATALOGUE, K8S_SAFE_SYSCTLS, SYSCTL_KEY_RE, specByKey, specByParam } from './sysctl-catalogue';
-export type { SysctlSpec, SysctlScope, IntSpec, IntsSpec, EnumSpec } from './sysctl-catalogue';
+export { SYSCTL_CATALOGUE, K8S_SAFE_SYSCTLS, SYSCTL_KEY_RE, specByKey, specByParam } from '../config/sysctl-catalogue';
+export type { SysctlSpec, SysctlScope, IntSpec, IntsSpec, EnumSpec } from '../config/sysctl-catalogue';
 export { sysctlPath } from './sysctl-path';
 export { LogrotateStore, LOGROTATE_CONFIG_FILE, LOGROTATE_STATE_FILE } from './logrotate-store';
 export type { LogrotateStoreOptions, RotationReport } from './logrotate-store';
 export { renderLogrotateConfig } from './logrotate-config';
 export { explainLogrotateErrors } from './logrotate-rules';
-export { readSystemReadings } from './readings';
-export type { SystemReadings } from './readings';
+export { readSystemReadings } from './system-readings';
+export type { SystemReadings } from './system-readings';

@@ -6,7 +6,7 @@
 import { realpathSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { TitanPerfError } from '../errors';
-import { SYSCTL_KEY_RE } from './sysctl-catalogue';
+import { SYSCTL_KEY_RE } from '../config/sysctl-catalogue';
 
 export function sysctlPath(procRoot: string, key: string): string {
   if (typeof key !== 'string' || !SYSCTL_KEY_RE.test(key) || key.length > 200) {

@@ -9,7 +9,7 @@ import type { SystemConfig } from '../config/sections/system';
 import { meetsDirection } from '../engine/direction';
 import type { DesiredSetting, Store } from '../engine/types';
 import { TitanPerfError } from '../errors';
-import { K8S_SAFE_SYSCTLS, SYSCTL_CATALOGUE, specByKey, type SysctlScope, type SysctlSpec } from './sysctl-catalogue';
+import { K8S_SAFE_SYSCTLS, SYSCTL_CATALOGUE, specByKey, type SysctlScope, type SysctlSpec } from '../config/sysctl-catalogue';
 import { sysctlPath } from './sysctl-path';
 
 export interface SysctlStoreOptions {

@@ -6,7 +6,7 @@
  * another MeterProvider (the app's, registered after ours).
  */
 import type { Attributes, BatchObservableResult, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
-import type { DbPoolReading, PoolOriginReading, Readings } from '../runtime/readings';
+import type { DbPoolReading, PoolOriginReading, Readings } from '../runtime/runtime-readings';
 import { capRows } from './cap';
 import { GC_BUCKETS, OVERFLOW, PREFIX, PRELOAD_METRICS, type MetricSpec } from './names';
 import type { SourceState } from './source';

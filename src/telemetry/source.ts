@@ -3,7 +3,7 @@
  * (latest readings, warnings now holding) so that instruments can be built,
  * dropped and rebuilt on another MeterProvider without losing anything.
  */
-import type { EventLoopReading, PerformanceWarning, Readings, Verdict } from '../runtime/readings';
+import type { EventLoopReading, PerformanceWarning, Readings, Verdict } from '../runtime/runtime-readings';
 
 /** Readings kept between two collections; past this the oldest are dropped (bounded memory). */
 const MAX_PENDING = 120;

@@ -1,5 +1,5 @@
 /** The `system` section: kernel sysctls, log rotation and the sidecar daemon. */
-import { SYSCTL_CATALOGUE, SYSCTL_KEY_RE, type SysctlSpec } from '../../system/sysctl-catalogue';
+import { SYSCTL_CATALOGUE, SYSCTL_KEY_RE, type SysctlSpec } from '../sysctl-catalogue';
 import type { Profile } from '../types';
 
 export interface LogRotationConfig {

@@ -3,7 +3,7 @@
  * message names the argument, the value given and what is allowed, before
  * anything is touched, so a rejected call leaves no half-applied state.
  */
-import { ArgumentError } from '../errors';
+import { ArgumentError } from './errors';
 
 export function checkInt(name: string, value: unknown, min: number, max: number, unit = ''): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {

@@ -6,9 +6,9 @@
 import type { TitanPerfConfig } from '../config/types';
 import { LogrotateStore } from '../system/logrotate-store';
 import { SysctlStore } from '../system/sysctl-store';
-import { Engine, type EngineEvent } from './engine';
-import { FileJournal } from './file-journal';
-import type { Store } from './types';
+import { Engine, type EngineEvent } from '../engine/engine';
+import { FileJournal } from '../engine/file-journal';
+import type { Store } from '../engine/types';
 
 export interface SidecarEngineOptions {
   /** A validated config (resolveConfig with strict: true). */

@@ -12,8 +12,8 @@
 import type { Factory, Options, Pool } from 'generic-pool';
 import { ArgumentError, TitanPerfError } from '../errors';
 import type { ConnectionPoolingConfig } from '../config/index';
-import type { DbPoolReading } from '../runtime/readings';
-import { checkFunction, checkInt, checkName, checkOptions } from '../optimizers/arguments';
+import type { DbPoolReading } from '../runtime/runtime-readings';
+import { checkFunction, checkInt, checkName, checkOptions } from '../arguments';
 import { isPoolNameTaken, registerPool, unregisterPool } from './registry';
 
 export interface DatabaseConnectionPoolOptions<T> {

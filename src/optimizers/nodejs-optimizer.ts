@@ -7,10 +7,10 @@
  */
 import { EventEmitter } from 'node:events';
 import type { NodejsConfig } from '../config/types';
-import { DatabaseConnectionPool, type DatabaseConnectionPoolOptions } from '../pools/DatabaseConnectionPool';
+import { DatabaseConnectionPool, type DatabaseConnectionPoolOptions } from '../pools/database-connection-pool';
 import { getAgent } from '../runtime/agent-slot';
 import type { NodeRuntimeMetrics, RuntimeAgent } from '../runtime/agent';
-import type { Readings } from '../runtime/readings';
+import type { Readings } from '../runtime/runtime-readings';
 import type { AreaReport, RollbackReport } from './types';
 
 type Mode = 'off' | 'watching' | 'tuned';

@@ -4,11 +4,11 @@
  * `titan-perf-sidecar`). Nothing is held open between calls: each one builds
  * the engine over the stores, runs, and lets go.
  */
-import { createSidecarEngine, type SidecarEngine } from '../engine/create-engine';
+import { createSidecarEngine, type SidecarEngine } from '../wiring/create-engine';
 import type { PlanEntry } from '../engine/types';
 import type { TitanPerfConfig } from '../config/types';
-import { readSystemReadings, type SystemReadings } from '../system/readings';
-import { checkNoArguments } from './arguments';
+import { readSystemReadings, type SystemReadings } from '../system/system-readings';
+import { checkNoArguments } from '../arguments';
 import { appliedDrift, errorOf, reportFromApply, reportFromRollback } from './engine-report';
 import type { AreaReport, RollbackReport } from './types';
 

@@ -6,12 +6,13 @@
  * the process alive and a Redis that went down is simply reported next time.
  */
 import type { TitanPerfConfig } from '../config/types';
-import { createSidecarEngine, type SidecarEngine } from '../engine/create-engine';
+import { createSidecarEngine, type SidecarEngine } from '../wiring/create-engine';
 import type { RedisHealth } from '../redis/health';
 import type { RedisRecommendation } from '../redis/recommendations';
 import type { RedisStore } from '../redis/store';
 import type { PlanEntry } from '../engine/types';
-import { checkNoArguments } from './arguments';
+import { STORE_UNAVAILABLE_CODE } from '../engine/engine';
+import { checkNoArguments } from '../arguments';
 import { appliedDrift, errorOf, reportFromApply, reportFromRollback } from './engine-report';
 import type { AreaReport, OptimizationError, RollbackReport } from './types';
 
@@ -61,7 +62,7 @@ export class RedisOptimizer {
   private build(warnings: string[]): RedisEngine {
     const config = { ...this.config, system: { ...this.config.system, enabled: false } };
     const built = createSidecarEngine({ config, stateDir: this.config.dataDir, warn: (m) => warnings.push(`redis: ${m}`) });
-    if (!built.redis) throw Object.assign(new Error(built.redisUnavailable ?? 'the Redis store could not be built'), { code: 'TITAN_PERF_STORE_UNAVAILABLE' });
+    if (!built.redis) throw Object.assign(new Error(built.redisUnavailable ?? 'the Redis store could not be built'), { code: STORE_UNAVAILABLE_CODE });
     return built as unknown as RedisEngine;
   }
 
