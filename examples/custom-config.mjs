@@ -1,4 +1,4 @@
-// The seed's "Custom Configuration" example: a partial config, deep-merged over the defaults.
+// Custom configuration: a partial config, deep-merged over the defaults.
 import { PerformanceOptimizer } from 'titan-perf';
 
 const customOptimizer = new PerformanceOptimizer({
@@ -13,5 +13,5 @@ const customOptimizer = new PerformanceOptimizer({
   dataDir: '/custom/data',
 });
 
-// Not in the seed: show what the merge produced (the untouched keys keep their defaults).
+// Show what the merge produced (the untouched keys keep their defaults).
 console.log(JSON.stringify(customOptimizer.config));

@@ -1,6 +1,6 @@
-// The seed's "Database Connections" example. The seed pools a PostgresClient;
-// this one pools the Redis client titan-perf already depends on (ioredis), so
-// it runs anywhere a Redis does. The pool's shape is the seed's.
+// Database connections: a pool of any client with create and destroy. This one
+// pools ioredis clients (install ioredis and generic-pool next to titan-perf)
+// so it runs anywhere a Redis does; a Postgres or MySQL client pools the same way.
 import { Redis } from 'ioredis';
 import { PerformanceOptimizer } from 'titan-perf';
 
@@ -14,7 +14,7 @@ const dbPool = optimizer.createDatabaseConnectionPool(
     return client;
   },
   async (client) => client.quit(),
-  // Not in the seed: a dead connection is replaced instead of lent out.
+  // A dead connection is replaced instead of lent out.
   { validate: async (client) => client.status === 'ready' },
 );
 

@@ -1,4 +1,4 @@
-// The seed's "Diagnostics" example.
+// Diagnostics: score, Redis health and system readings.
 import { PerformanceOptimizer } from 'titan-perf';
 
 const optimizer = new PerformanceOptimizer();
@@ -12,5 +12,5 @@ const redisHealth = await optimizer.redisOptimizer.performHealthCheck();
 // Monitor system resources
 const systemMetrics = await optimizer.systemOptimizer.getSystemMetrics();
 
-// Not in the seed: print what came back.
+// Print what came back.
 console.log(JSON.stringify({ score: metrics.overall.score, redisHealthy: redisHealth.healthy, redisVersion: redisHealth.health?.version, fileDescriptors: systemMetrics.fileDescriptors, sysctls: systemMetrics.sysctls.length }));

@@ -1,8 +1,8 @@
-// The seed's "High-Frequency Trading Optimizations" example.
+// High-frequency trading: switch to the hft profile and apply it.
 import { PerformanceOptimizer } from 'titan-perf';
 
 const optimizer = new PerformanceOptimizer();
 await optimizer.optimizeForHighFrequencyTrading();
 
-// Not in the seed: what the profile is now.
+// What the profile is now.
 console.log(JSON.stringify({ maxEventLoopDelay: optimizer.config.nodejs.maxEventLoopDelay, redis: optimizer.config.redis.appendFsync }));

@@ -1,4 +1,4 @@
-// The seed's "Performance Metrics" and "Event Monitoring" examples.
+// Performance metrics and event monitoring.
 import { PerformanceOptimizer } from 'titan-perf';
 
 const optimizer = new PerformanceOptimizer();

@@ -1,4 +1,4 @@
-// The seed's "Usage in Production" example. It keeps running (the interval
+// Usage in production. It keeps running (the interval
 // checks every minute), as a service would.
 import { PerformanceOptimizer, DEFAULT_PERFORMANCE_CONFIG } from 'titan-perf';
 

@@ -1,4 +1,4 @@
-// The seed's "Rollback" example: a new process restores what an earlier one
+// Rollback: a new process restores what an earlier one
 // applied, from the engine's journals (the file journal in dataDir for
 // kernel settings, the journal kept in Redis for Redis settings).
 import { PerformanceOptimizer } from 'titan-perf';
@@ -8,5 +8,5 @@ const optimizer = new PerformanceOptimizer();
 // Rollback all optimizations if needed
 const report = await optimizer.rollbackOptimizations();
 
-// Not in the seed: what was put back.
+// What was put back.
 console.log(JSON.stringify(report));

@@ -1,4 +1,4 @@
-// The seed's "Usage" example, as written (importing from 'titan-perf').
+// The basic usage: apply everything, read the metrics (importing from 'titan-perf').
 import { PerformanceOptimizer } from 'titan-perf';
 
 const optimizer = new PerformanceOptimizer();

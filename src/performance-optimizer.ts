@@ -1,5 +1,5 @@
 /**
- * The seed's orchestrator: one validated config, three optimizers over the
+ * The library's orchestrator: one validated config, three optimizers over the
  * parts the preload and the sidecar use (runtime agent, sidecar engine and
  * its stores), the score, and the events. One optimizer's failure never
  * stops the others; operations run one at a time so a rollback never

@@ -20,7 +20,7 @@ export const title = 'The sidecar: plan, apply, verify and the idle daemon';
  * default plan has to change (as on a stock kernel), so apply really writes.
  */
 function fakeProcRoot(dir) {
-  const { SYSCTL_CATALOGUE } = createRequire(import.meta.url)(LIBRARY);
+  const { SYSCTL_CATALOGUE } = createRequire(import.meta.url)(join(dirname(LIBRARY), 'config', 'sysctl-catalogue.js'));
   const values = { 'net.ipv4.tcp_available_congestion_control': 'reno cubic bbr' };
   for (const s of SYSCTL_CATALOGUE) {
     if (s.type === 'enum') values[s.key] = s.values.find((v) => v !== s.default) ?? s.values[0];
@@ -191,7 +191,7 @@ export async function run({ quick, nodeBin, progress, tmp }) {
     );
     const plan = shapes['redis'] ?? shapes['no-redis'];
     notes.push(
-      `The default plan here: ${plan ? `${plan.settings} settings (${Object.entries(plan.byStore).map(([k, n]) => `${k} ${n}`).join(', ')}), ${plan.changes} to change` : 'unknown'}; sysctls against a fake procfs root seeded with stock-kernel-like values (allowNodeScope on, so node-wide keys count too), one logrotate config for a temp log dir, Redis a real redis-server on loopback.`,
+      `The default plan here: ${plan ? `${plan.settings} settings (${Object.entries(plan.byStore).map(([k, n]) => `${k} ${n}`).join(', ')}), ${plan.changes} to change` : 'unknown'}; sysctls against a fake procfs root filled with stock-kernel-like values (allowNodeScope on, so node-wide keys count too), one logrotate config for a temp log dir, Redis a real redis-server on loopback.`,
       'Every round ends with a rollback, so each apply changes the full set again.',
     );
     return { status: 'measured', parameters, notes, comparisons, tables: [] };

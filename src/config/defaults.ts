@@ -5,7 +5,7 @@ import { telemetryDefaults, telemetryProfiles } from './sections/telemetry';
 import type { DeepPartial, Profile, TitanPerfConfig } from './types';
 import { deepMerge, deepFreeze } from './merge';
 
-/** The seed's production defaults (the `default` profile). */
+/** Defaults for a typical production service (the `default` profile); every source is merged over them. */
 export const DEFAULT_PERFORMANCE_CONFIG: TitanPerfConfig = deepFreeze({
   nodejs: nodejsDefaults,
   redis: redisDefaults,

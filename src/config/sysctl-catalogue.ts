@@ -23,7 +23,7 @@ export const SYSCTL_KEY_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/;
 interface SpecBase {
   /** The sysctl name, dotted. */
   key: string;
-  /** Its name under `system.kernelParams` (camelCase, as the seed spells them). */
+  /** Its name under `system.kernelParams` (camelCase, as the public config spells them: netCoreSomaxconn). */
   param: string;
   direction: Direction;
   scope: SysctlScope;

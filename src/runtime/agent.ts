@@ -25,7 +25,7 @@ import type { PerformanceRecovery, ThresholdMonitor } from './thresholds';
 import type { TunerStatus } from './tuner-status';
 
 export interface RuntimeAgentOptions {
-  /** The `nodejs` section (resolved and validated); defaults to the seed's. */
+  /** The `nodejs` section (resolved and validated); defaults to DEFAULT_PERFORMANCE_CONFIG.nodejs. */
   config?: NodejsConfig;
   /** What was wrong in the configuration and fell back to defaults, for status(). */
   configIssues?: ConfigIssue[];

@@ -1,5 +1,5 @@
 /**
- * The seed document's examples (examples/*.mjs, importing from 'titan-perf')
+ * The examples (examples/*.mjs, importing from 'titan-perf' as a user does)
  * run as written, each as its own process inside a network namespace this
  * test creates: kernel settings land in that namespace only (node-wide keys
  * are refused by the default config), a real redis-server listens on the
@@ -72,7 +72,7 @@ afterAll(async () => {
   expect(hostSysctlSnapshot()).toEqual(hostBefore);
 });
 
-describe("the seed's examples, as written", () => {
+describe('the examples, as written', () => {
   it('usage: applies everything, and rollback (a new process) restores it from the journals', async () => {
     const somaxconn = nsSysctl(ns, 'net.core.somaxconn');
     const policy = configGet('maxmemory-policy');
@@ -138,7 +138,7 @@ describe("the seed's examples, as written", () => {
     try {
       await waitFor('the production example to report', () => p.out().includes('System optimized for production') || p.child.exitCode !== null);
       expect(p.out()).toContain('System optimized for production');
-      // The seed's setInterval keeps the service running; titan-perf itself holds nothing open.
+      // The example's setInterval keeps the service running; titan-perf itself holds nothing open.
       expect(p.child.exitCode).toBeNull();
     } finally {
       p.child.kill('SIGTERM');

@@ -4,8 +4,10 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DatabaseConnectionPool, dbPoolReadings } from '../../dist/src/index.js';
+import { DatabaseConnectionPool } from '../../dist/src/index.js';
+import { isPoolNameTaken } from '../../dist/src/pools/registry.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server';
+import { waitFor } from '../helpers/wait';
 
 const DEFAULTS = { maxConnections: 50, timeout: 30_000 };
 let redis: RedisServer;
@@ -38,14 +40,6 @@ const close = async (c: Redis) => {
 };
 const alive = async (c: Redis) => c.status === 'ready' && (await c.ping()) === 'PONG';
 
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
-
 /** Connections the server sees under one client name: each test names its own, so earlier tests' closing sockets do not count. */
 async function connectedClients(name: string): Promise<number> {
   const list = (await admin.client('LIST')) as string;
@@ -63,9 +57,8 @@ describe('database connection pool', () => {
       expect(await b.ping()).toBe('PONG');
 
       const waiting = pool.acquire();
-      await until('a pending acquire', () => pool.reading().pending === 1);
+      await waitFor('a pending acquire', () => pool.reading().pending === 1);
       expect(pool.reading()).toMatchObject({ name: 'exhaust', max: 2, size: 2, used: 2, idle: 0, pending: 1, timeouts: 0 });
-      expect(dbPoolReadings().find((r: { name: string }) => r.name === 'exhaust')).toMatchObject({ used: 2, pending: 1 });
 
       const err = await waiting.then(() => undefined, (e: unknown) => e as { code: string; message: string });
       expect(err?.code).toBe('TITAN_PERF_POOL_ACQUIRE_TIMEOUT');
@@ -93,7 +86,7 @@ describe('database connection pool', () => {
       const firstId = await first.client('ID');
       await pool.release(first);
       await admin.client('KILL', 'ID', String(firstId));
-      await until('the killed connection to end', () => first.status === 'end');
+      await waitFor('the killed connection to end', () => first.status === 'end');
 
       const second = await pool.acquire();
       expect(second).not.toBe(first);
@@ -113,8 +106,8 @@ describe('database connection pool', () => {
       expect(await connectedClients('idle')).toBe(3);
       for (const c of conns) await pool.release(c);
 
-      await until('idle eviction', () => pool.reading().size === 0);
-      await until('the server to see the connections go', async () => (await connectedClients('idle')) === 0);
+      await waitFor('idle eviction', () => pool.reading().size === 0);
+      await waitFor('the server to see the connections go', async () => (await connectedClients('idle')) === 0);
     } finally {
       await pool.close();
     }
@@ -161,14 +154,14 @@ describe('database connection pool', () => {
     expect(await a.ping()).toBe('PONG');
     await pool.release(a);
     await closing;
-    await until('the server to see every pooled connection close', async () => (await connectedClients('drain')) === 0);
-    expect(dbPoolReadings().some((r: { name: string }) => r.name === 'drain')).toBe(false);
+    await waitFor('the server to see every pooled connection close', async () => (await connectedClients('drain')) === 0);
+    expect(isPoolNameTaken('drain')).toBe(false);
 
     // A connection never given back does not hold the shutdown past its deadline.
     const again = new DatabaseConnectionPool('drain', () => connect(redis.port, 'drain'), close, { max: 1 }, DEFAULTS);
     const kept = await again.acquire();
     await again.close(300);
-    await until('the kept connection to close', async () => (await connectedClients('drain')) === 0);
+    await waitFor('the kept connection to close', async () => (await connectedClients('drain')) === 0);
   });
 
   it('refuses bad arguments with coded errors naming them, and creates nothing', async () => {
@@ -198,7 +191,7 @@ describe('database connection pool', () => {
       expect(caught?.code, String(message)).toBe('TITAN_PERF_INVALID_ARGUMENT');
       expect(caught?.message).toMatch(message);
     }
-    expect(dbPoolReadings().some((r: { name: string }) => r.name === 'x')).toBe(false);
+    expect(isPoolNameTaken('x')).toBe(false);
 
     const pool = new DatabaseConnectionPool('args', create, close, { max: 1 }, DEFAULTS);
     try {

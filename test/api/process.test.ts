@@ -10,8 +10,9 @@ import { chmodSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fakeProcRoot, tempDir } from '../sidecar/support';
+import { FIXTURES } from '../helpers/paths';
 
-const FIXTURE = join(__dirname, 'fixtures', 'lifecycle.cjs');
+const FIXTURE = join(FIXTURES, 'lifecycle.cjs');
 const LOCAL_ONLY = { redis: { enabled: false }, system: { enabled: false } };
 
 // The non-root case runs the fixture as `nobody`: that needs a checkout that user can read

@@ -12,8 +12,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PerformanceOptimizer, scorePerformance, DEFAULT_PERFORMANCE_CONFIG } from '../../dist/src/index.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { fakeProcRoot, tempDir, writeFakeSysctl } from '../sidecar/support';
+import { FIXTURES } from '../helpers/paths';
 
-const FIXTURE = join(__dirname, 'fixtures', 'score-scenario.cjs');
+const FIXTURE = join(FIXTURES, 'score-scenario.cjs');
 const LOCAL_ONLY = { redis: { enabled: false }, system: { enabled: false } };
 
 interface Recommendation {
@@ -169,7 +170,7 @@ describe('score and recommendations under real conditions', () => {
     }
   });
 
-  it('status bands and the critical cap are what the README says', () => {
+  it('status bands and the critical cap are what docs/api.md says', () => {
     const nodejs = DEFAULT_PERFORMANCE_CONFIG.nodejs;
     const base = { nodejs, verdicts: [] as { id: string; severity: string; message: string }[] };
     expect(scorePerformance(base)).toEqual({ score: 100, status: 'optimal', recommendations: [] });

@@ -1,6 +1,6 @@
 /**
- * The seed says connection pooling "applies automatically" to WebSocket
- * connections. What that really means for Node's built-in WebSocket client,
+ * Connection pooling is often expected to apply to WebSocket connections
+ * too. What that really means for Node's built-in WebSocket client,
  * shown against a hand-written RFC 6455 server: the opening handshake goes
  * through fetch's global dispatcher, so the tuned Agent's timeouts apply to
  * it; but each WebSocket is its own upgraded TCP connection that leaves the
@@ -9,8 +9,9 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { FIXTURES } from '../helpers/paths';
 
-const FIXTURE = join(__dirname, 'fixtures', 'websocket.cjs');
+const FIXTURE = join(FIXTURES, 'websocket.cjs');
 
 describe('WebSocket and the tuned dispatcher', () => {
   it('the handshake meets the tuned timeouts; the sockets themselves are not pooled or limited', async () => {

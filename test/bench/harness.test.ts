@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 // @ts-expect-error plain ESM without types
+import { ROOT } from '../helpers/paths';
 import { makeComparison } from '../../bench/lib/comparison.mjs';
 // @ts-expect-error plain ESM without types
 import { interleave } from '../../bench/lib/interleave.mjs';
@@ -15,7 +16,6 @@ import { median, quantile, summarize } from '../../bench/lib/stats.mjs';
 // @ts-expect-error plain ESM without types
 import { barChart } from '../../bench/lib/svg.mjs';
 
-const ROOT = join(__dirname, '..', '..');
 const out = mkdtempSync(join(tmpdir(), 'titan-bench-test-'));
 afterAll(() => rmSync(out, { recursive: true, force: true }));
 

@@ -82,8 +82,8 @@ export function freePort(): Promise<number> {
  * it). Its key protects nothing: never use it outside tests.
  */
 const TEST_TLS = {
-  cert: join(__dirname, 'redis-tls', 'cert.pem'),
-  key: join(__dirname, 'redis-tls', 'key.pem'),
+  cert: join(__dirname, '..', 'fixtures', 'redis-tls', 'cert.pem'),
+  key: join(__dirname, '..', 'fixtures', 'redis-tls', 'key.pem'),
 };
 
 function directives(port: number, dir: string, opts: RedisServerOptions, tls?: { cert: string; key: string }): string[][] {

@@ -3,12 +3,12 @@
  * test), with or without the preload, and collects what the app showed.
  */
 import { spawn } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { cleanEnv } from '../telemetry/helpers/fixture-process';
 
-export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const FIXTURES = join(ROOT, 'test', 'fixtures');
+import { FIXTURES, ROOT } from '../helpers/paths';
+
+export { FIXTURES, ROOT };
 export const PRELOAD = join(ROOT, 'dist', 'preload', 'index.js');
 
 export interface RunResult {

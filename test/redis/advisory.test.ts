@@ -1,7 +1,7 @@
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisStore } from '../../dist/src/index.js';
+import { RedisStore } from '../../dist/src/redis/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { runCli, tempDir } from '../sidecar/support';
 import { cliEnv, configFor, rawClient, runSidecarLike } from './support';

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisStore } from '../../dist/src/index.js';
+import { RedisStore } from '../../dist/src/redis/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { runCli, tempDir } from '../sidecar/support';
 import { cliEnv, configFor, configGet, rawClient, runSidecarLike } from './support';

@@ -1,7 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, redisHealth, RedisStore } from '../../dist/src/index.js';
+import { connectRedis } from '../../dist/src/redis/connection.js';
+import { redisHealth } from '../../dist/src/redis/health.js';
+import { RedisStore } from '../../dist/src/redis/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
-import { configFor, rawClient, waitFor } from './support';
+import { configFor, rawClient } from './support';
+import { waitFor } from '../helpers/wait';
 
 describe('Redis health readings', () => {
   let server: RedisServer;
@@ -25,7 +28,7 @@ describe('Redis health readings', () => {
       const client = await connectRedis(configFor(server));
       try {
         let h = await redisHealth(client);
-        await waitFor(async () => (h = await redisHealth(client)).latency.length > 0, 30_000, 'a LATENCY LATEST event');
+        await waitFor('a LATENCY LATEST event', async () => (h = await redisHealth(client)).latency.length > 0, 30_000);
         const m = h.metrics;
         expect(m['redis.memory.used']).toBeGreaterThan(100 * 100);
         expect(m['redis.maxmemory']).toBe(64 * 1024 * 1024);

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisLease, RedisStore } from '../../dist/src/index.js';
+import { RedisLease } from '../../dist/src/redis/lease.js';
+import { RedisStore } from '../../dist/src/redis/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
-import { configFor, configGet, rawClient, waitFor } from './support';
+import { configFor, configGet, rawClient } from './support';
+import { waitFor } from '../helpers/wait';
 
 /**
  * Two stores with different owners stand for two sidecars in two pods
@@ -92,7 +94,7 @@ describe('Several sidecars, one Redis', () => {
       await raw.set('untouched-control', 'x');
       // Renewed at a third of the TTL: still pod-a's well after one TTL has passed.
       const since = Date.now();
-      await waitFor(() => Date.now() - since > 5000, 30_000, 'five seconds');
+      await waitFor('five seconds', () => Date.now() - since > 5000, 30_000);
       expect((await b.leaseHolder())?.owner).toBe('pod-a');
       // Each renewal touches the journal, so an allkeys-* eviction policy does not pick it as least recently used.
       expect(Number(await raw.object('IDLETIME', 'untouched-control'))).toBeGreaterThanOrEqual(4);
@@ -100,13 +102,13 @@ describe('Several sidecars, one Redis', () => {
 
       // Simulate a crash: the process is gone, so nobody renews (its connection dies with it).
       (await a.client()).disconnect();
-      await waitFor(async () => (await raw.exists('titan-perf:config-lease')) === 0, 30_000, 'the lease to expire');
+      await waitFor('the lease to expire', async () => (await raw.exists('titan-perf:config-lease')) === 0, 30_000);
       await b.acquireLease();
       expect((await b.leaseHolder())?.owner).toBe('pod-b');
       // The new owner restores the crashed owner's journalled original.
       await b.restoreOriginals();
       expect(await configGet(raw, 'hz')).toBe('10');
-      await waitFor(() => notices.length > 0, 30_000, 'pod-a to notice the lost lease');
+      await waitFor('pod-a to notice the lost lease', () => notices.length > 0, 30_000);
       expect(notices[0]).toMatch(/lost the configuration lease .*only if no other sidecar holds it/);
 
       // An owner whose lease expired while it was stalled releases late: pod-b's lease must survive (compare-and-delete).

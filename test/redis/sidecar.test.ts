@@ -2,10 +2,11 @@ import type { ChildProcess } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_PARAMETERS } from '../../dist/src/index.js';
+import { REDIS_PARAMETERS } from '../../dist/src/redis/parameters.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { runCli, startCli, tempDir } from '../sidecar/support';
-import { cliEnv, configGet, rawClient, waitFor } from './support';
+import { cliEnv, configGet, rawClient } from './support';
+import { waitFor } from '../helpers/wait';
 
 /** The Redis store through the real `titan-perf-sidecar` processes: plan, apply, verify, rollback, crash, two pods. */
 
@@ -101,7 +102,7 @@ describe('Redis through the sidecar CLI', () => {
     const raw = rawClient(server);
     try {
       const check = alive(daemon);
-      await waitFor(async () => (check(), (await configGet(raw, 'hz')) === '50' && (await configGet(raw, 'tcp-keepalive')) === '120'), 50_000, 'the daemon to apply');
+      await waitFor('the daemon to apply', async () => (check(), (await configGet(raw, 'hz')) === '50' && (await configGet(raw, 'tcp-keepalive')) === '120'), 50_000);
       expect(await raw.get('titan-perf:config-lease')).toMatch(/#[0-9a-f]+$/);
       daemon.kill('SIGKILL');
       await waitExit(daemon);
@@ -113,7 +114,7 @@ describe('Redis through the sidecar CLI', () => {
         expect(early.stdout + early.stderr).toMatch(/TITAN_PERF_REDIS_LEASE_HELD/);
         expect(await configGet(raw, 'hz')).toBe('50');
       }
-      await waitFor(async () => (await raw.exists('titan-perf:config-lease')) === 0, 30_000, 'the lease to expire');
+      await waitFor('the lease to expire', async () => (await raw.exists('titan-perf:config-lease')) === 0, 30_000);
       const rollback = await runCli(['rollback', '--config', cfg], { env: cliEnv() });
       expect(rollback.code, rollback.stdout + rollback.stderr).toBe(0);
       expect(await snapshot()).toEqual(originals);
@@ -130,7 +131,7 @@ describe('Redis through the sidecar CLI', () => {
     child.stderr!.on('data', (b) => (err += b));
     const raw = rawClient(server);
     try {
-      await waitFor(() => /test pause after journal/.test(err) || child.exitCode !== null, 50_000, 'the pause after the journal');
+      await waitFor('the pause after the journal', () => /test pause after journal/.test(err) || child.exitCode !== null, 50_000);
       expect(err).toMatch(/test pause after journal/);
       const journalled = await raw.hgetall('titan-perf:config-originals');
       // Exactly the settings the run would change, each with its value before the run.
@@ -157,7 +158,7 @@ describe('Redis through the sidecar CLI', () => {
     const raw = rawClient(server);
     try {
       const check = alive(daemonA);
-      await waitFor(async () => (check(), (await configGet(raw, 'hz')) === '20'), 50_000, 'pod A to apply');
+      await waitFor('pod A to apply', async () => (check(), (await configGet(raw, 'hz')) === '20'), 50_000);
       const applyB = await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
       expect(applyB.code, applyB.stdout + applyB.stderr).toBe(1);
       expect(applyB.stdout + applyB.stderr).toMatch(/another sidecar owns this Redis's configuration \(pod-a\//);

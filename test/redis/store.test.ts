@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REDIS_PARAMETERS, RedisStore, resolveConfig } from '../../dist/src/index.js';
+import { resolveConfig } from '../../dist/src/index.js';
+import { REDIS_PARAMETERS } from '../../dist/src/redis/parameters.js';
+import { RedisStore } from '../../dist/src/redis/store.js';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
 import { configFor, configGet, rawClient } from './support';
 

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import IORedis from 'ioredis';
 import { DEFAULT_PERFORMANCE_CONFIG, type RedisConfig } from '../../dist/src/index.js';
 import type { RedisServer } from '../helpers/redis-server';
+import { FIXTURES } from '../helpers/paths';
 
 export function configFor(server: RedisServer, overrides: Partial<RedisConfig> = {}): RedisConfig {
   // The server's address wins over the overrides, so a whole profile's section can be passed in.
@@ -26,16 +27,6 @@ export async function configGet(client: IORedis, key: string): Promise<string> {
   return value;
 }
 
-/** Polls `check` until it returns true; generous by default because the machine is shared. */
-export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs = 30_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 /**
  * Runs fixtures/sidecar-like.cjs (the store used as the sidecar uses it) on
  * the current Node, and returns everything it printed and its exit code.
@@ -45,7 +36,7 @@ export async function waitFor(check: () => Promise<boolean> | boolean, timeoutMs
 export function runSidecarLike(config: RedisConfig, env: Record<string, string> = {}): Promise<{ code: number | null; out: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(__dirname, 'fixtures', 'sidecar-like.cjs')], {
+    const child = spawn(process.execPath, [join(FIXTURES, 'sidecar-like.cjs')], {
       env: { ...process.env, TITAN_TEST_CONFIG: JSON.stringify(config), ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PERFORMANCE_CONFIG, RedisStore } from '../../dist/src/index.js';
+import { DEFAULT_PERFORMANCE_CONFIG } from '../../dist/src/index.js';
+import { RedisStore } from '../../dist/src/redis/store.js';
 import { freePort, startRedis } from '../helpers/redis-server';
 import { runSidecarLike } from './support';
 

@@ -1,6 +1,6 @@
 /** Heap and GC verdicts over chosen inputs: each one names the problem and the exact NODE_OPTIONS that fixes it. */
 import { describe, expect, it } from 'vitest';
-import { heapVerdicts, nodeOptionsWith, parseHeapFlags, splitNodeOptions } from '../../dist/src/index.js';
+import { heapVerdicts, nodeOptionsWith, parseHeapFlags, splitNodeOptions } from '../../dist/src/runtime/heap-verdicts.js';
 
 const MiB = 1024 * 1024;
 type Input = Parameters<typeof heapVerdicts>[0];

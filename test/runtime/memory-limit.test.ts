@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { cgroupPath, readMemoryLimit } from '../../dist/src/index.js';
+import { cgroupPath, readMemoryLimit } from '../../dist/src/runtime/memory-limit.js';
 
 const MiB = 1024 * 1024;
 const HOST = 8192 * MiB;

@@ -1,6 +1,7 @@
 /** Threshold events over a sequence of readings: one warning per breach and cooldown, a matching recovery, per metric. */
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_PERFORMANCE_CONFIG, ThresholdMonitor } from '../../dist/src/index.js';
+import { DEFAULT_PERFORMANCE_CONFIG } from '../../dist/src/index.js';
+import { ThresholdMonitor } from '../../dist/src/runtime/thresholds.js';
 import type { PerformanceWarning, Readings } from '../../dist/src/index.js';
 
 function reading(at: number, p99: number, utilization = 0.1, heapUsed = 100): Readings {

@@ -7,7 +7,8 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, SYSCTL_CATALOGUE } from '../../dist/src/index.js';
+import { ConfigError, resolveConfig } from '../../dist/src/index.js';
+import { SYSCTL_CATALOGUE } from '../../dist/src/config/sysctl-catalogue.js';
 import { baseConfig, fakeProcRoot, readFakeSysctl, runCli, tempDir, writeJson } from './support';
 
 type Case = [path: string, value: unknown];

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileJournal } from '../../dist/src/index.js';
+import { FileJournal } from '../../dist/src/engine/file-journal.js';
 import { exited, NODE, ROOT, tempDir } from './support';
 
 const entry = (key: string, original: string | null) => ({ store: 'sysctl', key, original, at: Date.now(), owner: 'test' });
@@ -36,7 +36,7 @@ describe('file journal', () => {
 
   it('four processes recording at once lose nothing', async () => {
     const dir = tempDir('journal-race');
-    const lib = join(ROOT, 'dist/src/index.js');
+    const lib = join(ROOT, 'dist/src/engine/file-journal.js');
     const script = (n: number) =>
       `const { FileJournal } = require(${JSON.stringify(lib)});
        (async () => { const j = new FileJournal(${JSON.stringify(dir)});

@@ -9,7 +9,10 @@ import { chmodSync, existsSync, readFileSync, readdirSync, statSync, utimesSync,
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { Engine, FileJournal, LogrotateStore, resolveConfig } from '../../dist/src/index.js';
+import { resolveConfig } from '../../dist/src/index.js';
+import { Engine } from '../../dist/src/engine/engine.js';
+import { FileJournal } from '../../dist/src/engine/file-journal.js';
+import { LogrotateStore } from '../../dist/src/system/logrotate-store.js';
 import { exited, NODE, tempDir, waitFor } from './support';
 
 function rotation(paths: string[], extra: Record<string, unknown> = {}) {

@@ -7,7 +7,10 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Engine, FileJournal, SysctlStore, DEFAULT_PERFORMANCE_CONFIG, resolveConfig } from '../../dist/src/index.js';
+import { DEFAULT_PERFORMANCE_CONFIG, resolveConfig } from '../../dist/src/index.js';
+import { Engine } from '../../dist/src/engine/engine.js';
+import { FileJournal } from '../../dist/src/engine/file-journal.js';
+import { SysctlStore } from '../../dist/src/system/sysctl-store.js';
 import { baseConfig, CLI, fakeProcRoot, NODE, readFakeSysctl, runCli, tempDir, writeFakeSysctl, writeJson } from './support';
 
 const HOST_LIKE = {

@@ -7,10 +7,12 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { SYSCTL_CATALOGUE } from '../../dist/src/index.js';
+import { SYSCTL_CATALOGUE } from '../../dist/src/config/sysctl-catalogue.js';
 
-export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+import { ROOT } from '../helpers/paths';
+import { waitFor } from '../helpers/wait';
+
+export { ROOT, waitFor };
 export const CLI = join(ROOT, 'dist/sidecar/cli.js');
 export const NODE = process.execPath;
 
@@ -99,18 +101,6 @@ export function writeJson(dir: string, name: string, data: unknown): string {
   const path = join(dir, name);
   writeFileSync(path, JSON.stringify(data));
   return path;
-}
-
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  let delay = 50;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-    delay = Math.min(delay * 2, 500);
-  }
 }
 
 /** Collects a child's stdout/stderr as it arrives. */

@@ -3,15 +3,11 @@
 import { EventEmitter } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MeterProvider, MetricReader, DataPointType, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import {
-  ALL_METRICS,
-  RuntimeInstruments,
-  SourceState,
-  createSidecarInstruments,
-  OVERFLOW,
-  RuntimeAgent,
-  DEFAULT_PERFORMANCE_CONFIG,
-} from '../../dist/src/index.js';
+import { RuntimeAgent, DEFAULT_PERFORMANCE_CONFIG } from '../../dist/src/index.js';
+import { ALL_METRICS, OVERFLOW } from '../../dist/src/telemetry/names.js';
+import { RuntimeInstruments } from '../../dist/src/telemetry/runtime-instruments.js';
+import { SourceState } from '../../dist/src/telemetry/source.js';
+import { createSidecarInstruments } from '../../dist/src/telemetry/sidecar-instruments.js';
 
 /** The real runtime agent, sampling every `ms` (no tuning: these tests only read it). */
 function createLiveSource(ms: number) {
@@ -112,7 +108,7 @@ describe('runtime instruments', () => {
     expect(gc.points.length).toBeGreaterThan(0);
     for (const p of gc.points) expect(['major', 'minor', 'incremental', 'weakcb']).toContain(p.attributes['v8js.gc.type']);
 
-    // Every exported name is in the catalogue with the same unit (the README is generated from it).
+    // Every exported name is in the catalogue with the same unit (docs/metrics.md lists it).
     for (const [name, m] of got) {
       const spec = ALL_METRICS.find((s: { name: string }) => s.name === name);
       expect(spec, name).toBeDefined();
@@ -232,11 +228,10 @@ describe('sidecar instruments', () => {
   });
 });
 
-describe('the README', () => {
+describe('docs/metrics.md', () => {
   it('lists every metric of the catalogue with its unit', async () => {
     const { readFileSync } = await import('node:fs');
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const section = readme.slice(readme.indexOf('## Metrics'), readme.indexOf('## OpenTelemetry export'));
+    const section = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
     for (const m of ALL_METRICS) expect(section, m.name).toContain(`| \`${m.name}\` |`);
     for (const m of ALL_METRICS) expect(section, m.name).toMatch(new RegExp(`\\| \`${m.name.replace(/\./g, '\\.')}\` \\| \\w+ \\| \`${m.unit.replace(/[{}]/g, '\\$&')}\` \\|`));
   });

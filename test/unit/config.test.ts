@@ -12,7 +12,7 @@ function file(name: string, text: string): string {
 }
 
 describe('configuration', () => {
-  it("defaults are the seed's DEFAULT_PERFORMANCE_CONFIG", () => {
+  it('defaults are DEFAULT_PERFORMANCE_CONFIG', () => {
     expect(DEFAULT_PERFORMANCE_CONFIG.nodejs.maxOldSpaceSize).toBe(4096);
     expect(DEFAULT_PERFORMANCE_CONFIG.nodejs.maxEventLoopDelay).toBe(10);
     expect(DEFAULT_PERFORMANCE_CONFIG.nodejs.connectionPooling).toMatchObject({ maxConnections: 50, timeout: 30000 });

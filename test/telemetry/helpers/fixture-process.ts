@@ -5,11 +5,11 @@
  * waits for the exit, killing only this child if it hangs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 
-export const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
-export const ROOT = join(FIXTURES, '..', '..', '..');
+import { FIXTURES, ROOT } from '../../helpers/paths';
+
+export { FIXTURES, ROOT };
 
 export interface FixtureProcess {
   child: ChildProcess;

@@ -1,19 +1,20 @@
 /**
- * The README's HFT table and score table state numbers the code owns; this
- * keeps them from drifting apart (the tables are read, not regenerated).
+ * The HFT table (docs/configuration.md) and the score table (docs/api.md)
+ * state numbers the code owns; this keeps them from drifting apart (the
+ * tables are read, not regenerated).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ROOT } from '../helpers/paths';
 import { DEFAULT_PERFORMANCE_CONFIG, PROFILE_OVERRIDES, SCORE_RULES, STATUS_BANDS } from '../../dist/src/index.js';
 
-const README = readFileSync(join(__dirname, '..', '..', 'README.md'), 'utf8');
-
-function section(title: string): string {
-  const start = README.indexOf(`\n## ${title}\n`);
+function section(doc: string, title: string): string {
+  const text = readFileSync(join(ROOT, 'docs', doc), 'utf8');
+  const start = text.indexOf(`\n## ${title}\n`);
   expect(start, title).toBeGreaterThan(-1);
-  const end = README.indexOf('\n## ', start + 4);
-  return README.slice(start, end < 0 ? undefined : end);
+  const end = text.indexOf('\n## ', start + 4);
+  return text.slice(start, end < 0 ? undefined : end);
 }
 
 function get(obj: unknown, path: string): unknown {
@@ -27,9 +28,9 @@ function cell(text: string): unknown {
   return /^\d+$/.test(t) ? Number(t) : t;
 }
 
-describe('README tables match the code', () => {
+describe('the tables in docs/ match the code', () => {
   it('High-frequency trading profile: every nodejs/redis row is the profile, and every profile key has a row', () => {
-    const text = section('High-frequency trading profile');
+    const text = section('configuration.md', 'High-frequency trading profile');
     const rows = [...text.matchAll(/^\| `((?:nodejs|redis)\.[A-Za-z.]+)`[^|]*\| ([^|]+) \| ([^|]+) \|/gm)];
     const documented = new Set<string>();
     for (const [, path, dflt, hft] of rows) {
@@ -43,7 +44,7 @@ describe('README tables match the code', () => {
   });
 
   it('Score and recommendations: bands and penalties are the exported rules', () => {
-    const text = section('Score and recommendations');
+    const text = section('api.md', 'Score and recommendations');
     for (const b of STATUS_BANDS.filter((x: { min: number }) => x.min > 0)) expect(text).toContain(`**${b.status}** ≥ ${b.min}`);
     expect(text).toContain(`warning ${SCORE_RULES.eventLoopDelay.warning}, critical ${SCORE_RULES.eventLoopDelay.critical}`);
     expect(text).toContain(`warning ${SCORE_RULES.heapUsage.warning}, critical ${SCORE_RULES.heapUsage.critical}`);
