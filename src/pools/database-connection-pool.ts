@@ -11,10 +11,11 @@
  */
 import type { Factory, Options, Pool } from 'generic-pool';
 import { ArgumentError, TitanPerfError } from '../errors';
-import type { ConnectionPoolingConfig } from '../config/index';
+import type { ConnectionPoolingConfig } from '../config/sections/nodejs';
 import type { DbPoolReading } from '../runtime/runtime-readings';
 import { checkFunction, checkInt, checkName, checkOptions } from '../arguments';
 import { isPoolNameTaken, registerPool, unregisterPool } from './registry';
+import { requireOptional } from '../optional-package';
 
 export interface DatabaseConnectionPoolOptions<T> {
   /** Most connections at once; default nodejs.connectionPooling.maxConnections. */
@@ -105,9 +106,9 @@ export class DatabaseConnectionPool<T extends object = object> {
       evictionRunIntervalMillis: Math.max(50, Math.min(idleTimeout / 2, 10_000)),
       numTestsPerEvictionRun: this.max,
     };
-    // Required here rather than at the top: the preload loads this module's
-    // registry without ever paying for generic-pool.
-    const genericPool = require('generic-pool') as typeof import('generic-pool');
+    // Required here rather than at the top: loading the library (its types,
+    // the optimizers) never pays for generic-pool, an optional dependency.
+    const genericPool = requireOptional<typeof import('generic-pool')>('generic-pool', 'createDatabaseConnectionPool');
     this.pool = genericPool.createPool(factory, opts);
     // Without a listener these events are silently dropped; the count feeds the message of a later timeout.
     this.pool.on('factoryCreateError', () => {});

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/types';
 import { isAuthFailure, errorSummary, REDIS_ERROR_CODES, RedisError } from './redis-errors';
+import { requireOptional } from '../optional-package';
 
 export interface RedisTarget {
   host: string;
@@ -121,7 +122,7 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
  */
 export async function connectRedis(config: RedisConfig, opts: ConnectOptions = {}): Promise<Redis> {
   const target = redisTarget(config, opts);
-  const { default: IORedis } = require('ioredis') as typeof import('ioredis');
+  const { default: IORedis } = requireOptional<typeof import('ioredis')>('ioredis', 'Redis (redis.enabled)');
   const client = new IORedis(target.options);
   let lastError: unknown;
   let authError: unknown;

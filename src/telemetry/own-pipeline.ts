@@ -6,6 +6,7 @@
  */
 import type { MeterProvider } from '@opentelemetry/api';
 import type { PushMetricExporter, ResourceMetrics, IMetricReader } from '@opentelemetry/sdk-metrics';
+import { MissingPackageError, requireOptional } from '../optional-package';
 import type { ExportPlan } from './export-env';
 import { resourceAttributes } from './resource-attributes';
 
@@ -75,7 +76,10 @@ class QuietExporter implements PushMetricExporter {
 function otlpExporter(plan: ExportPlan): PushMetricExporter {
   switch (plan.protocol) {
     case 'grpc': {
-      const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-grpc') as typeof import('@opentelemetry/exporter-metrics-otlp-grpc');
+      const { OTLPMetricExporter } = requireOptional<typeof import('@opentelemetry/exporter-metrics-otlp-grpc')>(
+        '@opentelemetry/exporter-metrics-otlp-grpc',
+        'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc',
+      );
       return new OTLPMetricExporter();
     }
     case 'http/json': {
@@ -131,29 +135,37 @@ export function createOwnPipeline(plan: ExportPlan, log: Log, env: Record<string
   const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
   const readers: IMetricReader[] = [];
   for (const name of plan.exporters) {
-    if (name === 'prometheus') {
-      const { PrometheusExporter } = require('@opentelemetry/exporter-prometheus') as typeof import('@opentelemetry/exporter-prometheus');
-      const { host, port } = plan.prometheus;
-      readers.push(
-        new PrometheusExporter({ host, port }, (err) => {
-          if (err) log(`titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String((err as Error).message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`);
-        }),
-      );
-      continue;
+    try {
+      readers.push(readerFor(name, plan, sdk, log));
+    } catch (err) {
+      // An optional exporter that is not installed: say what to install, keep the other exporters.
+      if (!(err instanceof MissingPackageError)) throw err;
+      log(`titan-perf: ${err.message}; until then titan-perf exports nothing to ${name}`);
     }
-    const inner = name === 'console' ? new sdk.ConsoleMetricExporter() : otlpExporter(plan);
-    const label = name === 'console' ? 'the console' : `${plan.endpoint} (${plan.protocol})`;
-    readers.push(
-      new sdk.PeriodicExportingMetricReader({
-        exporter: new QuietExporter(inner, label, plan.intervalMs, log),
-        exportIntervalMillis: plan.intervalMs,
-        exportTimeoutMillis: plan.timeoutMs,
-      }),
-    );
   }
   const provider = new sdk.MeterProvider({ resource: resourceFromAttributes(resourceAttributes(env)), readers });
   return {
     provider,
     shutdown: () => provider.shutdown().catch(() => undefined),
   };
+}
+
+function readerFor(name: string, plan: ExportPlan, sdk: typeof import('@opentelemetry/sdk-metrics'), log: Log): IMetricReader {
+  if (name === 'prometheus') {
+    const { PrometheusExporter } = requireOptional<typeof import('@opentelemetry/exporter-prometheus')>(
+      '@opentelemetry/exporter-prometheus',
+      'OTEL_METRICS_EXPORTER=prometheus',
+    );
+    const { host, port } = plan.prometheus;
+    return new PrometheusExporter({ host, port }, (err) => {
+      if (err) log(`titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String((err as Error).message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`);
+    });
+  }
+  const inner = name === 'console' ? new sdk.ConsoleMetricExporter() : otlpExporter(plan);
+  const label = name === 'console' ? 'the console' : `${plan.endpoint} (${plan.protocol})`;
+  return new sdk.PeriodicExportingMetricReader({
+    exporter: new QuietExporter(inner, label, plan.intervalMs, log),
+    exportIntervalMillis: plan.intervalMs,
+    exportTimeoutMillis: plan.timeoutMs,
+  });
 }

@@ -2,10 +2,12 @@
  * The published shape: `npm pack` of this repo (the dist the suite built),
  * installed from the tarball into a fresh app outside the repo, then run with
  * `--require titan-perf/preload` and `--import titan-perf/preload`, reaching
- * the agent through `require('titan-perf')` and an ESM named import.
+ * the agent through `require('titan-perf')` and an ESM named import. The
+ * optional peer dependencies are really absent there, so this is also where
+ * a missing one is shown to cost one clear line and nothing else.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -35,7 +37,19 @@ beforeAll(() => {
      await fetch('http://127.0.0.1:1/').catch(() => {});
      console.log(JSON.stringify({ live: Boolean(getAgent()), fetch: getAgent()?.status().tuning[0].state, defaults: DEFAULT_PERFORMANCE_CONFIG.nodejs.maxEventLoopDelay }));`,
   );
+  writeFileSync(
+    join(app, 'pool.cjs'),
+    `const { PerformanceOptimizer } = require('titan-perf');
+     const o = new PerformanceOptimizer();
+     try { o.createDatabaseConnectionPool('db', () => ({}), () => {}); console.log(JSON.stringify({ created: true })); }
+     catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+     o.close();`,
+  );
+  // Lives past the export delay, so titan-perf's own pipeline is built while it runs.
+  writeFileSync(join(app, 'linger.cjs'), `setTimeout(() => console.log(JSON.stringify({ done: true })), 1500);`);
 }, 300_000);
+
+const OPTIONAL = ['@opentelemetry/exporter-metrics-otlp-grpc', '@opentelemetry/exporter-prometheus', 'ioredis', 'generic-pool'];
 
 afterAll(() => {
   // The installed app holds a full node_modules; do not leave one per run in /tmp.
@@ -59,5 +73,34 @@ describe(`the packed package in a fresh app (Node ${process.version})`, () => {
   it('without the preload getAgent() is undefined', async () => {
     const r = await runNode(['app.cjs'], {}, 60_000, app);
     expect(jsonLines(r.stdout)[0]).toEqual({ live: false, tuning: undefined });
+  });
+
+  it('installs none of the optional peer dependencies, nor undici', () => {
+    const installed = (name: string) => existsSync(join(app, 'node_modules', name, 'package.json'));
+    for (const name of [...OPTIONAL, 'undici']) expect(installed(name), name).toBe(false);
+    // ...and each optional one is declared, with the range the error message quotes.
+    const pkg = JSON.parse(readFileSync(join(app, 'node_modules', 'titan-perf', 'package.json'), 'utf8'));
+    for (const name of OPTIONAL) expect(pkg.peerDependenciesMeta[name], name).toEqual({ optional: true });
+  });
+
+  it('a database pool without generic-pool: a coded error naming what to install', async () => {
+    const r = await runNode(['pool.cjs'], {}, 60_000, app);
+    expect(r.code, r.stderr).toBe(0);
+    const out = jsonLines(r.stdout)[0] as { code: string; message: string };
+    expect(out.code).toBe('TITAN_PERF_PACKAGE_MISSING');
+    expect(out.message).toBe("createDatabaseConnectionPool needs the package generic-pool, which is not installed: npm install generic-pool@'^3.9.0'");
+  });
+
+  it.each([
+    // Nothing listens on the Prometheus port: without the package no endpoint is started.
+    ['prometheus', { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '19999' }, '@opentelemetry/exporter-prometheus'],
+    ['otlp over grpc', { OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' }, '@opentelemetry/exporter-metrics-otlp-grpc'],
+  ])('the preload exporting with %s, not installed: one line naming the package, the app unaffected', async (_, env, name) => {
+    const r = await runNode(['--require', 'titan-perf/preload', 'linger.cjs'], { ...env, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0' }, 60_000, app);
+    expect(r.code, r.stderr).toBe(0);
+    expect(jsonLines(r.stdout)[0]).toEqual({ done: true });
+    const lines = r.stderr.split('\n').filter(Boolean);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain(`needs the package ${name}, which is not installed: npm install ${name}@`);
   });
 });
