@@ -1,44 +1,10 @@
 /** The `nodejs` section: the preload's in-process tuning and watching. */
+import type * as V from 'valibot';
 import type { Profile } from '../types';
 
-export interface ConnectionPoolingConfig {
-  /** Connections per origin for fetch (undici) and sockets per host for http/https agents. */
-  maxConnections: number;
-  /** How long to wait for a connection, ms: undici connect timeout and database pool acquire timeout. */
-  timeout: number;
-  /** Idle keep-alive time for a pooled socket when the server gives no hint, ms. */
-  keepAliveTimeout: number;
-  /** Upper bound on a server's `Keep-Alive: timeout=` hint, ms. */
-  keepAliveMaxTimeout: number;
-  /** Time to receive response headers, ms (0 = none). */
-  headersTimeout: number;
-  /** Time between body chunks, ms (0 = none). */
-  bodyTimeout: number;
-  /** Idle sockets kept per host by the http/https agents. */
-  maxFreeSockets: number;
-}
-
-export interface NodejsConfig {
-  /** Intended V8 old-space size, MiB; checked against the container, never applied after start. */
-  maxOldSpaceSize: number;
-  /** Event-loop delay p99 threshold, ms. */
-  maxEventLoopDelay: number;
-  /** Event-loop utilization threshold per interval, 0..1. */
-  maxEventLoopUtilization: number;
-  /** Heap used / heap limit threshold, 0..1. */
-  maxHeapUsage: number;
-  /** Expect incremental marking on (a verdict is raised when `--no-incremental-marking` is set). */
-  incrementalMarking: boolean;
-  /** Interval between readings, ms. */
-  sampleInterval: number;
-  /** Minimum time between two warnings for the same metric, ms. */
-  warningCooldown: number;
-  /** Install a tuned undici Agent as fetch's global dispatcher. */
-  tuneFetch: boolean;
-  /** Tune http.globalAgent and https.globalAgent. */
-  tuneHttpAgents: boolean;
-  connectionPooling: ConnectionPoolingConfig;
-}
+/** Derived from the schema, so a field is written once (plus its default); types only, valibot is not loaded. */
+export type NodejsConfig = V.InferOutput<ReturnType<typeof nodejsSchema>>;
+export type ConnectionPoolingConfig = NodejsConfig['connectionPooling'];
 
 export const nodejsDefaults: NodejsConfig = {
   maxOldSpaceSize: 4096,
@@ -73,22 +39,38 @@ export const nodejsProfiles: Record<Profile, Partial<Omit<NodejsConfig, 'connect
 export function nodejsSchema() {
   const { int, num, bool, section } = require('../rules') as typeof import('../rules');
   return section({
+    /** Intended V8 old-space size, MiB; checked against the container, never applied after start. */
     maxOldSpaceSize: int(16, 1_048_576, 'MiB'),
+    /** Event-loop delay p99 threshold, ms. */
     maxEventLoopDelay: num(0.1, 60_000, 'ms'),
+    /** Event-loop utilization threshold per interval, 0..1. */
     maxEventLoopUtilization: num(0.01, 1),
+    /** Heap used / heap limit threshold, 0..1. */
     maxHeapUsage: num(0.05, 1),
+    /** Expect incremental marking on (a verdict is raised when `--no-incremental-marking` is set). */
     incrementalMarking: bool(),
+    /** Interval between readings, ms. */
     sampleInterval: int(100, 3_600_000, 'ms'),
+    /** Minimum time between two warnings for the same metric, ms. */
     warningCooldown: int(0, 86_400_000, 'ms'),
+    /** Install a tuned undici Agent as fetch's global dispatcher. */
     tuneFetch: bool(),
+    /** Tune http.globalAgent and https.globalAgent. */
     tuneHttpAgents: bool(),
     connectionPooling: section({
+      /** Connections per origin for fetch (undici) and sockets per host for http/https agents. */
       maxConnections: int(1, 10_000),
+      /** How long to wait for a connection, ms: undici connect timeout and database pool acquire timeout. */
       timeout: int(1, 3_600_000, 'ms'),
+      /** Idle keep-alive time for a pooled socket when the server gives no hint, ms. */
       keepAliveTimeout: int(1, 3_600_000, 'ms'),
+      /** Upper bound on a server's `Keep-Alive: timeout=` hint, ms. */
       keepAliveMaxTimeout: int(1, 86_400_000, 'ms'),
+      /** Time to receive response headers, ms (0 = none). */
       headersTimeout: int(0, 86_400_000, 'ms'),
+      /** Time between body chunks, ms (0 = none). */
       bodyTimeout: int(0, 86_400_000, 'ms'),
+      /** Idle sockets kept per host by the http/https agents. */
       maxFreeSockets: int(0, 100_000),
     }),
   });

@@ -1,55 +1,9 @@
 /** The `redis` section: the desired Redis CONFIG and how to reach the server. */
+import type * as V from 'valibot';
 import type { Profile } from '../types';
 
-export interface RedisConfig {
-  /** Manage Redis at all (the sidecar and `applyAllOptimizations`). */
-  enabled: boolean;
-  host: string;
-  port: number;
-  /** `redis://` or `rediss://` URL; wins over host/port. Credentials in it are never logged. */
-  url?: string;
-  username?: string;
-  /** Name of an environment variable holding the password (preferred over a literal). */
-  passwordEnv?: string;
-  /** File holding the password (a mounted Kubernetes secret). */
-  passwordFile?: string;
-  tls: boolean;
-  /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
-  tlsCaFile?: string;
-  connectTimeout: number;
-  /** Reconnect attempts (with back-off) before giving up; the sidecar then reports not ready. */
-  connectRetries: number;
-  /**
-   * `manage` writes CONFIG SET; `advisory` never writes (health and
-   * recommendations only). A server that blocks CONFIG is advisory regardless.
-   */
-  mode: 'manage' | 'advisory';
-  /** Refuse a maxmemory below used memory × (1 + headroom): a lower one evicts data at once. */
-  maxMemoryHeadroom: number;
-  /** Apply a maxmemory below the guard anyway (the CLI's `--force`). */
-  forceMaxMemory: boolean;
-  /** How long the configuration lease lasts without renewal, ms (the owner renews at a third of it). */
-  leaseTtl: number;
-  /** Prefix of the keys titan-perf keeps in this Redis (lease, journal of originals). */
-  keyPrefix: string;
-
-  maxMemory: string;
-  maxMemoryPolicy: string;
-  appendOnly: boolean;
-  appendFsync: 'always' | 'everysec' | 'no';
-  lazyfreeLazyEviction: boolean;
-  lazyfreeLazyExpire: boolean;
-  lazyfreeLazyServerDel: boolean;
-  replicaLazyFlush: boolean;
-  tcpKeepalive: number;
-  tcpBacklog: number;
-  hz: number;
-  latencyMonitorThreshold: number;
-  rdbCompression: boolean;
-  aofUseRdbPreamble: boolean;
-  /** Persist applied values to redis.conf with CONFIG REWRITE. */
-  configRewrite: boolean;
-}
+/** Derived from the schema, so a field is written once (plus its default); types only, valibot is not loaded. */
+export type RedisConfig = V.InferOutput<ReturnType<typeof redisSchema>>;
 
 export const redisDefaults: RedisConfig = {
   enabled: true,
@@ -106,21 +60,35 @@ export const MAXMEMORY_POLICIES = [
 export function redisSchema() {
   const { v, int, num, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
   return section({
+    /** Manage Redis at all (the sidecar and `applyAllOptimizations`). */
     enabled: bool(),
     host: str('a host name or IP address', 253),
     port: int(1, 65535),
+    /** `redis://` or `rediss://` URL; wins over host/port. Credentials in it are never logged. */
     url: v.optional(v.pipe(str("a redis:// or rediss:// URL"), v.regex(/^rediss?:\/\//, "a redis:// or rediss:// URL"))),
     username: v.optional(str('an ACL user name', 256)),
+    /** Name of an environment variable holding the password (preferred over a literal). */
     passwordEnv: v.optional(v.pipe(str('an environment variable name'), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))),
+    /** File holding the password (a mounted Kubernetes secret). */
     passwordFile: v.optional(str('a file path')),
     tls: bool(),
+    /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
     tlsCaFile: v.optional(str('a file path')),
     connectTimeout: int(1, 600_000, 'ms'),
+    /** Reconnect attempts (with back-off) before giving up; the sidecar then reports not ready. */
     connectRetries: int(0, 20),
+    /**
+     * `manage` writes CONFIG SET; `advisory` never writes (health and
+     * recommendations only). A server that blocks CONFIG is advisory regardless.
+     */
     mode: oneOf(['manage', 'advisory'] as const),
+    /** Refuse a maxmemory below used memory × (1 + headroom): a lower one evicts data at once. */
     maxMemoryHeadroom: num(0, 10, 'a fraction of used memory'),
+    /** Apply a maxmemory below the guard anyway (the CLI's `--force`). */
     forceMaxMemory: bool(),
+    /** How long the configuration lease lasts without renewal, ms (the owner renews at a third of it). */
     leaseTtl: int(1000, 3_600_000, 'ms'),
+    /** Prefix of the keys titan-perf keeps in this Redis (lease, journal of originals). */
     keyPrefix: v.pipe(str('a key prefix of letters, digits, -, _, : or .', 100), v.regex(/^[A-Za-z0-9_.:-]+$/, 'a key prefix of letters, digits, -, _, : or .')),
     maxMemory: size("a size such as '2gb', '512mb', or '0' for no limit"),
     maxMemoryPolicy: oneOf(MAXMEMORY_POLICIES),
@@ -136,6 +104,7 @@ export function redisSchema() {
     latencyMonitorThreshold: int(0, 60_000, 'ms'),
     rdbCompression: bool(),
     aofUseRdbPreamble: bool(),
+    /** Persist applied values to redis.conf with CONFIG REWRITE. */
     configRewrite: bool(),
   });
 }

@@ -1,63 +1,19 @@
 /** The `system` section: kernel sysctls, log rotation and the sidecar daemon. */
 import { SYSCTL_CATALOGUE, SYSCTL_KEY_RE, type SysctlSpec } from '../sysctl-catalogue';
+import type * as V from 'valibot';
 import type { Profile } from '../types';
 
-export interface LogRotationConfig {
-  /** Absolute log file paths or globs to rotate; empty means no logrotate config is managed. */
-  paths: string[];
-  maxSize: string;
-  /** Days to keep rotated files. */
-  maxAge: number;
-  compress: boolean;
-  /** `copytruncate` for writers that cannot reopen; `create` plus a reopen signal otherwise. */
-  mode: 'copytruncate' | 'create';
-  /** Rotated generations kept. */
-  rotate: number;
-  /** How often the daemon runs logrotate, ms. */
-  interval: number;
-  /** `user group` for logrotate's `su` directive, needed when a log directory is writable by a non-root user. */
-  su?: string;
-  /** With `create`: the writer's pid file; the sidecar sends it `reopenSignal` after a rotation (no postrotate shell). */
-  pidFile?: string;
-  reopenSignal: 'SIGHUP' | 'SIGUSR1' | 'SIGUSR2';
-}
-
 /**
- * Desired sysctl values by catalogue name (see the README's catalogue table);
- * `null` leaves a key unmanaged. Tuples (tcp_rmem, ip_local_port_range) are
- * lists of integers.
+ * Desired sysctl values by catalogue name (docs/sidecar.md lists them); `null`
+ * leaves a key unmanaged. Tuples (tcp_rmem, ip_local_port_range) are lists
+ * of integers. The names and value types are the catalogue's.
  */
-export interface KernelParamsConfig {
-  netCoreSomaxconn: number | null;
-  vmSwappiness: number | null;
-  tcpCongestionControl: string | null;
-  [param: string]: number | number[] | string | null;
-}
+export type KernelParamsConfig = Record<string, number | number[] | string | null>;
 
-export interface DaemonConfig {
-  /** ms between two verify passes of `run`. */
-  verifyInterval: number;
-  /** `repair` re-applies drifted settings; `report` only logs them. */
-  drift: 'repair' | 'report';
-  /** Probe listener; loopback unless a pod IP is configured on purpose. */
-  host: string;
-  /** 0 picks a free port (tests). */
-  port: number;
-  /** Restore the journalled originals on SIGTERM. */
-  rollbackOnExit: boolean;
-}
-
-export interface SystemConfig {
-  /** Manage sysctls and logrotate at all. */
-  enabled: boolean;
-  /** Allow node-wide keys (vm.*, fs.*, host-only net.core.*): DaemonSet mode. */
-  allowNodeScope: boolean;
-  kernelParams: KernelParamsConfig;
-  /** Sysctl keys outside the catalogue, allowed explicitly (dotted key -> value); still path-checked. */
-  extraSysctls: Record<string, string | number>;
-  logRotation: LogRotationConfig;
-  daemon: DaemonConfig;
-}
+/** Derived from the schema, so a field is written once (plus its default); types only, valibot is not loaded. */
+export type SystemConfig = Omit<V.InferOutput<ReturnType<typeof systemSchema>>, 'kernelParams'> & { kernelParams: KernelParamsConfig };
+export type LogRotationConfig = SystemConfig['logRotation'];
+export type DaemonConfig = SystemConfig['daemon'];
 
 function paramsFrom(pick: (s: SysctlSpec) => SysctlSpec['default'] | undefined): KernelParamsConfig {
   const out: Record<string, number | number[] | string | null> = {};
@@ -106,34 +62,49 @@ export function systemSchema() {
   for (const spec of SYSCTL_CATALOGUE) params[spec.param] = v.nullable(sysctlValueSchema(spec));
   const keyMsg = "a dotted sysctl key such as 'net.ipv4.tcp_mtu_probing' (letters, digits, _ and - between dots)";
   return section({
+    /** Manage sysctls and logrotate at all. */
     enabled: bool(),
+    /** Allow node-wide keys (vm.*, fs.*, host-only net.core.*): DaemonSet mode. */
     allowNodeScope: bool(),
     kernelParams: section(params),
+    /** Sysctl keys outside the catalogue, allowed explicitly (dotted key -> value); still path-checked. */
     extraSysctls: v.record(
       v.pipe(v.string(keyMsg), v.regex(SYSCTL_KEY_RE, keyMsg), v.maxLength(200, keyMsg)),
       v.union([v.pipe(v.string(), v.regex(/^[\x20-\x7e\t]{1,256}$/)), v.pipe(v.number(), v.integer())], 'an integer or a printable string'),
       'an object of sysctl key to value',
     ),
     logRotation: section({
+      /** Absolute log file paths or globs to rotate; empty means no logrotate config is managed. */
       paths: v.array(
         v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without newlines, quotes, braces, # or backslashes')),
         'a list of file paths or globs',
       ),
       maxSize: size(),
+      /** Days to keep rotated files. */
       maxAge: int(1, 3650, 'days'),
       compress: bool(),
+      /** `copytruncate` for writers that cannot reopen; `create` plus a reopen signal otherwise. */
       mode: oneOf(['copytruncate', 'create'] as const),
+      /** Rotated generations kept. */
       rotate: int(1, 1000),
+      /** How often the daemon runs logrotate, ms. */
       interval: int(1000, 86_400_000 * 7, 'ms'),
+      /** `user group` for logrotate's `su` directive, needed when a log directory is writable by a non-root user. */
       su: v.optional(v.pipe(v.string("'user group'"), v.regex(/^[a-z_][a-z0-9_-]{0,31} [a-z_][a-z0-9_-]{0,31}$/, "'user group', e.g. 'app app'"))),
+      /** With `create`: the writer's pid file; the sidecar sends it `reopenSignal` after a rotation (no postrotate shell). */
       pidFile: v.optional(v.pipe(str('an absolute file path'), v.regex(SAFE_PATH_RE, 'an absolute file path'))),
       reopenSignal: oneOf(['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const),
     }),
     daemon: section({
+      /** ms between two verify passes of `run`. */
       verifyInterval: int(100, 86_400_000, 'ms'),
+      /** `repair` re-applies drifted settings; `report` only logs them. */
       drift: oneOf(['repair', 'report'] as const),
+      /** Probe listener; loopback unless a pod IP is configured on purpose. */
       host: str('a listen address such as 127.0.0.1', 253),
+      /** 0 picks a free port (tests). */
       port: int(0, 65535),
+      /** Restore the journalled originals on SIGTERM. */
       rollbackOnExit: bool(),
     }),
   });
