@@ -8,7 +8,7 @@
 //   --no-build       do not compile the library first
 //   --no-install     do not install bench/'s own packages (the anchors) when missing
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';

@@ -3,7 +3,7 @@ import { PerformanceOptimizer } from 'titan-perf';
 
 const optimizer = new PerformanceOptimizer();
 
-optimizer.on('optimization-completed', (result) => {
+optimizer.on('optimization-completed', (_result) => {
   console.log('Optimizations applied successfully');
 });
 

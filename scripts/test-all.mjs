@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The README's test command: build once, then the whole vitest suite on every
+// The README's test command: lint, build once, then the whole vitest suite on every
 // supported Node major (22, 24, 26), each with its runtime first on PATH so the
 // processes the tests start run on the same Node. `--node 24` picks majors;
 // anything else is passed to vitest (a file filter, -t NAME).
@@ -15,6 +15,10 @@ if (i >= 0) {
   majors = args[i + 1].split(',');
   args.splice(i, 2);
 }
+
+// House style first: a lint finding fails the run before any suite starts.
+const lint = spawnSync('npm', ['run', '--silent', 'lint'], { cwd: ROOT, stdio: 'inherit' });
+if (lint.status !== 0) process.exit(lint.status ?? 1);
 
 const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);

@@ -51,6 +51,7 @@ exit codes: 0 ok, 1 failure, 2 invalid input or changes pending (plan), 3 drift 
 `;
 
 export function parseCliArgs(argv: string[]): CliArgs {
+  // biome-ignore lint/suspicious/noImplicitAnyLet: TypeScript types it from its one assignment below (strict mode reports any use before it)
   let parsed;
   try {
     parsed = parseArgs({

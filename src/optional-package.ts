@@ -12,7 +12,10 @@ export const PACKAGE_MISSING_CODE = 'TITAN_PERF_PACKAGE_MISSING';
 export class MissingPackageError extends TitanPerfError {
   readonly packageName: string;
   constructor(packageName: string, neededFor: string) {
-    super(PACKAGE_MISSING_CODE, `${neededFor} needs the package ${packageName}, which is not installed: npm install ${packageName}@'${rangeOf(packageName)}'`);
+    super(
+      PACKAGE_MISSING_CODE,
+      `${neededFor} needs the package ${packageName}, which is not installed: npm install ${packageName}@'${rangeOf(packageName)}'`,
+    );
     this.name = 'MissingPackageError';
     this.packageName = packageName;
   }
@@ -35,7 +38,8 @@ export function requireOptional<T>(name: string, neededFor: string): T {
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Only the package itself being absent is "missing"; a broken install deeper down keeps its own error.
-    if (e?.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${name}'`)) throw new MissingPackageError(name, neededFor);
+    if (e?.code === 'MODULE_NOT_FOUND' && String(e.message).includes(`'${name}'`))
+      throw new MissingPackageError(name, neededFor);
     throw err;
   }
 }

@@ -189,7 +189,7 @@ export async function run({ quick, nodeBin, progress, tmp }) {
         note: `utime + stime from /proc/PID/stat over ${idleSeconds} s.`,
       }),
     );
-    const plan = shapes['redis'] ?? shapes['no-redis'];
+    const plan = shapes.redis ?? shapes['no-redis'];
     notes.push(
       `The default plan here: ${plan ? `${plan.settings} settings (${Object.entries(plan.byStore).map(([k, n]) => `${k} ${n}`).join(', ')}), ${plan.changes} to change` : 'unknown'}; sysctls against a fake procfs root filled with stock-kernel-like values (allowNodeScope on, so node-wide keys count too), one logrotate config for a temp log dir, Redis a real redis-server on loopback.`,
       'Every round ends with a rollback, so each apply changes the full set again.',

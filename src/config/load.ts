@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors';
-import { PROFILE_OVERRIDES, profileConfig } from './defaults';
+import { profileConfig } from './defaults';
 import { ENV_PREFIX, isConfigEnv } from './env-names';
 import { deepMerge, getAt, isPlainObject, setAt } from './merge';
 import { PROFILES, type Profile, type TitanPerfConfig } from './types';
@@ -180,7 +180,7 @@ function validateWithFallback(
   const { v } = require('./rules') as typeof import('./rules');
   const schema = fullSchema();
   const seen = new Set<string>();
-  let current = merged as unknown as Record<string, unknown>;
+  const current = merged as unknown as Record<string, unknown>;
   // Each pass repairs every reported field; a repaired parent can reveal nothing
   // new below it (defaults are valid), so two passes suffice; four is a guard.
   for (let pass = 0; pass < 4; pass++) {

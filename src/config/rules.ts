@@ -6,7 +6,6 @@
  */
 import type * as V from 'valibot';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 export const v: typeof V = require('valibot');
 
 export function int(min: number, max: number, unit = '') {

@@ -33,5 +33,9 @@ export function isSwapped(m: Metrics): boolean {
 export function hasLowHitRatio(m: Metrics): boolean {
   const ratio = m['redis.keyspace.hit_ratio'];
   const b = REDIS_HEALTH_BOUNDS.hitRatio;
-  return ratio !== null && ratio < b.below && (m['redis.keyspace.hits'] ?? 0) + (m['redis.keyspace.misses'] ?? 0) >= b.minLookups;
+  return (
+    ratio !== null &&
+    ratio < b.below &&
+    (m['redis.keyspace.hits'] ?? 0) + (m['redis.keyspace.misses'] ?? 0) >= b.minLookups
+  );
 }

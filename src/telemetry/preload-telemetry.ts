@@ -51,9 +51,9 @@ export function startPreloadTelemetry(
 
 function agentSource(agent: RuntimeAgent): ReadingsSource {
   return {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: passed through to EventEmitter.on, whose listeners take any arguments
     on: (event: string, listener: (...args: any[]) => void) => agent.on(event, listener),
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // biome-ignore lint/suspicious/noExplicitAny: passed through to EventEmitter.off, whose listeners take any arguments
     off: (event: string, listener: (...args: any[]) => void) => agent.off(event, listener),
     getReadings: () => agent.getReadings(),
     getVerdicts: () => agent.verdicts(),

@@ -52,7 +52,7 @@ export function parseResourceAttributes(raw: string | undefined): Record<string,
     try {
       out[key] = decodeURIComponent(pair.slice(i + 1).trim());
     } catch {
-      continue;
+      // A malformed %-escape drops this attribute only, as the OpenTelemetry SDK does.
     }
   }
   return out;

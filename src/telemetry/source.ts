@@ -12,9 +12,9 @@ const MAX_PENDING = 120;
 export interface ReadingsSource {
   on(event: 'readings', listener: (r: Readings) => void): unknown;
   on(event: 'performance-warning' | 'performance-recovered', listener: (w: PerformanceWarning) => void): unknown;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the shape of EventEmitter's own listener type, so an emitter fits as it is
   off?(event: string, listener: (...args: any[]) => void): unknown;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: the shape of EventEmitter's own listener type, so an emitter fits as it is
   removeListener?(event: string, listener: (...args: any[]) => void): unknown;
   getReadings?(): Readings | undefined | null;
   /** Heap/GC verdicts currently standing. */

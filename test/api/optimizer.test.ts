@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PerformanceOptimizer } from '../../dist/src/index.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server';
-import { fakeProcRoot, hostSysctlSnapshot, readFakeSysctl, tempDir, writeFakeSysctl } from '../sidecar/support';
+import { fakeProcRoot, hostSysctlSnapshot, readFakeSysctl, tempDir, } from '../sidecar/support';
 
 let redis: RedisServer;
 let admin: Redis;

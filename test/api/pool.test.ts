@@ -159,7 +159,7 @@ describe('database connection pool', () => {
 
     // A connection never given back does not hold the shutdown past its deadline.
     const again = new DatabaseConnectionPool('drain', () => connect(redis.port, 'drain'), close, { max: 1 }, DEFAULTS);
-    const kept = await again.acquire();
+    const _kept = await again.acquire();
     await again.close(300);
     await waitFor('the kept connection to close', async () => (await connectedClients('drain')) === 0);
   });

@@ -91,7 +91,13 @@ describe('the public API', () => {
     const dts = readFileSync(join(ROOT, 'dist', 'src', 'index.d.ts'), 'utf8');
     const typeNames = [...dts.matchAll(/export type \{([^}]*)\}/g)]
       .flatMap((m) => m[1].split(','))
-      .map((s) => s.trim().split(/\s+as\s+/).pop() as string)
+      .map(
+        (s) =>
+          s
+            .trim()
+            .split(/\s+as\s+/)
+            .pop() as string,
+      )
       .filter(Boolean);
     expect(typeNames.sort()).toEqual([...TYPES].sort());
   });

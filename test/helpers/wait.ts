@@ -3,7 +3,11 @@
  * wait on events, never on sleeps; the default is generous because two cores
  * are shared by every test and build on the machine.
  */
-export async function waitFor<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  timeoutMs = 30_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   let delay = 50;
   for (;;) {

@@ -45,8 +45,18 @@ beforeAll(() => {
      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
      o.close();`,
   );
-  // Lives past the export delay, so titan-perf's own pipeline is built while it runs.
-  writeFileSync(join(app, 'linger.cjs'), `setTimeout(() => console.log(JSON.stringify({ done: true })), 1500);`);
+  // Runs until titan-perf has written to stderr (its own pipeline is built after the export delay),
+  // then a little longer to catch a second line; bounded for a machine too loaded to get there.
+  writeFileSync(
+    join(app, 'linger.cjs'),
+    `const write = process.stderr.write.bind(process.stderr);
+     const finish = () => console.log(JSON.stringify({ done: true }));
+     const cap = setTimeout(finish, 30000);
+     process.stderr.write = (chunk, ...rest) => {
+       if (String(chunk).startsWith('titan-perf:')) { clearTimeout(cap); setTimeout(finish, 500); }
+       return write(chunk, ...rest);
+     };`,
+  );
 }, 300_000);
 
 const OPTIONAL = ['@opentelemetry/exporter-metrics-otlp-grpc', '@opentelemetry/exporter-prometheus', 'ioredis', 'generic-pool'];

@@ -30,7 +30,7 @@ describe('Redis guards: nothing lost', () => {
       for (let start = 0; start < KEYS; start += 1000) {
         const names = Array.from({ length: 1000 }, (_, i) => `data:${start + i}`);
         const values = await raw.mget(...names);
-        values.forEach((v, i) => expect(v, names[i]).toBe(`${start + i}:${VALUE}`));
+        for (const [i, v] of values.entries()) expect(v, names[i]).toBe(`${start + i}:${VALUE}`);
       }
     } finally {
       raw.disconnect();

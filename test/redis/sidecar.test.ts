@@ -102,7 +102,10 @@ describe('Redis through the sidecar CLI', () => {
     const raw = rawClient(server);
     try {
       const check = alive(daemon);
-      await waitFor('the daemon to apply', async () => (check(), (await configGet(raw, 'hz')) === '50' && (await configGet(raw, 'tcp-keepalive')) === '120'), 50_000);
+      await waitFor('the daemon to apply', async () => {
+        check();
+        return (await configGet(raw, 'hz')) === '50' && (await configGet(raw, 'tcp-keepalive')) === '120';
+      }, 50_000);
       expect(await raw.get('titan-perf:config-lease')).toMatch(/#[0-9a-f]+$/);
       daemon.kill('SIGKILL');
       await waitExit(daemon);
@@ -158,7 +161,10 @@ describe('Redis through the sidecar CLI', () => {
     const raw = rawClient(server);
     try {
       const check = alive(daemonA);
-      await waitFor('pod A to apply', async () => (check(), (await configGet(raw, 'hz')) === '20'), 50_000);
+      await waitFor('pod A to apply', async () => {
+        check();
+        return (await configGet(raw, 'hz')) === '20';
+      }, 50_000);
       const applyB = await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
       expect(applyB.code, applyB.stdout + applyB.stderr).toBe(1);
       expect(applyB.stdout + applyB.stderr).toMatch(/another sidecar owns this Redis's configuration \(pod-a\//);

@@ -2,7 +2,8 @@
 // nothing reaches the app, memory stays bounded, and titan-perf says so in at
 // most one line per export interval.
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseExportEnv, resourceAttributes } from '../../dist/src/telemetry/index.js';
+import { parseExportEnv } from '../../dist/src/telemetry/export-env.js';
+import { resourceAttributes } from '../../dist/src/telemetry/resource-attributes.js';
 import { freePort } from '../helpers/redis-server';
 import { waitFor } from '../sidecar/support';
 import { startFixture, type FixtureProcess } from './helpers/fixture-process';

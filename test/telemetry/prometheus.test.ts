@@ -73,7 +73,7 @@ async function poll(expr: string, ok: (v: number) => boolean, what: string): Pro
 }
 
 /** Metric names a PromQL expression selects (labels, ranges, grouping and function names removed). */
-export function metricNames(expr: string): string[] {
+function metricNames(expr: string): string[] {
   const e = expr
     .replace(/"(?:[^"\\]|\\.)*"/g, '""')
     .replace(/\{[^}]*\}/g, ' ')

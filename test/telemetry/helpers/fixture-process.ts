@@ -5,7 +5,6 @@
  * waits for the exit, killing only this child if it hangs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
 
 import { FIXTURES, ROOT } from '../../helpers/paths';
 

@@ -68,6 +68,7 @@ function attrs(list: { key: string; value?: Record<string, unknown> }[] | undefi
 }
 
 /** Flattens a decoded ExportMetricsServiceRequest (protobufjs toObject with camelCase names). */
+// biome-ignore lint/suspicious/noExplicitAny: protobufjs decodes to untyped objects; the tests assert on their fields
 export function flatten(req: Record<string, any>): ExportedMetric[] {
   const out: ExportedMetric[] = [];
   for (const rm of req.resourceMetrics ?? []) {
@@ -85,6 +86,7 @@ export function flatten(req: Record<string, any>): ExportedMetric[] {
           description: m.description ?? '',
           type,
           monotonic: body.isMonotonic,
+          // biome-ignore lint/suspicious/noExplicitAny: protobufjs decodes to untyped objects; the tests assert on their fields
           points: (body.dataPoints ?? []).map((p: Record<string, any>) => ({
             attributes: attrs(p.attributes),
             value: p.asDouble ?? (p.asInt !== undefined ? Number(p.asInt) : undefined),
@@ -171,6 +173,7 @@ export async function startOtlpGrpcReceiver(): Promise<Receiver> {
   const received: ReceivedExport[] = [];
   const errors: string[] = [];
   const def = protoLoader.loadSync(SERVICE_PROTO, { includeDirs: [PROTO_ROOT], keepCase: false, longs: String, enums: Number, defaults: false, arrays: true, oneofs: false });
+  // biome-ignore lint/suspicious/noExplicitAny: a package definition loaded from .proto files at run time has no static type
   const pkg = grpc.loadPackageDefinition(def) as any;
   const service = pkg.opentelemetry.proto.collector.metrics.v1.MetricsService.service;
   const server = new grpc.Server();
