@@ -15,7 +15,7 @@ export { SystemOptimizer } from './optimizers/system-optimizer';
 export type { SystemOptimizerOptions, SystemMetrics } from './optimizers/system-optimizer';
 export type { Area, AreaReport, OptimizationError, OptimizationResult, RollbackReport } from './optimizers/types';
 
-// Database connection pools (generic-pool, installed on demand).
+// Database connection pools (need generic-pool, an optional peer dependency).
 export { DatabaseConnectionPool } from './pools/database-connection-pool';
 export type { DatabaseConnectionPoolOptions } from './pools/database-connection-pool';
 

@@ -113,4 +113,20 @@ describe(`the packed package in a fresh app (Node ${process.version})`, () => {
     expect(lines).toHaveLength(1);
     expect(lines[0]).toContain(`needs the package ${name}, which is not installed: npm install ${name}@`);
   });
+
+  it('the sidecar without ioredis: the Redis store says what to install, the other stores still plan', async () => {
+    const cfg = join(app, 'redis-on.json');
+    writeFileSync(cfg, JSON.stringify({ redis: { enabled: true, port: 1 }, system: { enabled: true } }));
+    // An empty procfs root: nothing of the host is read, the sysctl store still plans (every key absent).
+    const procRoot = mkdtempSync(join(tmpdir(), 'titan-perf-proc-'));
+    const stateDir = mkdtempSync(join(tmpdir(), 'titan-perf-state-'));
+    try {
+      const cli = join(app, 'node_modules', 'titan-perf', 'dist', 'sidecar', 'cli.js');
+      const r = await runNode([cli, 'plan', '--json', '--config', cfg, '--proc-root', procRoot, '--state-dir', stateDir], {}, 60_000, app);
+      expect(r.stdout + r.stderr).toContain("Redis (redis.enabled) needs the package ioredis, which is not installed: npm install ioredis@'^5.9.2'");
+      expect(r.stdout).toContain('net.core.somaxconn');
+    } finally {
+      for (const d of [procRoot, stateDir]) rmSync(d, { recursive: true, force: true });
+    }
+  });
 });
