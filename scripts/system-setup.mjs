@@ -15,7 +15,10 @@ const PREFIX = 'titan-perf test set-up:';
 // Debian keeps admin tools in sbin, which a non-root user's PATH often lacks: such a tool is installed all the same.
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 // Flags that take the next argument as their value (test-all's --node, vitest's own): that value is not a file filter.
-const VALUE_FLAGS = new Set(['--node', '-t', '--testNamePattern', '-c', '--config', '--project', '--reporter', '--outputFile', '--root', '--dir', '--exclude', '--shard', '--maxWorkers', '--pool']);
+const VALUE_FLAGS = new Set([
+  '--node', '-t', '--testNamePattern', '-c', '--config', '--project', '--reporter', '--outputFile',
+  '--root', '--dir', '--exclude', '--shard', '--maxWorkers', '--pool',
+]);
 
 /**
  * The tools the selected test files need. Positional arguments are vitest's file filters (substrings of a
@@ -72,21 +75,28 @@ export function decideSetup({ tools, present, uid, osRelease, hasAptGet, optOut 
     return {
       ...base,
       action: 'skip',
-      message: `${PREFIX} skipped (${OPT_OUT_FLAG} / ${OPT_OUT_ENV}=1); not installed: ${missing.map((t) => t.command).join(', ')} (the tests that need them will fail)`,
+      message:
+        `${PREFIX} skipped (${OPT_OUT_FLAG} / ${OPT_OUT_ENV}=1); not installed: ` +
+        `${missing.map((t) => t.command).join(', ')} (the tests that need them will fail)`,
     };
   }
   const packages = unique([...missing, ...optionalMissing].map((t) => t.package));
-  let cannot = null;
-  if (!isDebianLike(osRelease)) cannot = `this is not Debian or Ubuntu (ID=${osRelease?.ID ?? 'unknown'}), so apt-get is not used`;
-  else if (uid !== 0) cannot = 'npm test is not running as root, so it does not install packages';
-  else if (!hasAptGet) cannot = 'apt-get is not on this machine';
+  const cannot = !isDebianLike(osRelease)
+    ? `this is not Debian or Ubuntu (ID=${osRelease?.ID ?? 'unknown'}), so apt-get is not used`
+    : uid !== 0
+      ? 'npm test is not running as root, so it does not install packages'
+      : !hasAptGet
+        ? 'apt-get is not on this machine'
+        : null;
   if (cannot) return { ...base, action: 'stop', message: stopMessage(missing, cannot, uid, osRelease) };
   const why = missing.map((t) => `${t.command} for ${t.folders.join(', ')}`).join('; ');
   return {
     ...base,
     action: 'install',
     packages,
-    message: `${PREFIX} apt-get install ${packages.join(' ')} (missing system tools the tests run: ${why}; ${OPT_OUT_FLAG} skips this)`,
+    message:
+      `${PREFIX} apt-get install ${packages.join(' ')} ` +
+      `(missing system tools the tests run: ${why}; ${OPT_OUT_FLAG} skips this)`,
   };
 }
 
@@ -95,13 +105,15 @@ export function stopMessage(missing, cannot, uid, osRelease) {
   const packages = unique(missing.map((t) => t.package));
   const width = Math.max(...missing.map((t) => t.command.length));
   const lines = [`${PREFIX} no test was run: these system tools are missing and ${cannot}.`];
-  for (const t of missing) lines.push(`  ${t.command.padEnd(width)}  (Debian package ${t.package}) ${t.folders.join(', ')}: ${t.why}`);
+  for (const t of missing) {
+    lines.push(`  ${t.command.padEnd(width)}  (Debian package ${t.package}) ${t.folders.join(', ')}: ${t.why}`);
+  }
   const cmd = installCommand(packages, uid);
   if (isDebianLike(osRelease)) lines.push('Install them with:', `  ${cmd}`);
   else lines.push("Install them with this system's package manager; on Debian or Ubuntu that is:", `  ${cmd}`);
   lines.push(
-    `Or, if you manage this machine yourself, run without this check: npm test -- ${OPT_OUT_FLAG} (or ${OPT_OUT_ENV}=1); ` +
-      'the tests that need a missing tool then fail.',
+    'Or, if you manage this machine yourself, run without this check: ' +
+      `npm test -- ${OPT_OUT_FLAG} (or ${OPT_OUT_ENV}=1); the tests that need a missing tool then fail.`,
   );
   return lines.join('\n');
 }
@@ -187,7 +199,9 @@ export function systemSetup(argv, { root, env = process.env } = {}) {
   if (decision.action !== 'install') return args;
 
   const update = aptGet(['-qq', 'update']);
-  const install = update.ok ? aptGet(['-qq', 'install', '-y', '--no-install-recommends', ...decision.packages]) : update;
+  const install = update.ok
+    ? aptGet(['-qq', 'install', '-y', '--no-install-recommends', ...decision.packages])
+    : update;
   const still = decision.missing.filter((t) => !presentCommands([t], env.PATH).length);
   if (install.ok && still.length === 0) return args;
   if (install.output) console.error(install.output.split('\n').slice(-15).join('\n'));
