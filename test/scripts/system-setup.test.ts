@@ -193,6 +193,35 @@ describe.skipIf(process.getuid?.() !== 0 || !existsSync('/etc/os-release') || !/
   },
 );
 
+describe('the opt-out, for real', () => {
+  const setup = (argv: string[], extra: Record<string, string>) =>
+    run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(join(ROOT, 'scripts', 'system-setup.mjs'))});` +
+          `console.log(JSON.stringify(m.systemSetup(${JSON.stringify(argv)}, { root: ${JSON.stringify(ROOT)} })));`,
+      ],
+      { env: { ...process.env, PATH: dirname(process.execPath), ...extra } },
+    );
+
+  it('--no-system-setup or TITAN_PERF_NO_SYSTEM_SETUP=1: no install, one line naming what is missing, tests go on', async () => {
+    for (const [argv, env] of [
+      [['--no-system-setup', 'test/redis/store.test.ts'], { TITAN_PERF_NO_SYSTEM_SETUP: '' }],
+      [['test/redis/store.test.ts'], { TITAN_PERF_NO_SYSTEM_SETUP: '1' }],
+    ] as const) {
+      const r = await setup([...argv], env);
+      expect(r.code).toBe(0);
+      expect(JSON.parse(r.out)).toEqual(['test/redis/store.test.ts']); // the flag is not passed on to vitest
+      expect(r.err.trim()).toBe(
+        'titan-perf test set-up: skipped (--no-system-setup / TITAN_PERF_NO_SYSTEM_SETUP=1); ' +
+          'not installed: redis-server, redis-cli (the tests that need them will fail)',
+      );
+    }
+  });
+});
+
 describe('a real run of the test command that cannot install', () => {
   const asNobody = process.getuid?.() === 0;
   it('as a non-root user with redis-server hidden from PATH: one message, exit 1, no build, no test', async () => {
