@@ -16,7 +16,8 @@ import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
+import { hasCommand } from './system-setup.mjs';
 
 const CLI_TIMEOUT_MS = 60_000;
 
@@ -51,7 +52,7 @@ function whyNoNamespace() {
   if (process.getuid?.() !== 0) {
     return 'since this runs as a normal user: they run in a network namespace of their own (ip netns add needs root)';
   }
-  if (!findCommand('ip')) {
+  if (!hasCommand('ip')) {
     return 'since the `ip` command (iproute2) is not installed: the namespace is made with `ip netns add`';
   }
   return null;
@@ -75,7 +76,7 @@ async function inNamespace({ node, cli, tmp, cleanup, root }) {
   const nodeWide = SYSCTL_CATALOGUE.filter((s) => s.scope === 'node');
   const kernelParams = Object.fromEntries(nodeWide.map((s) => [s.param, null]));
   const config = { system: { kernelParams } };
-  if (findCommand('logrotate')) {
+  if (hasCommand('logrotate')) {
     const logs = join(tmp, 'logs');
     mkdirSync(logs);
     writeFileSync(join(logs, 'app.log'), 'a line of the service log\n');
@@ -97,12 +98,12 @@ async function inNamespace({ node, cli, tmp, cleanup, root }) {
 
   const state = join(tmp, 'state');
   const flags = ['--config', configFile, '--state-dir', state];
-  const somaxconn = () => readFileSync(`/proc/sys/net/core/somaxconn`, 'utf8').trim();
+  const somaxconn = () => readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim();
   const inNs = (cmd) => execFileSync('ip', ['netns', 'exec', ns, ...cmd], { encoding: 'utf8' }).trim();
   const seen = [inNs(['cat', '/proc/sys/net/core/somaxconn'])];
   const hostBefore = somaxconn();
 
-  // Rollback runs whatever apply and verify did: the namespace is deleted anyway, but the demo shows the undo.
+  // Rollback runs even after a failed apply or verify: the namespace goes anyway, but the demo shows the undo.
   let code = 0;
   for (const cmd of ['apply', 'verify', 'rollback']) {
     const r = await runCli(node, cli, [cmd, ...flags], { cleanup, netns: ns });
@@ -119,7 +120,7 @@ async function inNamespace({ node, cli, tmp, cleanup, root }) {
 
 /** A throw-away redis-server in the namespace; resolves once it accepts connections, or with why not. */
 function startRedis(ns, tmp, cleanup) {
-  if (!findCommand('redis-server')) {
+  if (!hasCommand('redis-server')) {
     return { ready: false, why: 'redis-server is not installed (apt-get install redis-server)' };
   }
   const dir = join(tmp, 'redis');
@@ -210,11 +211,6 @@ class Cleanup {
     }
     rmSync(this.tmp, { recursive: true, force: true });
   }
-}
-
-function findCommand(name) {
-  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/local/sbin', '/usr/sbin', '/sbin'];
-  return dirs.find((d) => d && existsSync(join(d, name))) ?? null;
 }
 
 function firstLine(err) {

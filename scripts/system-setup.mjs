@@ -128,21 +128,21 @@ function unique(xs) {
   return [...new Set(xs)];
 }
 
-/** The commands of `tools` found on PATH or in the sbin directories. */
+/** Whether `command` is an executable on PATH or in the sbin directories. */
+export function hasCommand(command, pathEnv = process.env.PATH ?? '') {
+  return unique([...pathEnv.split(delimiter).filter(Boolean), ...SBIN_DIRS]).some((d) => {
+    try {
+      accessSync(join(d, command), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The commands of `tools` that are there. */
 export function presentCommands(tools, pathEnv = process.env.PATH ?? '') {
-  const dirs = unique([...pathEnv.split(delimiter).filter(Boolean), ...SBIN_DIRS]);
-  return tools
-    .map((t) => t.command)
-    .filter((cmd) =>
-      dirs.some((d) => {
-        try {
-          accessSync(join(d, cmd), constants.X_OK);
-          return true;
-        } catch {
-          return false;
-        }
-      }),
-    );
+  return tools.map((t) => t.command).filter((cmd) => hasCommand(cmd, pathEnv));
 }
 
 function readOsRelease() {
@@ -192,7 +192,7 @@ export function systemSetup(argv, { root, env = process.env } = {}) {
   const complete = tools.every((t) => t.required === false || present.includes(t.command));
   const uid = process.getuid?.() ?? -1;
   const osRelease = complete ? null : readOsRelease();
-  const hasAptGet = complete ? false : presentCommands([{ command: 'apt-get' }], env.PATH).length > 0;
+  const hasAptGet = complete ? false : hasCommand('apt-get', env.PATH);
   const decision = decideSetup({ tools, present, uid, osRelease, hasAptGet, optOut });
   if (decision.message) console.error(decision.message);
   if (decision.action === 'stop') process.exit(1);
@@ -202,7 +202,7 @@ export function systemSetup(argv, { root, env = process.env } = {}) {
   const install = update.ok
     ? aptGet(['-qq', 'install', '-y', '--no-install-recommends', ...decision.packages])
     : update;
-  const still = decision.missing.filter((t) => !presentCommands([t], env.PATH).length);
+  const still = decision.missing.filter((t) => !hasCommand(t.command, env.PATH));
   if (install.ok && still.length === 0) return args;
   if (install.output) console.error(install.output.split('\n').slice(-15).join('\n'));
   const cannot = install.ok
