@@ -40,8 +40,8 @@ export const SYSTEM_TOOLS = [
   {
     command: 'ip',
     package: 'iproute2',
-    folders: ['test/sidecar', 'test/api', 'test/scripts'],
-    why: 'network namespaces (ip netns) so sysctls are applied there, never on the host (the demo too)',
+    folders: ['test/sidecar', 'test/api', 'test/scripts', 'test/kubernetes'],
+    why: 'network namespaces (ip netns) so sysctls are applied there, never on the host (the demo too); links in a pod',
   },
   {
     command: 'sysctl',
@@ -54,6 +54,12 @@ export const SYSTEM_TOOLS = [
     package: 'util-linux',
     folders: ['test/sidecar', 'test/api'],
     why: 'a private mount namespace for a read-only procfs and a private /var/lib',
+  },
+  {
+    command: 'nsenter',
+    package: 'util-linux',
+    folders: ['test/kubernetes'],
+    why: "runs checks inside a pod's network namespace",
   },
   {
     command: 'mount',
@@ -82,25 +88,25 @@ export const SYSTEM_TOOLS = [
   {
     command: 'podman',
     package: 'podman',
-    folders: ['test/deploy'],
+    folders: ['test/kubernetes'],
     why: 'builds the images from their Dockerfiles and plays the Kubernetes manifests (podman kube play)',
   },
   {
     command: 'runc',
     package: 'runc',
-    folders: ['test/deploy'],
+    folders: ['test/kubernetes'],
     why: "podman's runtime (crun, apt's first choice otherwise, fails on hybrid cgroup hosts)",
   },
   {
     command: 'catatonit',
     package: 'catatonit',
-    folders: ['test/deploy'],
+    folders: ['test/kubernetes'],
     why: "the init of podman's locally built pod infra (pause) image",
   },
   {
     command: 'debootstrap',
     package: 'debootstrap',
-    folders: ['test/deploy'],
-    why: 'builds the minimal Debian base image locally (no registry is needed)',
+    folders: ['test/kubernetes'],
+    why: 'builds the minimal Debian base image locally (no registry is needed; it needs a Debian mirror)',
   },
 ];
