@@ -26,12 +26,16 @@ const VALUE_FLAGS = new Set([
  * for more, never starts tests without what they need).
  */
 export function selectTools(tools, { args = [], testFiles = [] } = {}) {
-  const filters = args.filter((a, i) => !a.startsWith('-') && !VALUE_FLAGS.has(args[i - 1]));
+  const filters = fileFilters(args);
   if (filters.length === 0) return tools;
   const files = testFiles.filter((f) => filters.some((x) => f.includes(x)));
   if (files.length === 0) return tools;
   const folders = new Set(files.map((f) => f.split('/').slice(0, 2).join('/')));
   return tools.filter((t) => t.folders.some((d) => folders.has(d)));
+}
+
+function fileFilters(args) {
+  return args.filter((a, i) => !a.startsWith('-') && !VALUE_FLAGS.has(args[i - 1]));
 }
 
 export function parseOsRelease(text) {
@@ -169,11 +173,11 @@ function listTestFiles(root) {
   return out;
 }
 
-function aptGet(args) {
+function aptGet(args, env) {
   const r = spawnSync('apt-get', args, {
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',
-    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    env: { ...env, DEBIAN_FRONTEND: 'noninteractive' },
   });
   return { ok: r.status === 0, output: `${r.stdout ?? ''}${r.stderr ?? ''}${r.error ? r.error.message : ''}`.trim() };
 }
@@ -185,8 +189,8 @@ function aptGet(args) {
 export function systemSetup(argv, { root, env = process.env } = {}) {
   const optOut = argv.includes(OPT_OUT_FLAG) || env[OPT_OUT_ENV] === '1';
   const args = argv.filter((a) => a !== OPT_OUT_FLAG);
-  const filtersGiven = args.some((a, i) => !a.startsWith('-') && !VALUE_FLAGS.has(args[i - 1]));
-  const tools = selectTools(SYSTEM_TOOLS, { args, testFiles: filtersGiven && root ? listTestFiles(root) : [] });
+  const testFiles = fileFilters(args).length > 0 && root ? listTestFiles(root) : [];
+  const tools = selectTools(SYSTEM_TOOLS, { args, testFiles });
   const present = presentCommands(tools, env.PATH);
   // os-release and apt-get matter only when something is missing: a ready machine pays for the PATH scan alone.
   const complete = tools.every((t) => t.required === false || present.includes(t.command));
@@ -198,9 +202,9 @@ export function systemSetup(argv, { root, env = process.env } = {}) {
   if (decision.action === 'stop') process.exit(1);
   if (decision.action !== 'install') return args;
 
-  const update = aptGet(['-qq', 'update']);
+  const update = aptGet(['-qq', 'update'], env);
   const install = update.ok
-    ? aptGet(['-qq', 'install', '-y', '--no-install-recommends', ...decision.packages])
+    ? aptGet(['-qq', 'install', '-y', '--no-install-recommends', ...decision.packages], env)
     : update;
   const still = decision.missing.filter((t) => !hasCommand(t.command, env.PATH));
   if (install.ok && still.length === 0) return args;
