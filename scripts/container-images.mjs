@@ -151,8 +151,10 @@ export function imageSize(ref) {
   return Number(podmanOk(['image', 'inspect', '--format', '{{.Size}}', ref]).trim());
 }
 
+/** Removes the images built from the Dockerfiles, and the untagged layers rebuilding them left (the bases stay cached). */
 export function removeImages(refs) {
   for (const ref of refs) if (imageExists(ref)) podman(['rmi', '-f', ref]);
+  podman(['image', 'prune', '-f']);
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

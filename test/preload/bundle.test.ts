@@ -35,6 +35,8 @@ beforeAll(async () => {
   cpSync(FIXTURES, app, { recursive: true });
   copyFileSync(join(ROOT, 'test', 'telemetry', 'fixtures', 'app-plain.cjs'), join(app, 'app-plain.cjs'));
   // An ESM app that knows nothing of titan-perf but the global slot.
+  // getAgent() as an app without the package can write it: the slot is a global Symbol.for key.
+  writeFileSync(join(app, 'slot.cjs'), "exports.getAgent = () => { const v = globalThis[Symbol.for('titan-perf.agent')]; return typeof v === 'object' ? v : undefined; };\n");
   writeFileSync(join(app, 'esm-app.mjs'), "setImmediate(() => console.log(JSON.stringify({ slot: typeof globalThis[Symbol.for('titan-perf.agent')] })));\n");
   servers = await startServers();
 });
@@ -87,6 +89,13 @@ setImmediate(() => {
     expect(r.stderr).toBe('');
     // The agent is the bundle's own class (not the package's), reached through the package's getAgent().
     expect(jsonLines(r.stdout)[0]).toEqual({ same: true, fromPackage: false, tuning: expect.arrayContaining(['fetch']) });
+  });
+
+  it('the preload named twice in NODE_OPTIONS (an image that had it, and the pod spec adding it again) starts one agent', async () => {
+    const r = await runNode([join(app, 'agent-report.cjs')], { NODE_OPTIONS: `--require ${preload} --require ${preload}`, APP_ENTRY: join(app, 'slot.cjs') }, 60_000, app);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(jsonLines(r.stdout)[0]).toMatchObject({ agent: true, slot: 'object' });
   });
 
   for (const [protocol, start] of [
