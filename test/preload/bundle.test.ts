@@ -45,6 +45,22 @@ afterAll(() => {
   if (place) rmSync(place, { recursive: true, force: true });
 });
 
+/** app-plain.cjs under the bundle, with quick sampling and export; stdin open until stop(). */
+function startPlainApp(env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(app, 'app-plain.cjs')], {
+    cwd: app,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: cleanEnv({ NODE_OPTIONS: `--require ${preload}`, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '200', TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '250', ...env }),
+  });
+  let stderr = '';
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+  const stop = async () => {
+    child.stdin.end();
+    if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+  };
+  return { child, stderr: () => stderr, stop };
+}
+
 describe(`zero-install preload (Node ${process.version})`, () => {
   it('resolves nothing outside its own folder', () => {
     expect(() => execFileSync(process.execPath, ['-e', 'require.resolve("titan-perf")'], { cwd: app, stdio: 'pipe' })).toThrow();
@@ -104,23 +120,14 @@ setImmediate(() => {
   ] as const) {
     it(`OTLP ${protocol}: the preload's metrics reach the receiver with the pod's resource attributes`, async () => {
       const receiver = await start();
-      const child = spawn(process.execPath, [join(app, 'app-plain.cjs')], {
-        cwd: app,
-        stdio: ['pipe', 'pipe', 'pipe'],
-        env: cleanEnv({
-          NODE_OPTIONS: `--require ${preload}`,
-          OTEL_METRICS_EXPORTER: 'otlp',
-          OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: protocol,
-          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-          OTEL_METRIC_EXPORT_INTERVAL: '1000',
-          OTEL_SERVICE_NAME: 'pricing',
-          K8S_POD_NAME: 'pricing-7d9f-abcde',
-          TITAN_PERF_TELEMETRY__EXPORT_DELAY: '200',
-          TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '250',
-        }),
+      const { child, stderr, stop } = startPlainApp({
+        OTEL_METRICS_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: protocol,
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_METRIC_EXPORT_INTERVAL: '1000',
+        OTEL_SERVICE_NAME: 'pricing',
+        K8S_POD_NAME: 'pricing-7d9f-abcde',
       });
-      let stderr = '';
-      child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
       try {
         const metric = await waitFor('an export with nodejs.eventloop.utilization', () =>
           allMetrics(receiver).find((m) => m.name === 'nodejs.eventloop.utilization'), 45_000);
@@ -128,10 +135,9 @@ setImmediate(() => {
         expect(metric.resource).toMatchObject({ 'service.name': 'pricing', 'k8s.pod.name': 'pricing-7d9f-abcde', 'process.runtime.name': 'nodejs' });
         expect(Number(metric.resource['process.pid'])).toBe(child.pid);
         expect(allMetrics(receiver).map((m) => m.name)).toContain('v8js.memory.heap.used');
-        expect(stderr).toBe('');
+        expect(stderr()).toBe('');
       } finally {
-        child.stdin.end();
-        await new Promise((r) => child.once('exit', r));
+        await stop();
         await receiver.close();
       }
     });
@@ -139,18 +145,7 @@ setImmediate(() => {
 
   it('Prometheus: the scrape endpoint serves the preload\'s metrics as Prometheus text', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [join(app, 'app-plain.cjs')], {
-      cwd: app,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: cleanEnv({
-        NODE_OPTIONS: `--require ${preload}`,
-        OTEL_METRICS_EXPORTER: 'prometheus',
-        OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
-        OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
-        TITAN_PERF_TELEMETRY__EXPORT_DELAY: '200',
-        TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '250',
-      }),
-    });
+    const { stop } = startPlainApp({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1' });
     try {
       const text = await waitFor('a scrape with nodejs_eventloop_utilization', async () => {
         const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
@@ -158,8 +153,7 @@ setImmediate(() => {
       }, 45_000);
       expect(text).toMatch(/^# TYPE v8js_memory_heap_used gauge$/m);
     } finally {
-      child.stdin.end();
-      await new Promise((r) => child.once('exit', r));
+      await stop();
     }
   });
 });
