@@ -9,6 +9,7 @@
 import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
+import { writeThirdPartyLicenses } from './bundle-licenses.mjs';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -72,35 +73,41 @@ export async function buildPreloadBundle({ outdir = BUNDLE_DIR, minify = true } 
     // Parses on Node 20 too, so that an app on an old Node gets the preload's own "inactive" line, not a SyntaxError.
     target: 'node20',
     minify,
-    legalComments: 'linked',
+    // Notices go to THIRD-PARTY-LICENSES.txt, whole, rather than as comment fragments.
+    legalComments: 'none',
     logLevel: 'warning',
     // The SDK warm-up requires package names it computes: in the bundle they load with the SDK file instead.
     logOverride: { 'unsupported-require-call': 'silent' },
+    metafile: true,
   };
+  const metafiles = [];
   const wanted = new Map();
   const built = new Map();
-  await build({
+  const core = await build({
     ...common,
     entryPoints: [join(ROOT, 'preload', 'index.ts')],
     outfile: join(outdir, 'preload.js'),
     plugins: [splitPlugin('preload.js', wanted)],
   });
+  metafiles.push(core.metafile);
   // Each file after the ones that ask for its modules (grpc asks otel.js for the SDK).
   for (const chunk of CHUNKS) {
     const keys = [...(wanted.get(chunk.file) ?? [])].sort();
     if (keys.length === 0) continue;
     built.set(chunk.file, keys.length);
     const table = keys.map((k) => `  get ${JSON.stringify(k)}() { return require(${JSON.stringify(join(ROOT, k))}); },`).join('\n');
-    await build({
+    const part = await build({
       ...common,
       stdin: { contents: `module.exports = {\n${table}\n};\n`, resolveDir: ROOT, sourcefile: chunk.file, loader: 'js' },
       outfile: join(outdir, chunk.file),
       plugins: [splitPlugin(chunk.file, wanted)],
     });
+    metafiles.push(part.metafile);
   }
   for (const [file, keys] of wanted) {
     if (keys.size !== built.get(file)) throw new Error(`${file} was built before every file that needs it: reorder CHUNKS`);
   }
+  writeThirdPartyLicenses(ROOT, metafiles, join(outdir, 'THIRD-PARTY-LICENSES.txt'));
   // The folder is its own package scope: the files are CommonJS whatever the app's package.json says.
   writeFileSync(
     join(outdir, 'package.json'),

@@ -7,6 +7,7 @@ import { build } from 'esbuild';
 import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeThirdPartyLicenses } from './bundle-licenses.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const SIDECAR_BUNDLE_DIR = join(ROOT, 'dist', 'sidecar-bundle');
@@ -15,7 +16,7 @@ export async function buildSidecarBundle({ outdir = SIDECAR_BUNDLE_DIR } = {}) {
   rmSync(outdir, { recursive: true, force: true });
   mkdirSync(outdir, { recursive: true });
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-  await build({
+  const result = await build({
     entryPoints: [join(ROOT, 'sidecar', 'cli.ts')],
     outfile: join(outdir, 'sidecar.js'),
     bundle: true,
@@ -23,10 +24,13 @@ export async function buildSidecarBundle({ outdir = SIDECAR_BUNDLE_DIR } = {}) {
     format: 'cjs',
     target: 'node22',
     minify: true,
-    legalComments: 'linked',
+    // Notices go to THIRD-PARTY-LICENSES.txt, whole, rather than as comment fragments.
+    legalComments: 'none',
     logLevel: 'warning',
     logOverride: { 'unsupported-require-call': 'silent' },
+    metafile: true,
   });
+  writeThirdPartyLicenses(ROOT, [result.metafile], join(outdir, 'THIRD-PARTY-LICENSES.txt'));
   writeFileSync(
     join(outdir, 'package.json'),
     `${JSON.stringify({ name: 'titan-perf-sidecar', version: pkg.version, private: true, type: 'commonjs', main: 'sidecar.js' }, null, 2)}\n`,
