@@ -31,10 +31,15 @@ function rangeOf(name: string): string {
   }
 }
 
-/** require(name), or a MissingPackageError naming what to install when the package itself is absent. */
-export function requireOptional<T>(name: string, neededFor: string): T {
+/**
+ * `load()`, or a MissingPackageError naming what to install when the package
+ * itself is absent. `load` is a literal `() => require('name')` at the call
+ * site so that a bundler (the sidecar and preload bundles) can see and
+ * include the package.
+ */
+export function requireOptional<T>(name: string, neededFor: string, load: () => T): T {
   try {
-    return require(name) as T;
+    return load();
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     // Only the package itself being absent is "missing"; a broken install deeper down keeps its own error.

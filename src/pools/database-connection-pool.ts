@@ -108,7 +108,9 @@ export class DatabaseConnectionPool<T extends object = object> {
     };
     // Required here rather than at the top: loading the library (its types,
     // the optimizers) never pays for generic-pool, an optional dependency.
-    const genericPool = requireOptional<typeof import('generic-pool')>('generic-pool', 'createDatabaseConnectionPool');
+    const genericPool = requireOptional<typeof import('generic-pool')>('generic-pool', 'createDatabaseConnectionPool', () =>
+      require('generic-pool'),
+    );
     this.pool = genericPool.createPool(factory, opts);
     // Without a listener these events are silently dropped; the count feeds the message of a later timeout.
     this.pool.on('factoryCreateError', () => {});

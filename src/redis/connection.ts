@@ -122,7 +122,7 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
  */
 export async function connectRedis(config: RedisConfig, opts: ConnectOptions = {}): Promise<Redis> {
   const target = redisTarget(config, opts);
-  const { default: IORedis } = requireOptional<typeof import('ioredis')>('ioredis', 'Redis (redis.enabled)');
+  const { default: IORedis } = requireOptional<typeof import('ioredis')>('ioredis', 'Redis (redis.enabled)', () => require('ioredis'));
   const client = new IORedis(target.options);
   let lastError: unknown;
   let authError: unknown;

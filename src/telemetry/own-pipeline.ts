@@ -79,6 +79,7 @@ function otlpExporter(plan: ExportPlan): PushMetricExporter {
       const { OTLPMetricExporter } = requireOptional<typeof import('@opentelemetry/exporter-metrics-otlp-grpc')>(
         '@opentelemetry/exporter-metrics-otlp-grpc',
         'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc',
+        () => require('@opentelemetry/exporter-metrics-otlp-grpc'),
       );
       return new OTLPMetricExporter();
     }
@@ -155,6 +156,7 @@ function readerFor(name: string, plan: ExportPlan, sdk: typeof import('@opentele
     const { PrometheusExporter } = requireOptional<typeof import('@opentelemetry/exporter-prometheus')>(
       '@opentelemetry/exporter-prometheus',
       'OTEL_METRICS_EXPORTER=prometheus',
+      () => require('@opentelemetry/exporter-prometheus'),
     );
     const { host, port } = plan.prometheus;
     return new PrometheusExporter({ host, port }, (err) => {
