@@ -3,9 +3,9 @@
  * with a probe listener on a free loopback port, its JSON log lines parsed as
  * they arrive, and raw TCP requests sent to the probe port.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
-import { collect, startCli, waitFor } from './support';
+import { CLI, collect, NODE, startCli, waitFor } from './support';
 
 export interface Daemon {
   child: ChildProcess;
@@ -29,9 +29,15 @@ export function parseEvents(text: string): Record<string, unknown>[] {
   return events;
 }
 
-/** Starts `run` and waits for its `listening` event (the first pass may still be under way). */
-export async function startDaemon(args: string[], opts: { netns?: string; env?: Record<string, string> } = {}): Promise<Daemon> {
-  const child = startCli(['run', '--listen', '127.0.0.1:0', ...args], opts);
+/**
+ * Starts `run` and waits for its `listening` event (the first pass may still be under way).
+ * `wrap` prefixes the command line (e.g. `prlimit --nofile=256:256`).
+ */
+export async function startDaemon(args: string[], opts: { netns?: string; env?: Record<string, string>; wrap?: string[] } = {}): Promise<Daemon> {
+  const argv = ['run', '--listen', '127.0.0.1:0', ...args];
+  const child = opts.wrap
+    ? spawn(opts.wrap[0], [...opts.wrap.slice(1), NODE, CLI, ...argv], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    : startCli(argv, opts);
   const io = collect(child);
   const events = () => parseEvents(io.out());
   const listening = await waitFor('the daemon to listen', () => {
@@ -76,19 +82,3 @@ export async function probe(port: number, path: string): Promise<{ status: numbe
   return { status: res.status, body: await res.text() };
 }
 
-/** Like startDaemon, but the command line is prefixed (e.g. `prlimit --nofile=256:256`). */
-export async function startWrappedDaemon(wrap: string[], args: string[], env: Record<string, string> = {}): Promise<Daemon> {
-  const { spawn } = await import('node:child_process');
-  const { CLI, NODE } = await import('./support');
-  const child = spawn(wrap[0], [...wrap.slice(1), NODE, CLI, 'run', '--listen', '127.0.0.1:0', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const io = collect(child);
-  const events = () => parseEvents(io.out());
-  const listening = await waitFor('the daemon to listen', () => {
-    if (child.exitCode !== null) throw new Error(`the daemon exited ${child.exitCode}: ${io.err()}${io.out()}`);
-    return events().find((e) => e.event === 'listening');
-  });
-  return { child, port: listening.port as number, events, out: io.out, err: io.err };
-}

@@ -11,7 +11,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { probe, rawRequest, startDaemon, startWrappedDaemon, type Daemon } from './daemon-support';
+import { probe, rawRequest, startDaemon, type Daemon } from './daemon-support';
 import { baseConfig, exited, fakeProcRoot, readFakeSysctl, tempDir, waitFor, writeJson } from './support';
 
 const running: Daemon[] = [];
@@ -29,7 +29,7 @@ async function bareDaemon(wrap?: string[]): Promise<Daemon> {
   const dir = tempDir('probe');
   const config = writeJson(dir, 'config.json', { redis: { enabled: false }, system: { enabled: false } });
   const args = ['--config', config, '--state-dir', join(dir, 'state'), '--interval', '1000'];
-  const d = wrap ? await startWrappedDaemon(wrap, args) : await startDaemon(args);
+  const d = await startDaemon(args, { wrap });
   running.push(d);
   await waitFor('the first pass', () => d.events().some((e) => e.event === 'initial-apply'));
   return d;

@@ -10,20 +10,12 @@
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseEvents } from './daemon-support';
-import { CLI, collect, createNetns, deleteNetns, exited, hostSysctlSnapshot, NODE, nsSysctl, tempDir, waitFor, writeJson, baseConfig } from './support';
+import { baseConfig, CLI, collect, exited, guardHost, NODE, nsSysctl, tempDir, waitFor, writeJson } from './support';
 
 const KEYS = ['net.core.somaxconn', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout'];
-const namespaces: string[] = [];
-let hostBefore: Record<string, string | null>;
-beforeAll(() => {
-  hostBefore = hostSysctlSnapshot();
-});
-afterAll(() => {
-  for (const ns of namespaces) deleteNetns(ns);
-  expect(hostSysctlSnapshot()).toEqual(hostBefore);
-});
+const host = guardHost();
 
 function childPid(parent: number): number | undefined {
   try {
@@ -35,8 +27,7 @@ function childPid(parent: number): number | undefined {
 }
 
 async function sigtermDuringFirstPass(pid1: boolean) {
-  const ns = createNetns();
-  namespaces.push(ns);
+  const ns = host.newNs();
   const dir = tempDir('sigterm');
   const config = writeJson(dir, 'config.json', baseConfig());
   const originals = Object.fromEntries(KEYS.map((k) => [k, nsSysctl(ns, k)]));

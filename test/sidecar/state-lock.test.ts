@@ -8,17 +8,16 @@
  * now used by another process) that never block forever.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   baseConfig,
   collect,
-  createNetns,
-  deleteNetns,
   exited,
   fakeProcRoot,
-  hostSysctlSnapshot,
+  guardHost,
   nsSysctl,
   readFakeSysctl,
   runCli,
@@ -29,15 +28,7 @@ import {
 } from './support';
 
 const KEYS = ['net.core.somaxconn', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout'];
-const namespaces: string[] = [];
-let hostBefore: Record<string, string | null>;
-beforeAll(() => {
-  hostBefore = hostSysctlSnapshot();
-});
-afterAll(() => {
-  for (const ns of namespaces) deleteNetns(ns);
-  expect(hostSysctlSnapshot()).toEqual(hostBefore);
-});
+const host = guardHost();
 
 function journal(state: string): { key: string; original: string }[] {
   try {
@@ -59,8 +50,7 @@ async function startHeldApply(args: string[], env: Record<string, string>, netns
 
 describe('one operation at a time per state directory', () => {
   it('in a network namespace: a rollback during an apply waits for it, and no original is lost', async () => {
-    const ns = createNetns();
-    namespaces.push(ns);
+    const ns = host.newNs();
     const dir = tempDir('race');
     const state = join(dir, 'state');
     const config = writeJson(dir, 'config.json', baseConfig());
@@ -121,7 +111,6 @@ describe('one operation at a time per state directory', () => {
     try {
       const stat = readFileSync(`/proc/${sleeper.pid}/stat`, 'utf8');
       const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-      const { hostname } = await import('node:os');
       const lock = join(state, 'operation.lock');
       // The pid is alive, but it is not the process that took the lock (another start time).
       writeFileSync(lock, JSON.stringify({ pid: sleeper.pid, start: String(Number(start) - 1), host: hostname(), operation: 'apply', at: Date.now(), token: 'x' }));
