@@ -11,8 +11,8 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { probe, rawRequest, startDaemon, type Daemon } from './daemon-support';
-import { baseConfig, exited, fakeProcRoot, readFakeSysctl, tempDir, waitFor, writeJson } from './support';
+import { parseEvents, probe, rawRequest, startDaemon, type Daemon } from './daemon-support';
+import { baseConfig, collect, exited, fakeProcRoot, readFakeSysctl, startCli, tempDir, waitFor, writeJson } from './support';
 
 const running: Daemon[] = [];
 afterEach(async () => {
@@ -165,14 +165,16 @@ describe('daemon: an uncaught fault', () => {
     const root = fakeProcRoot(values);
     const dir = tempDir('fault');
     const config = writeJson(dir, 'config.json', baseConfig());
-    const d = await startDaemon(['--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root, '--interval', '60000', '--rollback-on-exit'], {
+    // Not startDaemon: the daemon may fault and exit before a poll sees its `listening` line.
+    const child = startCli(['run', '--listen', '127.0.0.1:0', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root, '--interval', '60000', '--rollback-on-exit'], {
       env: { TITAN_PERF_TEST_FAULT_AFTER_FIRST_PASS: '1' },
     });
-    running.push(d);
-    const { code } = await exited(d.child);
-    expect(d.events().find((e) => e.event === 'initial-apply')).toBeDefined();
-    expect(d.events().find((e) => e.event === 'fault')).toMatchObject({ level: 'error', error: expect.stringContaining('test fault') });
-    expect(d.events().find((e) => e.event === 'rollback')).toMatchObject({ failed: [] });
+    const io = collect(child);
+    const { code } = await exited(child);
+    const events = parseEvents(io.out());
+    expect(events.find((e) => e.event === 'initial-apply'), io.err()).toBeDefined();
+    expect(events.find((e) => e.event === 'fault')).toMatchObject({ level: 'error', error: expect.stringContaining('test fault') });
+    expect(events.find((e) => e.event === 'rollback')).toMatchObject({ failed: [] });
     for (const [k, v] of Object.entries(values)) expect(readFakeSysctl(root, k)).toBe(v);
     expect(code).toBe(1);
   });
