@@ -65,7 +65,10 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     }
     if (daemon.rollbackOnExit) {
       try {
-        const r = await built.engine.rollback();
+        // Bounded like the rest of the stop: a rollback that cannot get the state lock within the grace gives up.
+        const graceOver = new AbortController();
+        const t = setTimeout(() => graceOver.abort(new Error(`the shutdown grace of ${daemon.shutdownGrace} ms ran out`)), daemon.shutdownGrace);
+        const r = await built.engine.rollback({ signal: graceOver.signal }).finally(() => clearTimeout(t));
         log({ event: 'rollback', restored: r.restored.length, failed: r.failed });
         metrics.rolledBack(r);
         if (!r.ok) code = 1;

@@ -34,8 +34,8 @@ export interface EngineOptions {
 }
 
 export interface OperationLock {
-  /** Waits (bounded) for the lock; rejects with a clear message when another operation keeps it. */
-  acquire(operation: string): Promise<() => void>;
+  /** Waits (bounded) for the lock; rejects with a clear message when another operation keeps it, or once `signal` fires. */
+  acquire(operation: string, signal?: AbortSignal): Promise<() => void>;
 }
 
 export interface EngineEvent {
@@ -125,9 +125,9 @@ export class Engine {
   }
 
   /** Runs `fn` holding the operation lock (when the engine has one). */
-  private async exclusive<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+  private async exclusive<T>(operation: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
     if (!this.lock) return fn();
-    const release = await this.lock.acquire(operation);
+    const release = await this.lock.acquire(operation, signal);
     try {
       return await fn();
     } finally {
@@ -148,7 +148,7 @@ export class Engine {
 
   async apply(opts: ApplyOptions = {}): Promise<ApplyResult> {
     if (opts.dryRun) return this.applyLocked(opts);
-    return this.exclusive('apply', () => this.applyLocked(opts));
+    return this.exclusive('apply', () => this.applyLocked(opts), opts.signal);
   }
 
   private async applyLocked(opts: ApplyOptions): Promise<ApplyResult> {
@@ -221,8 +221,9 @@ export class Engine {
     return result;
   }
 
-  async rollback(): Promise<RollbackResult> {
-    return this.exclusive('rollback', () => this.rollbackLocked());
+  /** `signal` ends a wait for the state lock (a stop that must finish in time); a rollback under way runs to its end. */
+  async rollback(opts: { signal?: AbortSignal } = {}): Promise<RollbackResult> {
+    return this.exclusive('rollback', () => this.rollbackLocked(), opts.signal);
   }
 
   private async rollbackLocked(): Promise<RollbackResult> {

@@ -153,19 +153,20 @@ export class StateLock implements OperationLock {
     this.path = join(dir, STATE_LOCK_FILE);
   }
 
-  async acquire(operation: string): Promise<() => void> {
+  async acquire(operation: string, signal?: AbortSignal): Promise<() => void> {
     const until = Date.now() + this.waitMs;
     const previous = this.tail;
     let done!: () => void;
     this.tail = new Promise<void>((resolve) => (done = resolve));
-    if (!(await settledBefore(previous, until))) {
+    if (!(await settledBefore(previous, until, signal))) {
       // Keep the queue's order: the next waiter still waits for the operation running now.
       void previous.then(done);
+      if (signal?.aborted) throw interrupted(operation, signal);
       throw this.lockedError(operation, `${this.holding ?? 'an operation'} in this process`);
     }
     let record: LockRecord;
     try {
-      record = await this.acquireFile(operation, until);
+      record = await this.acquireFile(operation, until, signal);
     } catch (err) {
       done();
       throw err;
@@ -182,7 +183,7 @@ export class StateLock implements OperationLock {
     };
   }
 
-  private async acquireFile(operation: string, until: number): Promise<LockRecord> {
+  private async acquireFile(operation: string, until: number, signal?: AbortSignal): Promise<LockRecord> {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const record = ownRecord(operation);
     let delayMs = 20;
@@ -199,6 +200,7 @@ export class StateLock implements OperationLock {
           : 'a process that is writing the lock';
         throw this.lockedError(operation, who);
       }
+      if (signal?.aborted) throw interrupted(operation, signal);
       await new Promise((r) => setTimeout(r, delayMs));
       delayMs = Math.min(delayMs * 2, 250);
     }
@@ -213,12 +215,25 @@ export class StateLock implements OperationLock {
   }
 }
 
-function settledBefore(p: Promise<void>, until: number): Promise<boolean> {
+function interrupted(operation: string, signal: AbortSignal): TitanPerfError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
+  return new TitanPerfError('TITAN_PERF_INTERRUPTED', `${operation} did not start: it was waiting for the state lock when ${why}`);
+}
+
+/** Whether `p` settled before `until` (false also when `signal` fires first). */
+function settledBefore(p: Promise<void>, until: number, signal?: AbortSignal): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
+  let onAbort: (() => void) | undefined;
   return Promise.race([
     p.then(() => true),
     new Promise<boolean>((resolve) => {
       timer = setTimeout(() => resolve(false), Math.max(0, until - Date.now()));
+      onAbort = () => resolve(false);
+      if (signal?.aborted) resolve(false);
+      else signal?.addEventListener('abort', onAbort, { once: true });
     }),
-  ]).finally(() => clearTimeout(timer));
+  ]).finally(() => {
+    clearTimeout(timer);
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  });
 }

@@ -129,3 +129,37 @@ describe('one operation at a time per state directory', () => {
     }
   });
 });
+
+describe('the daemon and a state directory held by another operation', () => {
+  it('SIGTERM while its first pass waits for the lock: the stop ends within its grace periods, not the lock wait, and says why', async () => {
+    const root = fakeProcRoot({ 'net.core.somaxconn': '128' });
+    const dir = tempDir('lock-daemon');
+    const state = join(dir, 'state');
+    const config = writeJson(dir, 'config.json', { ...baseConfig(), system: { daemon: { shutdownGrace: 500 } } });
+    const args = ['--config', config, '--state-dir', state, '--proc-root', root];
+    const apply = await startHeldApply(args, { TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL: '1' });
+    const daemon = startCli(['run', ...args, '--listen', '127.0.0.1:0', '--rollback-on-exit']);
+    const io = collect(daemon);
+    try {
+      await waitFor('the daemon to listen', () => io.out().includes('"event":"listening"'));
+      // Its first pass is now waiting for the lock the paused apply holds (30 s by default).
+      const started = Date.now();
+      daemon.kill('SIGTERM');
+      const { code } = await exited(daemon);
+      const ms = Date.now() - started;
+      console.log(`daemon stop while another operation held the state directory: ${ms} ms (shutdownGrace 500)`);
+      expect(ms).toBeLessThan(15_000);
+      expect(code).toBe(1);
+      expect(io.out()).toMatch(/"event":"pass-failed".*did not start: it was waiting for the state lock when the daemon is stopping \(SIGTERM\).*TITAN_PERF_INTERRUPTED/);
+      expect(io.out()).toMatch(/"event":"rollback-failed".*shutdown grace of 500 ms ran out.*TITAN_PERF_INTERRUPTED/);
+    } finally {
+      if (daemon.exitCode === null) daemon.kill('SIGKILL');
+      apply.child.kill('SIGKILL');
+      await exited(apply.child);
+    }
+    // The paused apply's originals are still there for a rollback from a new process.
+    const r = await runCli(['rollback', ...args]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFakeSysctl(root, 'net.core.somaxconn')).toBe('128');
+  });
+});
