@@ -11,6 +11,7 @@ export const redisDefaults: RedisConfig = {
   port: 6379,
   tls: false,
   connectTimeout: 5000,
+  commandTimeout: 5000,
   connectRetries: 3,
   mode: 'manage',
   maxMemoryHeadroom: 0.2,
@@ -75,6 +76,12 @@ export function redisSchema() {
     /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
     tlsCaFile: v.optional(str('a file path')),
     connectTimeout: int(1, 600_000, 'ms'),
+    /**
+     * ms every command may take before it fails (TITAN_PERF_REDIS_TIMEOUT): a
+     * frozen server (SIGSTOP, swapping, a long-running command) must not hang a
+     * pass, a rollback or the daemon's shutdown. Also bounds the handshake.
+     */
+    commandTimeout: int(100, 600_000, 'ms'),
     /** Reconnect attempts (with back-off) before giving up; the sidecar then reports not ready. */
     connectRetries: int(0, 20),
     /**

@@ -45,6 +45,7 @@ export const systemDefaults: SystemConfig = {
     host: '127.0.0.1',
     port: 9477,
     rollbackOnExit: false,
+    shutdownGrace: 10_000,
   },
 };
 
@@ -106,6 +107,12 @@ export function systemSchema() {
       port: int(0, 65535),
       /** Restore the journalled originals on SIGTERM. */
       rollbackOnExit: bool(),
+      /**
+       * ms a stop (SIGTERM, SIGINT, a fault) waits for the pass under way before
+       * it interrupts it and rolls back what it can: keep it below the pod's
+       * terminationGracePeriodSeconds (30 s by default).
+       */
+      shutdownGrace: int(0, 600_000, 'ms'),
     }),
   });
 }
