@@ -29,6 +29,12 @@ export interface RuntimeAgentOptions {
   config?: NodejsConfig;
   /** What was wrong in the configuration and fell back to defaults, for status(). */
   configIssues?: ConfigIssue[];
+  /**
+   * Whether nodejs.maxOldSpaceSize was set by the user (profile, file,
+   * TITAN_PERF_*, code) rather than left at its default: only a chosen size
+   * that is not in effect is a warning. Default: it differs from the default.
+   */
+  heapSizeChosen?: boolean;
   /** cgroup filesystem root; default TITAN_PERF_CGROUP_ROOT or /sys/fs/cgroup. */
   cgroupRoot?: string;
   /** Sampling period of the event-loop delay histogram, ms (default 10). */
@@ -67,6 +73,7 @@ export interface NodeRuntimeMetrics {
 export class RuntimeAgent extends EventEmitter {
   readonly config: NodejsConfig;
   private readonly configIssues: ConfigIssue[];
+  private readonly heapSizeChosen: boolean;
   private readonly cgroupRoot?: string;
   private readonly fault: (what: string, err: unknown) => void;
   private readonly eventLoopResolution?: number;
@@ -90,6 +97,7 @@ export class RuntimeAgent extends EventEmitter {
     super();
     this.config = options.config ?? nodejsDefaults;
     this.configIssues = options.configIssues ?? [];
+    this.heapSizeChosen = options.heapSizeChosen ?? this.config.maxOldSpaceSize !== nodejsDefaults.maxOldSpaceSize;
     this.cgroupRoot = options.cgroupRoot;
     // Loaded on the first fault only: one file less on the preload's start-up path.
     this.fault = options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
@@ -256,6 +264,7 @@ export class RuntimeAgent extends EventEmitter {
         execArgv: process.execArgv,
         nodeOptions: process.env.NODE_OPTIONS ?? '',
         maxOldSpaceSize: this.config.maxOldSpaceSize,
+        maxOldSpaceSizeChosen: this.heapSizeChosen,
         incrementalMarking: this.config.incrementalMarking,
         hasPercentageFlag: process.allowedNodeEnvironmentFlags.has('--max-old-space-size-percentage'),
       });
