@@ -278,8 +278,10 @@ export class RuntimeAgent extends EventEmitter {
   status(): AgentStatus {
     // Report the truth as of now: an http module the app loaded since the last tick gets tuned first.
     this.checkHttpAgents();
+    const npmUndici = this.config.tuneFetch ? this.guardValue('npm undici status', () => this.fetchTuner.npmUndiciStatus()) : undefined;
     const tuning: TunerStatus[] = [
       this.config.tuneFetch ? this.fetchTuner.status() : { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },
+      ...(npmUndici ? [npmUndici] : []),
       ...(this.config.tuneHttpAgents
         ? this.httpTuner.status()
         : ['http.globalAgent', 'https.globalAgent'].map((name): TunerStatus => ({ name, state: 'off', reason: 'nodejs.tuneHttpAgents is false' }))),
@@ -328,6 +330,15 @@ export class RuntimeAgent extends EventEmitter {
       this.emit(event, payload);
     } catch (err) {
       this.fault(`a '${event}' listener`, err);
+    }
+  }
+
+  private guardValue<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.fault(what, err);
+      return undefined;
     }
   }
 
