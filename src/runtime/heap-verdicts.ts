@@ -2,7 +2,9 @@
  * Heap and GC verdicts: the V8 heap limit and the heap/GC flags (execArgv and
  * NODE_OPTIONS) checked against the container's memory and the config. The
  * heap size cannot change after start, so nothing here is "tuned": each
- * verdict carries the exact NODE_OPTIONS that fixes it on the next start.
+ * verdict carries the exact change that fixes it on the next start (the
+ * NODE_OPTIONS line, or the command-line flag where the command line sets it,
+ * since that one wins).
  * A pure function over its inputs so it can be tested on any numbers.
  */
 import type { Verdict } from './readings';
