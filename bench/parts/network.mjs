@@ -66,7 +66,7 @@ function variantsFor({ own, bins, quick }) {
   }
   v.push(
     { id: 'titan', label: 'titan-perf preload, default profile (fetch)', client: 'fetch', agent: 'default', bin: bins[own], args: preload, env: env() },
-    ...(quick ? [] : [{ id: 'titan-hft', label: 'titan-perf preload, hft profile (fetch)', client: 'fetch', agent: 'default', bin: bins[own], args: preload, env: env({ TITAN_PERF_PROFILE: 'hft' }) }]),
+    ...(quick ? [] : [{ id: 'titan-hft', label: 'titan-perf preload, hft profile (fetch)', client: 'fetch', agent: 'default', bin: bins[own], args: preload, env: env({ TITAN_PERF_PROFILE: 'hft' }), only: ['steady', 'burst', 'idle'] }]),
     { id: 'undici', label: 'hand-tuned undici Agent, same limits (fetch)', client: 'fetch', agent: 'undici', bin: bins[own], args: [], env: env() },
     { id: 'http-node', label: `Node ${own} http.request, default globalAgent`, client: 'http', agent: 'default', bin: bins[own], args: [], env: env() },
     { id: 'http-titan', label: 'titan-perf preload, default profile (http.request)', client: 'http', agent: 'default', bin: bins[own], args: preload, env: env() },
@@ -119,10 +119,11 @@ export async function run({ quick, nodeBin, progress, tmp }) {
   const { own, bins, notes: runtimeNotes } = await runtimes(nodeBin, progress);
   const variants = variantsFor({ own, bins, quick });
   const shapes = scenarios(quick);
-  const rtts = quick ? [2] : [0.5, 2, 10];
-  const protos = ['http', 'https'];
   const rounds = quick ? 1 : 3;
-  const cells = rtts.flatMap((rtt) => protos.map((proto) => ({ key: `${proto}-${rtt}`, rtt, proto, group: `${proto}-${rtt}` })));
+  // HTTPS at every round trip (a new connection costs 2 round trips there, 1 over HTTP); HTTP at 2 ms for contrast.
+  // Three rounds of this matrix take 25-30 minutes on a loaded 2-core machine, 8-10 on a quiet one.
+  const paths = quick ? [['http', 2], ['https', 2]] : [['http', 2], ['https', 0.5], ['https', 2], ['https', 10]];
+  const cells = paths.map(([proto, rtt]) => ({ key: `${proto}-${rtt}`, rtt, proto, group: `${proto}-${rtt}` }));
   const maxOrigins = Math.max(...Object.values(shapes).map((s) => s.origins));
 
   const tls = makeCertificate(tmp);
@@ -130,6 +131,7 @@ export async function run({ quick, nodeBin, progress, tmp }) {
   const groups = cells.map((c) => ({ group: c.group, oneWayMs: c.rtt / 2, upstreamPort: upstream.info[c.proto], ports: maxOrigins }));
   const proxy = await startFixture(nodeBin, [join(FIXTURES, 'delay-proxy.cjs')], { env: cleanEnv({ BENCH_PROXY: JSON.stringify(groups) }), ipc: true });
   const loads = [];
+  const failedRuns = [];
   const loadNow = () => loads.push(os.loadavg()[0]);
   // samples[cell][scenario][metric][variant] = per-round values
   const samples = {};
@@ -152,13 +154,18 @@ export async function run({ quick, nodeBin, progress, tmp }) {
             const port = k % maxOrigins;
             const scenario = { ...shapes.idle, origins: 1 };
             const own = { ...proxy, info: { ports: { [cell.group]: [proxy.info.ports[cell.group][port]] } } };
-            jobs.push(runClient({ variant: v, cell, scenario, proxy: own, tls, startDelayMs: k * stagger }).then((client) => ({ cell, v, port, client })));
+            jobs.push(
+              runClient({ variant: v, cell, scenario, proxy: own, tls, startDelayMs: k * stagger }).then(
+                (client) => ({ cell, v, port, client }),
+                (err) => (failedRuns.push(`${cell.key} idle ${v.id}: ${String(err.message ?? err).slice(0, 200)}`), null),
+              ),
+            );
             k++;
           }
         }
         const done = await Promise.all(jobs);
         const stats = await ask(proxy.child, 'stats');
-        for (const { cell, v, port, client } of done) {
+        for (const { cell, v, port, client } of done.filter(Boolean)) {
           const later = client.latencies.slice(1);
           put(cell.key, 'idle', 'p50', v.id, median(later));
           put(cell.key, 'idle', 'p99', v.id, Math.max(...later));
@@ -175,7 +182,15 @@ export async function run({ quick, nodeBin, progress, tmp }) {
           const line = [];
           for (const v of order) {
             await ask(proxy.child, 'reset');
-            const client = await runClient({ variant: v, cell, scenario, proxy, tls });
+            let client;
+            try {
+              client = await runClient({ variant: v, cell, scenario, proxy, tls });
+            } catch (err) {
+              // One failed client process (killed, out of time) loses its sample, not the run.
+              failedRuns.push(`${cell.key} ${sc} ${v.id}: ${String(err.message ?? err).slice(0, 200)}`);
+              line.push(`${v.id} failed`);
+              continue;
+            }
             const connections = (await ask(proxy.child, 'stats'))[cell.group].connections;
             const m = metricsOf(client, connections);
             for (const [k, x] of Object.entries(m)) put(cell.key, sc, k, v.id, x);
@@ -187,7 +202,9 @@ export async function run({ quick, nodeBin, progress, tmp }) {
     }
     loadNow();
     const delays = await ask(proxy.child, 'delays');
-    return report({ quick, cells, shapes, variants, samples, rounds, loads, delays, runtimeNotes, own });
+    const result = report({ quick, cells, shapes, variants, samples, rounds, loads, delays, runtimeNotes, own });
+    if (failedRuns.length) result.notes.push(`Client runs that failed and left no sample (${failedRuns.length}): ${failedRuns.slice(0, 5).join('; ')}`);
+    return result;
   } finally {
     await stop(proxy.child);
     await stop(upstream.child);
