@@ -31,7 +31,7 @@ export async function run({ quick, nodeBin, progress }) {
     ];
     // An earlier build of the preload, to measure a change before/after in the same interleaved rounds.
     const before = process.env.BENCH_PRELOAD_BEFORE;
-    if (before && existsSync(before)) variants.push({ id: 'titan-before', label: `titan-perf preload, earlier build (${before})`, args: ['--require', before], env: env() });
+    if (before && existsSync(before)) variants.push({ id: 'titan-before', label: `titan-perf preload, earlier build (BENCH_PRELOAD_BEFORE=${before})`, args: ['--require', before], env: env() });
     const parameters = { rounds: quick ? 3 : 20, job: 'bench/fixtures/short-job.cjs', warmupRuns: 1 };
     for (const v of variants) {
       timedRun(nodeBin, [...v.args, JOB], { env: v.env });
