@@ -6,7 +6,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
 import { interleave } from '../lib/interleave.mjs';
-import { startFixture, stop, timedRun } from '../lib/proc.mjs';
+import { reportedCpuMs, startFixture, stop, timedRun } from '../lib/proc.mjs';
 import { BENCH, FIXTURES, PRELOAD, cleanEnv, hasPreload } from '../lib/subject.mjs';
 
 export const id = 'shortjob';
@@ -44,11 +44,7 @@ export async function run({ quick, nodeBin, progress }) {
       rounds: parameters.rounds,
       progress,
       measure: async (v) => {
-        const cpu = (r) => {
-          const m = /__bench_cpu (.+)/.exec(r.stderr);
-          const { user, system } = m ? JSON.parse(m[1]) : { user: NaN, system: NaN };
-          return (user + system) / 1000;
-        };
+        const cpu = (r) => reportedCpuMs(r.stderr);
         const job = timedRun(nodeBin, ['--require', CPU_HOOK, ...v.args, JOB], { env: v.env });
         const empty = timedRun(nodeBin, ['--require', CPU_HOOK, ...v.args, '-e', '0'], { env: v.env });
         return { jobMs: job.ms, jobCpuMs: cpu(job), emptyMs: empty.ms, emptyCpuMs: cpu(empty), jobRssMiB: job.rssMiB };

@@ -8,14 +8,13 @@
 // Next to OpenTelemetry's NodeSDK with its runtime instrumentation exporting
 // the same way. The memory of each variant is broken down by kind (V8 heap
 // spaces, external, the rest of the RSS) to show where an agent's share goes.
-import { createServer } from 'node:net';
 import os from 'node:os';
 import { join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
 import { interleave } from '../lib/interleave.mjs';
 import { loadGenerator, loadRps } from '../lib/load.mjs';
 import { startOtlpReceiver } from '../lib/otlp.mjs';
-import { ask, sleep, startFixture, stop } from '../lib/proc.mjs';
+import { ask, freePort, sleep, startFixture, stop } from '../lib/proc.mjs';
 import { procUsage } from '../lib/procfs.mjs';
 import { median, round } from '../lib/stats.mjs';
 import { ANCHORS, FIXTURES, PRELOAD, anchorInstalled, cleanEnv, hasPreload } from '../lib/subject.mjs';
@@ -26,16 +25,6 @@ export const title = 'Cost of telemetry: the one-off SDK load apart from the ste
 const HOOK = join(FIXTURES, 'probe-hook.cjs');
 const MiB = 2 ** 20;
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function variantsFor({ otlpEndpoint, quick }) {
   const otlp = (intervalMs) => ({
