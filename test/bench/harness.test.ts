@@ -170,6 +170,34 @@ describe('bench/run.mjs', () => {
   }, 300_000);
 });
 
+describe('the network part, quick mode', () => {
+  it('runs clients through the delaying proxy and states the claim per scenario with connections counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'titan-bench-network-'));
+    try {
+      const r = await runBench(['--quick', '--only', 'network', '--no-build', '--no-install', '--out', dir]);
+      expect(r.code, r.stderr).toBe(0);
+      const part = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).parts.network;
+      if (part.status === 'not measured') {
+        expect(part.notes.join('\n')).toContain('does not exist yet');
+        return;
+      }
+      expect(part.status).toBe('measured');
+      const claim = part.tables.find((t: { first?: boolean }) => t.first);
+      // Quick mode: HTTP and HTTPS at 2 ms, steady and burst, fetch and http.request preloaded.
+      expect(claim.rows.length).toBeGreaterThanOrEqual(4);
+      for (const row of claim.rows) expect(String(row[8])).toMatch(/holds|does not hold|not measured/);
+      const handshakes = part.comparisons.find((c: { id: string }) => c.id === 'ratio-handshakes');
+      expect(handshakes.rows.length).toBeGreaterThan(0);
+      // Every run opened at least one connection through the proxy.
+      const detail = part.tables.filter((t: { title: string }) => t.title.includes('through the proxy'));
+      for (const t of detail) for (const row of t.rows) expect(row[5]).toBeGreaterThanOrEqual(1);
+      expect(part.parameters.loadAverage1m.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
+
 describe('the delaying proxy of the network part', () => {
   it('delays each direction by half the round trip, keeps bytes in order and counts connections per origin', async () => {
     // A real TCP echo upstream on port 0; the proxy in its own process, as the part runs it.
