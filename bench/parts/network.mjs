@@ -222,6 +222,7 @@ function report({ quick, cells, shapes, variants, samples, rounds, loads, delays
       const s = samples[cell.key]?.[sc];
       if (!s) continue;
       for (const p of pairs) {
+        if (!s.p50?.[p.variant]?.length) continue;
         const per = (metric, other = p.baseline) =>
           (s[metric]?.[p.variant] ?? []).map((x, i) => ratio(x, s[metric]?.[other]?.[i]));
         const p50 = per('p50');
