@@ -96,7 +96,7 @@ export class SysctlStore implements Store {
     if (!this.allowed.has(key)) {
       throw new TitanPerfError('TITAN_PERF_SYSCTL_UNKNOWN_KEY', `sysctl ${key} is neither catalogued nor listed in system.extraSysctls; refused`);
     }
-    if (!PRINTABLE_VALUE.test(value)) throw new TitanPerfError('TITAN_PERF_SYSCTL_VALUE_INVALID', `sysctl ${key}: refusing to write ${JSON.stringify(value)}`);
+    if (typeof value !== 'string' || !PRINTABLE_VALUE.test(value)) throw new TitanPerfError('TITAN_PERF_SYSCTL_VALUE_INVALID', `sysctl ${key}: refusing to write ${JSON.stringify(value)}`);
     const path = sysctlPath(this.procRoot, key);
     // procfs never creates keys; under a fake root, a missing file must not be invented either.
     try {
