@@ -230,14 +230,16 @@ function validateWithFallback(
     if (result.success) return result.output as TitanPerfConfig;
     for (const issue of result.issues) {
       const path = (issue.path ?? []).map((p) => String(p.key));
-      const dotted = path.join('.');
       const unknownKey = issue.type === 'strict_object' && issue.expected === 'never';
+      // An unknown key is named so it can be fixed, unless it does not look like a name at all:
+      // a file given by mistake (a secret, a password hash) must not reach a log through its keys.
+      const dotted = unknownKey && !/^[A-Za-z0-9_-]{1,64}$/.test(path[path.length - 1]) ? [...path.slice(0, -1), '(unrecognised key)'].join('.') : path.join('.');
       if (!seen.has(dotted)) {
         seen.add(dotted);
         const parent = getAt(base, path.slice(0, -1));
         issues.push({
           path: dotted,
-          value: redact(dotted, unknownKey ? getAt(current, path) : issue.input),
+          value: redact(dotted, unknownKey ? describeUnknown(getAt(current, path)) : issue.input),
           expected: unknownKey
             ? `no such setting; known here: ${isPlainObject(parent) ? Object.keys(parent).join(', ') : '(none)'}`
             : issue.message,
@@ -249,6 +251,13 @@ function validateWithFallback(
   }
   // Unreachable in practice: fall back to the profile's defaults wholesale.
   return base;
+}
+
+/** An unknown key's value, shown only when it is a short scalar: a nested object could be a whole file. */
+function describeUnknown(value: unknown): unknown {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'string') return value.length <= 64 ? value : `a string of ${value.length} characters`;
+  return Array.isArray(value) ? 'a list' : `a ${typeof value}`;
 }
 
 let cachedSchema: unknown;
