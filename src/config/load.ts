@@ -170,7 +170,13 @@ export function envOverrides(env: Record<string, string | undefined>): Layer | u
       continue;
     }
     if (path.some((p) => p === '')) continue;
-    setAt(data, path, parseEnvValue(raw));
+    const value = parseEnvValue(raw);
+    const inside = forbiddenKeyIssues(value, name, path);
+    if (inside.length > 0) {
+      refused.push(...inside.map((i) => ({ name, path: i.path })));
+      continue;
+    }
+    setAt(data, path, value);
     sources.set(path.join('.'), name);
   }
   if (sources.size === 0 && refused.length === 0) return undefined;

@@ -19,7 +19,8 @@ export function clone<T>(x: T): T {
   if (Array.isArray(x)) return x.map(clone) as T;
   if (isPlainObject(x)) {
     const out: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(x)) out[k] = clone(val);
+    // An own `__proto__` (JSON.parse makes one) assigned here would replace the prototype instead.
+    for (const [k, val] of Object.entries(x)) if (k !== '__proto__') out[k] = clone(val);
     return out as T;
   }
   return x;

@@ -193,8 +193,8 @@ export class LogrotateStore implements Store {
 
 /** The config field a logrotate refusal is about. */
 function fieldOf(problem: string): string {
-  if (/unknown (user|group)|\bsu\b/i.test(problem)) return 'system.logRotation.su';
   if (/duplicate log entry|insecure permissions|skipping/i.test(problem)) return 'system.logRotation.paths';
+  if (/unknown (user|group)/i.test(problem)) return 'system.logRotation.su';
   return 'system.logRotation';
 }
 
