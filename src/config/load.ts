@@ -203,6 +203,9 @@ function sourceOf(path: string[], layers: Layer[]): string | undefined {
         const hit = layer.sources.get(path.slice(0, n).join('.'));
         if (hit) return hit;
       }
+      // An unknown parent set by a deeper variable (TITAN_PERF_TYPO__FIELD): name that variable.
+      const below = `${path.join('.')}.`;
+      for (const [set, name] of layer.sources) if (set.startsWith(below)) return name;
       continue;
     }
     if (getAt(layer.data, path) !== undefined) return layer.source;
@@ -263,7 +266,7 @@ function validateWithFallback(
 function describeUnknown(value: unknown): unknown {
   if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
   if (typeof value === 'string') return value.length <= 64 ? value : `a string of ${value.length} characters`;
-  return Array.isArray(value) ? 'a list' : `a ${typeof value}`;
+  return Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 let cachedSchema: unknown;
