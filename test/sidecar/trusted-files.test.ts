@@ -8,11 +8,11 @@
  * stray signal shows up as a failure, not as a frozen or killed test runner.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileJournal } from '../../dist/src/index.js';
-import { baseConfig, exited, fakeProcRoot, hostSysctlSnapshot, NODE, readFakeSysctl, ROOT, runCli, tempDir, waitFor, writeJson } from './support';
+import { FileJournal, LogrotateStore, renderLogrotateConfig, resolveConfig } from '../../dist/src/index.js';
+import { baseConfig, fakeProcRoot, hostSysctlSnapshot, NODE, readFakeSysctl, ROOT, runCli, tempDir, waitFor, writeJson } from './support';
 
 const LIB = join(ROOT, 'dist/src/index.js');
 let hostBefore: Record<string, string | null>;
@@ -253,32 +253,23 @@ describe('the state directory and the journal', () => {
     }
   });
 
-  it('temp files are created O_EXCL|O_NOFOLLOW: planted symlinks under the old names are never followed', async () => {
+  it('temp files are created O_EXCL|O_NOFOLLOW: symlinks planted under guessable names are never followed', async () => {
     const dir = tempDir('journal-plant');
     const state = join(dir, 'state');
     mkdirSync(state, { mode: 0o700 });
     const target = join(dir, 'victim.txt');
-    writeFileSync(target, 'untouched\n', { mode: 0o644 });
-    // The names the journal and the logrotate store used to write through, for the next pids.
-    const child = spawn(NODE, ['-e', 'setTimeout(()=>{},1)']);
-    await exited(child);
-    for (let pid = process.pid; pid < process.pid + 400; pid++) {
-      for (const name of [`journal.json.${pid}.tmp`, `logrotate.conf.${pid}.tmp`]) {
-        try {
-          symlinkSync(target, join(state, name));
-        } catch {
-          // exists
-        }
-      }
-    }
+    writeFileSync(target, 'untouched\n', { mode: 0o600 });
+    // The names derived from the pid that earlier versions wrote through: this process's own.
+    for (const name of [`journal.json.${process.pid}.tmp`, `logrotate.conf.${process.pid}.tmp`]) symlinkSync(target, join(state, name));
+    const journal = new FileJournal(state);
+    await journal.recordOriginal({ store: 'sysctl', key: 'net.core.somaxconn', original: '4096', at: Date.now(), owner: 'test' });
     const logs = tempDir('plant-logs');
-    const cfg = writeJson(dir, 'config.json', baseConfig({ kernelParams: { netCoreSomaxconn: 65535 }, logRotation: { paths: [join(logs, '*.log')] } }));
-    const root = fakeProcRoot(somaxconn);
-    const r = await runCli(['apply', '--config', cfg, '--state-dir', state, '--proc-root', root]);
-    expect(r.code, r.stderr).toBe(0);
+    const rotation = resolveConfig({ env: {}, file: null, strict: true, code: { system: { logRotation: { paths: [join(logs, '*.log')] } } } }).config.system.logRotation;
+    const store = new LogrotateStore({ logRotation: rotation, stateDir: state });
+    await store.write(store.configPath, renderLogrotateConfig(rotation));
     expect(readFileSync(target, 'utf8')).toBe('untouched\n');
-    expect(readFakeSysctl(root, 'net.core.somaxconn')).toBe('65535');
-    expect(existsSync(join(state, 'logrotate.conf'))).toBe(true);
-    expect(await new FileJournal(state).originals()).toHaveLength(2);
+    expect(statSync(target).mode & 0o777).toBe(0o600);
+    expect(await journal.originals()).toHaveLength(1);
+    expect(lstatSync(store.configPath).isFile()).toBe(true);
   });
 });
