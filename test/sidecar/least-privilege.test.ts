@@ -88,9 +88,32 @@ describe('least privilege, measured in a network namespace', () => {
     });
   }
 
+  it("uid 0 of a user namespace (a rootless container) writes its own network namespace's sysctls, never node-wide ones", async () => {
+    const dir = tempDir('lp-userns');
+    chownSync(dir, UID, UID);
+    const config = join(dir, 'config.json');
+    writeFileSync(config, JSON.stringify({ redis: { enabled: false }, system: { allowNodeScope: true, kernelParams: { netCoreSomaxconn: 65535, vmSwappiness: 1, tcpCongestionControl: null } } }), { mode: 0o644 });
+    chownSync(config, UID, UID);
+    const state = join(dir, 'state');
+    // Unprivileged user, new user namespace (uid 0 inside maps to UID outside), new network namespace owned by it.
+    const r = await new Promise<{ stdout: string; stderr: string }>((resolve) =>
+      execFile(
+        'setpriv',
+        [`--reuid=${UID}`, `--regid=${UID}`, '--clear-groups', '--', 'unshare', '--user', '--map-root-user', '--net', '--', NODE, CLI, 'apply', '--json', '--config', config, '--state-dir', state],
+        { timeout: 60_000 },
+        (_err, stdout, stderr) => resolve({ stdout, stderr }),
+      ),
+    );
+    const result = JSON.parse(r.stdout);
+    expect(result.changed.map((c: { key: string }) => c.key), r.stderr).toContain('net.core.somaxconn');
+    const swappiness = result.plan.find((e: { key: string }) => e.key === 'vm.swappiness');
+    if (swappiness.action !== 'ok') expect(swappiness).toMatchObject({ action: 'skip', reason: expect.stringMatching(/EACCES.*uid 0 of the host/) });
+    table['uid 0 of a user namespace'] = { 'pod net.*': 'written', 'node vm.*/fs.*': swappiness.action === 'ok' ? '(already 1)' : 'refused (EACCES)' };
+  });
+
   it('prints the table', () => {
     process.stdout.write(`least privilege (net namespace of the test's own, kernel ${release()}):\n`);
     for (const [privilege, row] of Object.entries(table)) process.stdout.write(`  ${privilege.padEnd(28)} ${Object.entries(row).map(([k, v]) => `${k}: ${v}`).join('  ')}\n`);
-    expect(Object.keys(table)).toHaveLength(Object.keys(PRIVILEGES).length);
+    expect(Object.keys(table)).toHaveLength(Object.keys(PRIVILEGES).length + 1);
   });
 });
