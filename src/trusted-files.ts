@@ -107,7 +107,7 @@ function refused(opts: TrustedReadOptions, path: string, why: string): TitanPerf
 }
 
 function kindOf(st: Stats): string {
-  if (st.isDirectory()) return 'a directory';
+  if (st.isDirectory()) return 'a directory (EISDIR)';
   if (st.isFIFO()) return 'a FIFO';
   if (st.isCharacterDevice()) return 'a character device';
   if (st.isBlockDevice()) return 'a block device';
