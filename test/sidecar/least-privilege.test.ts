@@ -10,19 +10,11 @@ import { execFile } from 'node:child_process';
 import { chownSync, mkdirSync, writeFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, createNetns, deleteNetns, hostSysctlSnapshot, NODE, nsSysctl, nsSysctlWrite, tempDir } from './support';
+import { describe, expect, it } from 'vitest';
+import { CLI, guardHost, NODE, nsSysctl, nsSysctlWrite, tempDir } from './support';
 
 const UID = 4321;
-const namespaces: string[] = [];
-let hostBefore: Record<string, string | null>;
-beforeAll(() => {
-  hostBefore = hostSysctlSnapshot();
-});
-afterAll(() => {
-  for (const ns of namespaces) deleteNetns(ns);
-  expect(hostSysctlSnapshot()).toEqual(hostBefore);
-});
+const { newNs } = guardHost();
 
 const PRIVILEGES = {
   'uid 0, no capabilities': ['--reuid=0', '--regid=0', '--clear-groups', '--inh-caps=-all', '--bounding-set=-all'],
@@ -60,8 +52,7 @@ describe('least privilege, measured in a network namespace', () => {
 
   for (const privilege of Object.keys(PRIVILEGES) as Privilege[]) {
     it(`${privilege}: pod sysctls applied exactly when the kernel allows, node-wide ones planned with the kernel's answer`, async () => {
-      const ns = createNetns();
-      namespaces.push(ns);
+      const ns = newNs();
       nsSysctlWrite(ns, 'net.core.somaxconn', '4096');
       const kernelAllowsPod = privilege === 'uid 0, no capabilities' || privilege === 'non-root + CAP_NET_ADMIN';
 

@@ -8,19 +8,11 @@
  */
 import { chmodSync, chownSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ConfigError, resolveConfig, validateConfig } from '../../dist/src/index.js';
-import { baseConfig, createNetns, deleteNetns, fakeProcRoot, hostSysctlSnapshot, nsSysctl, readFakeSysctl, runCli, tempDir, writeJson } from './support';
+import { baseConfig, fakeProcRoot, guardHost, nsSysctl, readFakeSysctl, runCli, tempDir, writeJson } from './support';
 
-const namespaces: string[] = [];
-let hostBefore: Record<string, string | null>;
-beforeAll(() => {
-  hostBefore = hostSysctlSnapshot();
-});
-afterAll(() => {
-  for (const ns of namespaces) deleteNetns(ns);
-  expect(hostSysctlSnapshot()).toEqual(hostBefore);
-});
+const { newNs } = guardHost();
 
 function refusal(code: unknown): { path: string; expected: string }[] {
   try {
@@ -151,8 +143,7 @@ describe('logrotate refusals are known in plan, before any sysctl is written', (
 
 describe('a congestion control the pod may not choose', () => {
   it('available but not in tcp_allowed_congestion_control: skipped in plan with the reason, apply does not try it', async () => {
-    const ns = createNetns();
-    namespaces.push(ns);
+    const ns = newNs();
     const allowed = nsSysctl(ns, 'net.ipv4.tcp_allowed_congestion_control').split(/\s+/);
     const available = nsSysctl(ns, 'net.ipv4.tcp_available_congestion_control').split(/\s+/);
     const choice = ['cubic', 'reno', 'bbr'].find((c) => available.includes(c) && !allowed.includes(c));

@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { SYSCTL_CATALOGUE } from '../../dist/src/index.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -72,6 +73,31 @@ export function hostSysctlSnapshot(): Record<string, string | null> {
     }
   }
   return out;
+}
+
+/**
+ * The host-snapshot check around a test file that can touch kernel settings:
+ * every catalogued host value is compared byte for byte after the file ran,
+ * and the namespaces it made through `newNs` are deleted first.
+ */
+export function guardHost(): { newNs(): string } {
+  const namespaces: string[] = [];
+  let before: Record<string, string | null>;
+  beforeAll(() => {
+    before = hostSysctlSnapshot();
+  });
+  afterAll(() => {
+    for (const ns of namespaces) deleteNetns(ns);
+    // The point of namespaces: the host never saw any of it.
+    expect(hostSysctlSnapshot()).toEqual(before);
+  });
+  return {
+    newNs() {
+      const ns = createNetns();
+      namespaces.push(ns);
+      return ns;
+    },
+  };
 }
 
 export function tempDir(prefix: string): string {

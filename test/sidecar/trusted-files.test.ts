@@ -10,18 +10,12 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FileJournal, LogrotateStore, renderLogrotateConfig, resolveConfig } from '../../dist/src/index.js';
-import { baseConfig, fakeProcRoot, hostSysctlSnapshot, NODE, readFakeSysctl, ROOT, runCli, tempDir, waitFor, writeJson } from './support';
+import { baseConfig, fakeProcRoot, guardHost, NODE, readFakeSysctl, ROOT, runCli, tempDir, waitFor, writeJson } from './support';
 
 const LIB = join(ROOT, 'dist/src/index.js');
-let hostBefore: Record<string, string | null>;
-beforeAll(() => {
-  hostBefore = hostSysctlSnapshot();
-});
-afterAll(() => {
-  expect(hostSysctlSnapshot()).toEqual(hostBefore);
-});
+guardHost();
 
 /** Applies a create-mode logrotate config for `log` and rotates once, in a child; its report, or how it died. */
 function rotateInChild(log: string, pidFile: string, timeoutMs = 15_000) {
