@@ -49,10 +49,15 @@ export function readTrustedFile(path: string, opts: TrustedReadOptions): Trusted
       const why = ownerProblem(stat);
       if (why) throw refused(opts, path, why);
     }
-    // Read one byte beyond the limit: procfs-like files report size 0 and grow as they are read.
-    const buf = Buffer.alloc(opts.maxBytes + 1);
+    // Sized from fstat, grown when the file grows (procfs-like files report 0), never past one byte beyond the limit.
+    let buf = Buffer.allocUnsafe(Math.min(Math.max(stat.size, 4096), opts.maxBytes) + 1);
     let n = 0;
     for (;;) {
+      if (n === buf.length) {
+        const bigger = Buffer.allocUnsafe(Math.min(buf.length * 2, opts.maxBytes + 1));
+        buf.copy(bigger, 0, 0, n);
+        buf = bigger;
+      }
       let got: number;
       try {
         got = readSync(fd, buf, n, buf.length - n, null);

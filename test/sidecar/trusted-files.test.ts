@@ -181,6 +181,22 @@ describe('the config file', () => {
   });
 });
 
+describe('files named by the Redis section', () => {
+  it('a FIFO as redis.passwordFile or redis.tlsCaFile is refused at once, not waited on', async () => {
+    const dir = tempDir('redis-files');
+    const fifo = join(dir, 'secret');
+    execFileSync('mkfifo', [fifo]);
+    for (const redis of [{ passwordFile: fifo }, { tls: true, tlsCaFile: fifo }]) {
+      const config = writeJson(dir, 'c.json', { redis: { enabled: true, port: 1, connectRetries: 0, connectTimeout: 1000, ...redis }, system: { enabled: false } });
+      const started = Date.now();
+      const r = await runCli(['plan', '--config', config, '--state-dir', tempDir('redis-files-state')], { timeout: 20_000 });
+      expect(r.code, `${JSON.stringify(redis)}: killed by the deadline means it hung`).not.toBeNull();
+      expect(r.stdout + r.stderr).toMatch(/a FIFO, not a regular file/);
+      expect(Date.now() - started).toBeLessThan(20_000);
+    }
+  });
+});
+
 describe('the state directory and the journal', () => {
   const somaxconn = { 'net.core.somaxconn': '4096' };
   const config = (dir: string) => writeJson(dir, 'config.json', baseConfig({ kernelParams: { netCoreSomaxconn: 65535 } }));
