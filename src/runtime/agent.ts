@@ -29,6 +29,12 @@ export interface RuntimeAgentOptions {
   config?: NodejsConfig;
   /** What was wrong in the configuration and fell back to defaults, for status(). */
   configIssues?: ConfigIssue[];
+  /**
+   * Whether nodejs.maxOldSpaceSize was set by the user (profile, file,
+   * TITAN_PERF_*, code) rather than left at its default: only a chosen size
+   * that is not in effect is a warning. Default: it differs from the default.
+   */
+  heapSizeChosen?: boolean;
   /** cgroup filesystem root; default TITAN_PERF_CGROUP_ROOT or /sys/fs/cgroup. */
   cgroupRoot?: string;
   /** Sampling period of the event-loop delay histogram, ms (default 10). */
@@ -67,6 +73,7 @@ export interface NodeRuntimeMetrics {
 export class RuntimeAgent extends EventEmitter {
   readonly config: NodejsConfig;
   private readonly configIssues: ConfigIssue[];
+  private readonly heapSizeChosen: boolean;
   private readonly cgroupRoot?: string;
   private readonly fault: (what: string, err: unknown) => void;
   private readonly eventLoopResolution?: number;
@@ -90,6 +97,7 @@ export class RuntimeAgent extends EventEmitter {
     super();
     this.config = options.config ?? nodejsDefaults;
     this.configIssues = options.configIssues ?? [];
+    this.heapSizeChosen = options.heapSizeChosen ?? this.config.maxOldSpaceSize !== nodejsDefaults.maxOldSpaceSize;
     this.cgroupRoot = options.cgroupRoot;
     // Loaded on the first fault only: one file less on the preload's start-up path.
     this.fault = options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
@@ -153,13 +161,18 @@ export class RuntimeAgent extends EventEmitter {
     return this;
   }
 
-  /** Runs once: from the immediate, or from the first tick if a long main module let the timer fire first. */
+  /**
+   * Runs once: from the immediate, or from the first tick if a long main
+   * module let the timer fire first. The heap/GC verdicts (cgroup files,
+   * Node's flag list: ~6 ms of CPU) are not computed here but by whoever asks
+   * first (status(), telemetry, an announce with a listener), so a short job
+   * that ends before anyone asks never pays for them.
+   */
   private settleNow(): void {
     if (this.settle) clearImmediate(this.settle);
     this.settle = undefined;
     this.enableProbes();
     this.checkHttpAgents();
-    this.verdicts();
     this.announce();
   }
 
@@ -256,6 +269,7 @@ export class RuntimeAgent extends EventEmitter {
         execArgv: process.execArgv,
         nodeOptions: process.env.NODE_OPTIONS ?? '',
         maxOldSpaceSize: this.config.maxOldSpaceSize,
+        maxOldSpaceSizeChosen: this.heapSizeChosen,
         incrementalMarking: this.config.incrementalMarking,
         hasPercentageFlag: process.allowedNodeEnvironmentFlags.has('--max-old-space-size-percentage'),
       });
@@ -269,8 +283,10 @@ export class RuntimeAgent extends EventEmitter {
   status(): AgentStatus {
     // Report the truth as of now: an http module the app loaded since the last tick gets tuned first.
     this.checkHttpAgents();
+    const npmUndici = this.config.tuneFetch ? this.guardValue('npm undici status', () => this.fetchTuner.npmUndiciStatus()) : undefined;
     const tuning: TunerStatus[] = [
       this.config.tuneFetch ? this.fetchTuner.status() : { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },
+      ...(npmUndici ? [npmUndici] : []),
       ...(this.config.tuneHttpAgents
         ? this.httpTuner.status()
         : ['http.globalAgent', 'https.globalAgent'].map((name): TunerStatus => ({ name, state: 'off', reason: 'nodejs.tuneHttpAgents is false' }))),
@@ -311,7 +327,8 @@ export class RuntimeAgent extends EventEmitter {
   private announce(): void {
     if (this.announced || !this.running) return;
     this.announced = true;
-    this.safeEmit('nodejs-optimized', this.status());
+    // status() reads the cgroup files and computes the verdicts: only for someone who listens.
+    if (this.listenerCount('nodejs-optimized') > 0) this.safeEmit('nodejs-optimized', this.status());
   }
 
   private safeEmit(event: string, payload: unknown): void {
@@ -319,6 +336,15 @@ export class RuntimeAgent extends EventEmitter {
       this.emit(event, payload);
     } catch (err) {
       this.fault(`a '${event}' listener`, err);
+    }
+  }
+
+  private guardValue<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.fault(what, err);
+      return undefined;
     }
   }
 

@@ -10,7 +10,7 @@ import { ROOT } from '../helpers/paths';
 
 /** Lowest first. A path matches the first entry it starts with. */
 const LAYERS = [
-  ['src/errors.ts', 'src/arguments.ts', 'src/optional-package.ts'],
+  ['src/errors.ts', 'src/arguments.ts', 'src/optional-package.ts', 'src/trusted-files.ts'],
   ['src/engine/'],
   ['src/config/'],
   ['src/runtime/'],

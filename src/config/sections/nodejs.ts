@@ -10,7 +10,7 @@ export const nodejsDefaults: NodejsConfig = {
   maxOldSpaceSize: 4096,
   maxEventLoopDelay: 10,
   maxEventLoopUtilization: 0.9,
-  maxHeapUsage: 0.85,
+  maxHeapUsage: 0.75,
   incrementalMarking: true,
   sampleInterval: 5000,
   warningCooldown: 60000,
@@ -45,7 +45,10 @@ export function nodejsSchema() {
     maxEventLoopDelay: num(0.1, 60_000, 'ms'),
     /** Event-loop utilization threshold per interval, 0..1. */
     maxEventLoopUtilization: num(0.01, 1),
-    /** Heap used / heap limit threshold, 0..1. */
+    /**
+     * Old generation used / its limit, 0..1. Below 0.8: from there V8 may abort
+     * with "heap out of memory" after a few mark-compacts that free little.
+     */
     maxHeapUsage: num(0.05, 1),
     /** Expect incremental marking on (a verdict is raised when `--no-incremental-marking` is set). */
     incrementalMarking: bool(),
