@@ -7,6 +7,7 @@
 import type { MeterProvider } from '@opentelemetry/api';
 import type { PushMetricExporter, ResourceMetrics, IMetricReader } from '@opentelemetry/sdk-metrics';
 import type { ExportPlan } from './export-env';
+import { selfTime } from '../runtime/self-time';
 import { resourceAttributes } from './resource-attributes';
 
 export interface OwnPipeline {
@@ -40,10 +41,13 @@ class QuietExporter implements PushMetricExporter {
 
   export(metrics: ResourceMetrics, done: (result: { code: number; error?: Error }) => void): void {
     try {
-      this.inner.export(metrics, (result) => {
+      // Serializing and sending is titan-perf's own time on the main thread, not the app's.
+      selfTime().measure(() =>
+        this.inner.export(metrics, (result) => {
         if (result.code !== 0) this.fail(result.error);
         done({ code: 0 });
-      });
+      }),
+      );
     } catch (err) {
       this.fail(err as Error);
       done({ code: 0 });
@@ -113,7 +117,7 @@ export async function warmUpSdk(plan: ExportPlan, gapMs = 20): Promise<void> {
   for (const mod of modulesFor(plan)) {
     await new Promise<void>((resolve) => setTimeout(resolve, gapMs).unref());
     try {
-      require(mod);
+      selfTime().measure(() => require(mod));
     } catch {
       // Resolved through its parent package when the pipeline is built.
     }

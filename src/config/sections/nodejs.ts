@@ -18,11 +18,22 @@ export interface ConnectionPoolingConfig {
   maxFreeSockets: number;
 }
 
+export interface StallCaptureConfig {
+  /** Take the main thread's JavaScript stack of a stall from a watchdog thread. */
+  enabled: boolean;
+  /** How long the main thread must not have turned before its stack is taken, ms. */
+  threshold: number;
+  /** Stacks taken per minute at most; stalls past it are still counted and warned, without a stack. */
+  maxPerMinute: number;
+}
+
 export interface NodejsConfig {
   /** Intended V8 old-space size, MiB; checked against the container, never applied after start. */
   maxOldSpaceSize: number;
   /** Event-loop delay p99 threshold, ms. */
   maxEventLoopDelay: number;
+  /** Longest acceptable single block of the event loop, ms: each stall at or above it is counted and warned. */
+  maxEventLoopStall: number;
   /** Event-loop utilization threshold per interval, 0..1. */
   maxEventLoopUtilization: number;
   /** Heap used / heap limit threshold, 0..1. */
@@ -38,11 +49,13 @@ export interface NodejsConfig {
   /** Tune http.globalAgent and https.globalAgent. */
   tuneHttpAgents: boolean;
   connectionPooling: ConnectionPoolingConfig;
+  stallCapture: StallCaptureConfig;
 }
 
 export const nodejsDefaults: NodejsConfig = {
   maxOldSpaceSize: 4096,
   maxEventLoopDelay: 10,
+  maxEventLoopStall: 100,
   maxEventLoopUtilization: 0.9,
   maxHeapUsage: 0.85,
   incrementalMarking: true,
@@ -59,13 +72,22 @@ export const nodejsDefaults: NodejsConfig = {
     bodyTimeout: 300000,
     maxFreeSockets: 256,
   },
+  stallCapture: { enabled: false, threshold: 200, maxPerMinute: 6 },
 };
 
-export const nodejsProfiles: Record<Profile, Partial<Omit<NodejsConfig, 'connectionPooling'>> & { connectionPooling?: Partial<ConnectionPoolingConfig> }> = {
+export const nodejsProfiles: Record<
+  Profile,
+  Partial<Omit<NodejsConfig, 'connectionPooling' | 'stallCapture'>> & {
+    connectionPooling?: Partial<ConnectionPoolingConfig>;
+    stallCapture?: Partial<StallCaptureConfig>;
+  }
+> = {
   default: {},
   hft: {
     maxEventLoopDelay: 1,
+    maxEventLoopStall: 20,
     sampleInterval: 1000,
+    stallCapture: { enabled: true, threshold: 40 },
     connectionPooling: { maxConnections: 200, maxFreeSockets: 512, keepAliveTimeout: 30000 },
   },
 };
@@ -75,6 +97,7 @@ export function nodejsSchema() {
   return section({
     maxOldSpaceSize: int(16, 1_048_576, 'MiB'),
     maxEventLoopDelay: num(0.1, 60_000, 'ms'),
+    maxEventLoopStall: num(1, 600_000, 'ms'),
     maxEventLoopUtilization: num(0.01, 1),
     maxHeapUsage: num(0.05, 1),
     incrementalMarking: bool(),
@@ -90,6 +113,11 @@ export function nodejsSchema() {
       headersTimeout: int(0, 86_400_000, 'ms'),
       bodyTimeout: int(0, 86_400_000, 'ms'),
       maxFreeSockets: int(0, 100_000),
+    }),
+    stallCapture: section({
+      enabled: bool(),
+      threshold: int(10, 600_000, 'ms'),
+      maxPerMinute: int(1, 600),
     }),
   });
 }
