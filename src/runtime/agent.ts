@@ -206,7 +206,7 @@ export class RuntimeAgent extends EventEmitter {
     if (this.settle) clearImmediate(this.settle);
     this.settle = undefined;
     // Loading the app's main module is start-up, not a stall of a serving loop.
-    this.guard('event-loop probe', () => this.probes.eventLoop.forgetStartup());
+    this.guard('event-loop probe', () => this.lazyProbes?.eventLoop.forgetStartup());
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.startWatchdog();
@@ -273,10 +273,13 @@ export class RuntimeAgent extends EventEmitter {
       for (const durationMs of found) {
         const endsNow = late || lateness >= durationMs * 0.5;
         const end = endsNow ? (endedAt ?? now) : now;
-        const self = selfTime().claim(this.lastScanPerf - durationMs, durationMs);
+        const endPerf = endsNow ? perfNow - (now - end) : undefined;
+        const self = selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf);
         const window = Math.max(0, now - this.lastScanAt);
         let startedAt = end - durationMs;
-        let startUncertaintyMs = endsNow ? probe.mode.precisionMs + 2 : window;
+        // A stall that ran in the same timers phase as the previous scan was recorded only after
+        // it: it may have ended as early as one window before that scan.
+        let startUncertaintyMs = endsNow ? probe.mode.precisionMs + 2 : window + this.scanPeriod;
         const stack = this.watchdog?.take(now - durationMs - window - 50, now);
         if (stack && !endsNow) {
           // The watchdog saw the stall under way: it began no later than its capture.

@@ -81,10 +81,17 @@ export class EventLoopProbe {
     this.reported.clear();
   }
 
-  /** Drops what was recorded so far (the main module's load). */
+  /**
+   * Forgets the main module's load, which is start-up rather than a stall:
+   * the timer mode records it as one late sample (per iteration, turns are
+   * counted from the first loop turn on, so there is nothing to drop).
+   */
   forgetStartup(): void {
-    this.histogram?.reset();
-    this.reported.clear();
+    if (this.mode.mode === 'timer') {
+      this.histogram?.reset();
+      this.reported.clear();
+    }
+    if (this.lastElu) this.lastElu = performance.eventLoopUtilization();
   }
 
   get enabled(): boolean {

@@ -45,11 +45,18 @@ class SelfTime {
   }
 
   /**
-   * An own block that ended after `since` and makes up at least half of a
-   * stall of `stallMs`: that stall is titan-perf's. Each block explains one stall.
+   * Whether titan-perf's own work makes up a stall of `stallMs`. With the
+   * stall's end known (`end`, performance.now() time), an own block that
+   * ended within the stall and is at least half of it; otherwise one that
+   * ended after `since` and is nearly the whole stall. Each block explains
+   * one stall at most.
    */
-  claim(since: number, stallMs: number): boolean {
-    const i = this.blocks.findIndex((b) => b.end > since && b.ms >= stallMs * 0.5 && b.ms <= stallMs * 1.1 + 2);
+  claim(since: number, stallMs: number, end?: number): boolean {
+    const i = this.blocks.findIndex((b) =>
+      end !== undefined
+        ? b.end >= end - stallMs - 2 && b.end <= end + 2 && b.ms >= stallMs * 0.5
+        : b.end > since && b.ms >= stallMs * 0.8 && b.ms <= stallMs * 1.1 + 2,
+    );
     if (i < 0) return false;
     this.blocks.splice(i, 1);
     return true;
