@@ -95,6 +95,8 @@ export class RuntimeAgent extends EventEmitter {
   // Built on first use (the settle step, or the first reading): each file
   // loaded at start-up costs the preload ~0.4 ms of its 10 ms budget.
   private lazyProbes?: { eventLoop: EventLoopProbe; gc: GcProbe; heap: HeapProbe };
+  // Apart from the others: it starts with the preload, they wait for the settle step.
+  private lazyEventLoop?: EventLoopProbe;
   private lazyHttpTuner?: HttpAgentTuner;
   private lazyThresholds?: ThresholdMonitor;
   private lazyStallWarnings?: StallWarnings;
@@ -126,12 +128,19 @@ export class RuntimeAgent extends EventEmitter {
     this.fetchTuner = new FetchTuner(this.config.connectionPooling, this.fault);
   }
 
+  private get eventLoopProbe(): EventLoopProbe {
+    if (!this.lazyEventLoop) {
+      const { EventLoopProbe } = require('./event-loop-probe') as typeof import('./event-loop-probe');
+      this.lazyEventLoop = new EventLoopProbe(this.eventLoopResolution);
+    }
+    return this.lazyEventLoop;
+  }
+
   private get probes(): { eventLoop: EventLoopProbe; gc: GcProbe; heap: HeapProbe } {
     if (!this.lazyProbes) {
-      const { EventLoopProbe } = require('./event-loop-probe') as typeof import('./event-loop-probe');
       const { GcProbe } = require('./gc-probe') as typeof import('./gc-probe');
       const { HeapProbe } = require('./heap-probe') as typeof import('./heap-probe');
-      this.lazyProbes = { eventLoop: new EventLoopProbe(this.eventLoopResolution), gc: new GcProbe(), heap: new HeapProbe() };
+      this.lazyProbes = { eventLoop: this.eventLoopProbe, gc: new GcProbe(), heap: new HeapProbe() };
     }
     return this.lazyProbes;
   }
@@ -183,7 +192,7 @@ export class RuntimeAgent extends EventEmitter {
     if (this.config.tuneFetch) this.guard('fetch tuning', () => this.fetchTuner.enable());
     // The event loop is watched from here on, so that a stall in the app's first
     // timer (before any I/O turn) is seen too.
-    this.guard('event-loop probe', () => this.probes.eventLoop.enable());
+    this.guard('event-loop probe', () => this.eventLoopProbe.enable());
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.scanDuePerf = this.lastScanPerf + this.scanPeriod;
@@ -206,7 +215,7 @@ export class RuntimeAgent extends EventEmitter {
     if (this.settle) clearImmediate(this.settle);
     this.settle = undefined;
     // Loading the app's main module is start-up, not a stall of a serving loop.
-    this.guard('event-loop probe', () => this.lazyProbes?.eventLoop.forgetStartup());
+    this.guard('event-loop probe', () => this.lazyEventLoop?.forgetStartup());
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.startWatchdog();
@@ -249,14 +258,14 @@ export class RuntimeAgent extends EventEmitter {
     };
     // Per iteration, the stalled turn's sample is recorded before the check phase;
     // the timer mode records it when its own (overdue) timer runs, in the next timers phase.
-    if (this.lazyProbes?.eventLoop.mode.mode === 'timer') setTimeout(rescan, 1).unref();
+    if (this.lazyEventLoop?.mode.mode === 'timer') setTimeout(rescan, 1).unref();
     else setImmediate(rescan).unref();
   }
 
   private scanStalls(late: boolean, inTick = false, endedAt?: number): void {
     const start = performance.now();
     try {
-      const probe = this.lazyProbes?.eventLoop;
+      const probe = this.lazyEventLoop;
       if (!probe?.enabled) return;
       // The watchdog's own work on the main thread must be on record before stalls are judged.
       this.watchdog?.drain();
@@ -271,7 +280,8 @@ export class RuntimeAgent extends EventEmitter {
         this.rescanAfterTurn(now);
       }
       for (const durationMs of found) {
-        const endsNow = late || lateness >= durationMs * 0.5;
+        // Only a lone stall can be the one that held this scan up; of several, which one did is unknown.
+        const endsNow = found.length === 1 && (late || lateness >= durationMs * 0.5);
         const end = endsNow ? (endedAt ?? now) : now;
         const endPerf = endsNow ? perfNow - (now - end) : undefined;
         const self = selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf);
@@ -331,9 +341,9 @@ export class RuntimeAgent extends EventEmitter {
     if (this.settle) clearImmediate(this.settle);
     this.timer = undefined;
     this.settle = undefined;
+    if (this.lazyEventLoop) this.guard('event-loop probe', () => this.lazyEventLoop?.disable());
     if (this.lazyProbes) {
-      const { heap, eventLoop, gc } = this.lazyProbes;
-      this.guard('event-loop probe', () => eventLoop.disable());
+      const { heap, gc } = this.lazyProbes;
       this.guard('GC probe', () => gc.disable());
       heap.disable();
     }
@@ -456,7 +466,7 @@ export class RuntimeAgent extends EventEmitter {
         heapLimitBytes: (require('node:v8') as typeof import('node:v8')).getHeapStatistics().heap_size_limit,
       },
       eventLoop: {
-        ...this.lazyProbes?.eventLoop.mode,
+        ...this.lazyEventLoop?.mode,
         stallThreshold: this.config.maxEventLoopStall,
         stalls: this.lazyStallWarnings?.count ?? 0,
         selfStalls: this.selfStalls,

@@ -71,7 +71,9 @@ export class Watchdog {
       pings.port1.unref();
       captures.port1.on('message', (m: CaptureMessage) => this.received(m));
       captures.port1.unref();
-      const periodMs = Math.max(5, Math.min(50, Math.floor(this.config.threshold / 4)));
+      // Each check is a wake-up of the watchdog thread: half the threshold keeps a stack inside
+      // any stall longer than 1.5x the threshold at half the wake-ups of a quarter.
+      const periodMs = Math.max(10, Math.min(100, Math.floor(this.config.threshold / 2)));
       const data: WatchdogData = {
         heartbeat,
         pings: pings.port2,

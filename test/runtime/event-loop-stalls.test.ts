@@ -101,13 +101,15 @@ function parse(stdout: string) {
   };
 }
 
-/** The report of a block: its turn overlaps the block and holds at least all of it; the closest in length. */
-function reportOf<T extends { durationMs?: number }>(reports: T[], t: Truth, start: (r: T) => number, slackMs: number): T | undefined {
+/**
+ * The report of a block: a turn that may overlap the block (it began between
+ * `startedAt - startUncertaintyMs` and `startedAt`) and holds at least all of it; the closest in length.
+ */
+function reportOf(reports: Stall[], t: Truth, slackMs: number): Stall | undefined {
   return reports
     .filter((r) => {
-      const d = r.durationMs ?? 0;
-      const s = start(r);
-      return s - slackMs <= t.end && s + d + slackMs >= t.startedAt && d >= t.ms - tolerance(t.ms);
+      const d = r.durationMs;
+      return r.startedAt - r.startUncertaintyMs - slackMs <= t.end && r.startedAt + d + slackMs >= t.startedAt && d >= t.ms - tolerance(t.ms);
     })
     .sort((a, b) => Math.abs((a.durationMs ?? 0) - t.ms) - Math.abs((b.durationMs ?? 0) - t.ms))[0];
 }
@@ -132,11 +134,11 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
   for (const t of truths) {
     if (t.ms < THRESHOLD - tolerance(THRESHOLD)) {
       // The 20 ms block is not reported as itself (a turn the machine stretched past the threshold would be).
-      if (!overloaded()) expect(reportOf(stalls, t, (s) => s.startedAt - s.startUncertaintyMs, 0)?.durationMs ?? 0, `${label}: ${t.ms} ms`).toBeGreaterThan(t.ms + tolerance(THRESHOLD));
+      if (!overloaded()) expect(reportOf(stalls, t, 0)?.durationMs ?? 0, `${label}: ${t.ms} ms`).toBeGreaterThan(t.ms + tolerance(THRESHOLD));
       continue;
     }
     if (t.ms < THRESHOLD + tolerance(THRESHOLD)) continue;
-    const stall = reportOf(stalls, t, (s) => s.startedAt - s.startUncertaintyMs, 5);
+    const stall = reportOf(stalls, t, 5);
     expect(stall, `${label}: the ${t.ms.toFixed(1)} ms block is counted\n${JSON.stringify(stalls)}`).toBeDefined();
     if (!overloaded()) expect(Math.abs(stall!.durationMs - t.ms), `${label}: ${t.ms} ms reported as ${stall!.durationMs}`).toBeLessThanOrEqual(tolerance(t.ms));
     console.log(`${label} Node ${process.versions.node}: block ${t.ms.toFixed(1)} ms, reported ${stall!.durationMs} ms, load ${os.loadavg()[0].toFixed(1)}`);
@@ -146,14 +148,14 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
     // Within a second of the block's end; the rest is slack for a loaded machine.
     expect(warning!.seenAt - t.end, label).toBeLessThan(2000);
     console.log(`${label}: warned ${warning!.seenAt - t.end} ms after the block's end`);
-    if (t.ms >= 100 && warning!.stack?.frames.length) {
-      // Paused inside the loop, or (on a parked thread) right as it returned into its caller.
+    if (t.ms >= 100 && warning!.stack?.kind === 'js') {
+      // Paused at once, so inside the loop (a pause that a parked thread made late is marked native and may land later in the turn).
       expect(warning!.stack.frames.map((f) => f.function), `${label}: ${JSON.stringify(warning!.stack)}`).toContain('busyLoop');
     }
     if (t.ms >= 100 && warning!.stack) named.push(warning!.stack.frames.some((f) => f.function === 'busyLoop'));
   }
-  // A watchdog thread the kernel parks can miss a stall's window; the 300 and 1000 ms blocks leave it no excuse.
-  expect(named.filter(Boolean).length, `${label}: stacks naming busyLoop`).toBeGreaterThanOrEqual(2);
+  // A watchdog thread the kernel parks can miss a stall's window or pause late; the 1000 ms block leaves it no excuse.
+  expect(named.filter(Boolean).length, `${label}: stacks naming busyLoop`).toBeGreaterThanOrEqual(1);
   expect(Number(status?.stalls), label).toBeGreaterThanOrEqual(truths.filter((t) => t.ms >= THRESHOLD + tolerance(THRESHOLD)).length);
 }
 
