@@ -139,7 +139,10 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
     }
     if (t.ms < THRESHOLD + tolerance(THRESHOLD)) continue;
     const stall = reportOf(stalls, t, 5);
-    expect(stall, `${label}: the ${t.ms.toFixed(1)} ms block is counted\n${JSON.stringify(stalls)}`).toBeDefined();
+    expect(stall, `${label}: the ${t.ms.toFixed(1)} ms block is counted\n${JSON.stringify(truths)}\n${JSON.stringify(stalls)}`).toBeDefined();
+    // On an overloaded machine titan-perf's own block can share the turn and take the blame for it.
+    if (stall!.self && overloaded()) continue;
+    expect(stall!.self, label).toBe(false);
     if (!overloaded()) expect(Math.abs(stall!.durationMs - t.ms), `${label}: ${t.ms} ms reported as ${stall!.durationMs}`).toBeLessThanOrEqual(tolerance(t.ms));
     console.log(`${label} Node ${process.versions.node}: block ${t.ms.toFixed(1)} ms, reported ${stall!.durationMs} ms, load ${os.loadavg()[0].toFixed(1)}`);
     // The warning of that stall (cooldown 0: every stall warns).
@@ -148,9 +151,9 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
     // Within a second of the block's end; the rest is slack for a loaded machine.
     expect(warning!.seenAt - t.end, label).toBeLessThan(2000);
     console.log(`${label}: warned ${warning!.seenAt - t.end} ms after the block's end`);
-    if (t.ms >= 100 && warning!.stack?.kind === 'js') {
-      // Paused at once, so inside the loop (a pause that a parked thread made late is marked native and may land later in the turn).
-      expect(warning!.stack.frames.map((f) => f.function), `${label}: ${JSON.stringify(warning!.stack)}`).toContain('busyLoop');
+    if (t.ms >= 100 && warning!.stack?.frames.length) {
+      // Inside the loop, or (a pause the kernel delayed) later in the same turn: the fixture's own code, never titan-perf's.
+      for (const f of warning!.stack.frames) expect(f.file, `${label}: ${JSON.stringify(warning!.stack)}`).toMatch(/event-loop-stalls\.cjs$|^node:/);
     }
     if (t.ms >= 100 && warning!.stack) named.push(warning!.stack.frames.some((f) => f.function === 'busyLoop'));
   }
@@ -205,7 +208,7 @@ describe('event-loop stalls', () => {
     console.log(`stacks by kind on Node ${process.versions.node}: ${JSON.stringify(seen)}`);
   });
 
-  it('a Prometheus scraping every 15 s sees every stall, which the per-window gauge loses', async () => {
+  it('a Prometheus scraping every 15 s sees every stall in the cumulative counter and histogram', async () => {
     const port = await freePort();
     const plan = [
       [500, 'busy', 80],
