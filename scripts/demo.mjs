@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// `npm run demo`: an example HTTP service under the preload, driven by load
-// and outbound fetch calls, with three induced event-loop stalls so a warning
-// and its recovery show (threshold 50 ms p99); the service prints its agent's live readings for
-// ~15 s and then exits 0 by itself.
+// `npm run demo`: both faces. First an example HTTP service under the preload,
+// driven by load and outbound fetch calls, with three induced event-loop stalls
+// so a warning and its recovery show (threshold 50 ms p99); the service prints
+// its agent's live readings for ~15 s and then exits 0 by itself. Then the
+// sidecar on its embedded defaults (scripts/demo-sidecar.mjs): its read-only
+// plan for this machine and, as root, apply, verify and rollback in a network
+// namespace of its own. `--sidecar-only` skips the preload part.
 //
 // One file, two roles: without arguments it is the driver (any Node >= 20:
 // it builds if needed, starts the service on the project's Node 24 and sends
@@ -31,6 +34,14 @@ async function driver() {
   }
   const { ensureRuntime } = await import('./runtimes.mjs');
   const node = ensureRuntime(24);
+  const preload = process.argv.includes('--sidecar-only') ? 0 : await showPreload(node);
+  if (preload !== 0) process.exit(preload);
+  const { showSidecar } = await import('./demo-sidecar.mjs');
+  process.exit(await showSidecar({ root: ROOT, node }));
+}
+
+/** The preload part; resolves to the service's exit code. */
+async function showPreload(node) {
   const env = {
     ...process.env,
     TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '1000',
@@ -38,6 +49,7 @@ async function driver() {
     TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: '50',
     TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: '4',
   };
+  console.log('=== the preload (titan-perf/preload) in an example service ===\n');
   console.log(`starting the example service: ${node} --require dist/preload/index.js scripts/demo.mjs --service`);
   console.log('  (config from the environment: sample every 1 s, warn above 50 ms p99 delay, 4 fetch connections per origin)\n');
   const child = spawn(node, ['--require', join(ROOT, 'dist', 'preload', 'index.js'), fileURLToPath(import.meta.url), '--service'], {
@@ -64,7 +76,7 @@ async function driver() {
   });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   await Promise.race([ready, exited]);
-  if (!port) process.exit((await exited) || 1);
+  if (!port) return (await exited) || 1;
 
   // Load from this separate process: a client inside the service would stall with it.
   const agent = new http.Agent({ keepAlive: true, maxSockets: 8 });
@@ -93,8 +105,7 @@ async function driver() {
   await Promise.all(workers);
   running = false;
   agent.destroy();
-  const code = await exited;
-  process.exit(code ?? 1);
+  return (await exited) ?? 1;
 }
 
 async function service() {

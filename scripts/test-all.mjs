@@ -2,13 +2,16 @@
 // The README's test command: build once, then the whole vitest suite on every
 // supported Node major (22, 24, 26), each with its runtime first on PATH so the
 // processes the tests start run on the same Node. `--node 24` picks majors;
-// anything else is passed to vitest (a file filter, -t NAME).
+// `--no-system-setup` skips installing system tools; anything else is passed
+// to vitest (a file filter, -t NAME).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { ensureRuntime, RUNTIMES, ROOT } from './runtimes.mjs';
+import { systemSetup } from './system-setup.mjs';
 
-const args = process.argv.slice(2);
+// Before anything runs: the system tools the tests need, installed where it can (see system-setup.mjs).
+const args = systemSetup(process.argv.slice(2), { root: ROOT });
 let majors = Object.keys(RUNTIMES);
 const i = args.indexOf('--node');
 if (i >= 0) {
