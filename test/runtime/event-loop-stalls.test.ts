@@ -87,8 +87,9 @@ const stallEnv = {
   TITAN_PERF_NODEJS__MAX_EVENT_LOOP_STALL: String(THRESHOLD),
   TITAN_PERF_NODEJS__WARNING_COOLDOWN: '0',
   TITAN_PERF_NODEJS__STALL_CAPTURE__ENABLED: 'true',
-  TITAN_PERF_NODEJS__STALL_CAPTURE__THRESHOLD: '30',
-  TITAN_PERF_NODEJS__STALL_CAPTURE__MAX_PER_MINUTE: '60',
+  // Above the turns a loaded machine stretches on its own, so those do not use up the stacks a minute.
+  TITAN_PERF_NODEJS__STALL_CAPTURE__THRESHOLD: '60',
+  TITAN_PERF_NODEJS__STALL_CAPTURE__MAX_PER_MINUTE: '600',
 };
 
 function parse(stdout: string) {
@@ -179,7 +180,7 @@ describe('event-loop stalls', () => {
     const { truths, stalls } = parse(r.stdout);
     const seen: Record<string, string> = {};
     for (const t of truths) {
-      if (t.ms < 60) continue; // this machine did it too fast for the watchdog's 30 ms
+      if (t.ms < 100) continue; // this machine did it too fast for the watchdog's 60 ms
       // The stall whose turn holds the block: overlapping it, the closest in length.
       const w = stalls
         .filter((x) => !x.self && x.stack && x.startedAt - x.startUncertaintyMs - 5 <= t.end && x.startedAt + x.durationMs + 5 >= t.startedAt)
