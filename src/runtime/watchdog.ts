@@ -183,7 +183,6 @@ export class Watchdog {
     this.taken++;
     const pauseLatencyMs = round(m.pausedAt - m.requestedAt);
     const pausedMs = round(m.resumedAt - m.pausedAt);
-    if (process.env.TITAN_PERF_DEBUG_WATCHDOG) process.stderr.write(`${JSON.stringify(m)}\n`);
     const mapped = m.frames.map(mapFrame);
     const frames = mapped.map((f) => f.frame).filter((f) => !isOwnOrInternal(f));
     const base = { pauseLatencyMs, pausedMs, at: m.pausedAt, sourceMapped: mapped.some((f) => f.mapped) || undefined };
