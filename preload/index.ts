@@ -18,6 +18,19 @@ import type { ConfigIssue } from '../src/errors';
 import { claimAgentSlot, isMainThread, setAgentSlot } from '../src/runtime/agent-slot';
 
 
+/** The oldest Node the agent runs on (package.json engines): older ones lack APIs it relies on. */
+const OLDEST_NODE: readonly [number, number] = [22, 15];
+
+/** On an older Node the agent stays off, with one line saying why, and the app runs as it would without it. */
+function supportedNode(): boolean {
+  const [major, minor] = process.versions.node.split('.').map(Number);
+  if (major > OLDEST_NODE[0] || (major === OLDEST_NODE[0] && minor >= OLDEST_NODE[1])) return true;
+  process.stderr.write(
+    `titan-perf: inactive: Node ${process.versions.node} is older than ${OLDEST_NODE.join('.')}, the oldest Node it runs on; the app runs without it.\n`,
+  );
+  return false;
+}
+
 function flag(name: string): boolean {
   const v = process.env[name];
   return v === '1' || v === 'true';
@@ -53,7 +66,7 @@ function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryCon
 }
 
 function start(): void {
-  if (flag('TITAN_PERF_DISABLED') || !isMainThread()) return;
+  if (flag('TITAN_PERF_DISABLED') || !isMainThread() || !supportedNode()) return;
   // Two copies of the package, or --require and --import together: the first claims the process.
   if (!claimAgentSlot()) return;
   const { config, telemetry, issues } = resolveNodejsConfig();

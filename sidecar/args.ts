@@ -27,7 +27,8 @@ export interface CliArgs {
 export const USAGE = `usage: titan-perf-sidecar <command> [flags]
 
 commands:
-  plan       show current vs desired per setting; exit 0 nothing to change, 2 changes pending
+  plan       show current vs desired per setting; exit 0 nothing to change, 2 changes pending,
+             1 a store could not be planned (unreachable, credentials refused)
   apply      journal originals, write, read back (--atomic by default: a failure undoes this run)
   verify     drift report; exit 0 in the desired state, 3 on drift
   rollback   restore the journalled originals (idempotent; works after a crash)

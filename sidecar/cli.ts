@@ -7,6 +7,7 @@
 import { resolveConfig } from '../src/config/load';
 import type { TitanPerfConfig } from '../src/config/types';
 import { createSidecarEngine, type SidecarEngine } from '../src/engine/create-engine';
+import { UNAVAILABLE_KEY } from '../src/engine/engine';
 import { TEST_ENV_PREFIX } from '../src/config/env-names';
 import { ConfigError, TitanPerfError } from '../src/errors';
 import { readSystemReadings } from '../src/system/readings';
@@ -15,6 +16,8 @@ import { runDaemon } from './daemon';
 import { applyText, planTable, readingsText, rollbackText, verifyText } from './format';
 
 const PAUSE_ENV = `${TEST_ENV_PREFIX}PAUSE_AFTER_JOURNAL`;
+const DELAY_ENV = `${TEST_ENV_PREFIX}DELAY_AFTER_JOURNAL_MS`;
+const LOCK_WAIT_ENV = `${TEST_ENV_PREFIX}LOCK_WAIT_MS`;
 const EXIT = { ok: 0, failed: 1, invalid: 2, pending: 2, drift: 3 } as const;
 
 // Input errors: the user fixes the config or flags; nothing was touched.
@@ -45,6 +48,9 @@ async function main(argv: string[]): Promise<number> {
       log,
       // Test-only hook, documented in the README: freeze between journal and first write.
       pauseAfterJournal: process.env[PAUSE_ENV] === '1',
+      // Test-only hooks, documented with the one above: a slow apply, a short wait for the state lock.
+      delayAfterJournalMs: testNumber(DELAY_ENV),
+      lockWaitMs: testNumber(LOCK_WAIT_ENV),
       warn: (m) => process.stderr.write(`titan-perf-sidecar: ${m}\n`),
     });
   } catch (err) {
@@ -118,6 +124,8 @@ async function plan(built: SidecarEngine, args: CliArgs): Promise<number> {
     }
     return text;
   });
+  // A store that could not be planned (unreachable, refused credentials) makes the plan incomplete: not "nothing to change".
+  if (entries.some((e) => e.key === UNAVAILABLE_KEY)) return EXIT.failed;
   return entries.some((e) => e.action === 'change') ? EXIT.pending : EXIT.ok;
 }
 
@@ -135,6 +143,11 @@ async function status(built: SidecarEngine, args: CliArgs): Promise<number> {
   }
   out(args, { system, redis }, () => readingsText(system) + (redis === undefined ? '' : `\nredis: ${JSON.stringify(redis, null, 2)}\n`));
   return EXIT.ok;
+}
+
+function testNumber(name: string): number | undefined {
+  const raw = process.env[name];
+  return raw && /^\d+$/.test(raw) ? Number(raw) : undefined;
 }
 
 function warnReadOnly(built: SidecarEngine): void {

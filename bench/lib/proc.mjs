@@ -1,6 +1,7 @@
 // Child processes for the measurements: short runs timed from outside, and
 // long-running fixtures that announce themselves with one JSON line.
 import { spawn, spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -127,4 +128,23 @@ export function ask(child, message, timeoutMs = 10_000) {
     });
     child.send(message);
   });
+}
+
+/** A TCP port free on 127.0.0.1 right now (for a child that must be told its port up front). */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** CPU time (ms, user + system) that bench/fixtures/report-cpu.cjs printed at the process's exit. */
+export function reportedCpuMs(stderr) {
+  const m = /__bench_cpu (.+)/.exec(stderr);
+  const { user, system } = m ? JSON.parse(m[1]) : { user: NaN, system: NaN };
+  return (user + system) / 1000;
 }

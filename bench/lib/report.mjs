@@ -1,6 +1,6 @@
 // Writes one run's results: JSON with everything (machine, parameters, raw
 // samples), a Markdown report a person reads, and one SVG chart per comparison.
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { machineLine } from './machine.mjs';
 import { barChart } from './svg.mjs';
@@ -76,6 +76,7 @@ export function renderMarkdown(results) {
   }
   for (const part of Object.values(results.parts)) {
     out.push(`## ${part.title}`, '', `Status: ${part.status}.`, '');
+    if (part.ranAt) out.push(`Measured in an earlier run: ${part.ranAt}, ${part.ranOn}; load average at its end ${part.loadAverageAtEnd?.join(' ')}.`, '');
     for (const note of part.notes ?? []) out.push(`- ${note}`);
     if (part.notes?.length) out.push('');
     if (part.parameters && Object.keys(part.parameters).length) out.push(`Parameters: \`${JSON.stringify(part.parameters)}\``, '');
@@ -87,9 +88,33 @@ export function renderMarkdown(results) {
   return out.join('\n');
 }
 
+/**
+ * A run of some parts (--only) keeps the other parts of the previous results
+ * in `dir`, each with the machine line and time of the run that measured it,
+ * so one results file holds the latest measurement of every part.
+ */
+function keepEarlierParts(dir, results) {
+  const file = join(dir, 'results.json');
+  if (!existsSync(file)) return;
+  let earlier;
+  try {
+    earlier = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return;
+  }
+  if (earlier?.schema !== results.schema || !earlier.parts) return;
+  const kept = {};
+  for (const [partId, part] of Object.entries(earlier.parts)) {
+    if (results.parts[partId]) continue;
+    kept[partId] = { ranAt: earlier.startedAt, ranOn: machineLine(earlier.machine), loadAverageAtEnd: earlier.loadAverageAtEnd, ...part };
+  }
+  results.parts = { ...kept, ...results.parts };
+}
+
 /** Writes results.json, report.md and the charts into `dir`, replacing the previous run's charts. */
 export function writeResults(dir, results) {
   mkdirSync(dir, { recursive: true });
+  keepEarlierParts(dir, results);
   for (const f of readdirSync(dir)) if (f.endsWith('.svg')) rmSync(join(dir, f));
   for (const part of Object.values(results.parts)) {
     for (const c of part.comparisons ?? []) {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
 import { interleave } from '../lib/interleave.mjs';
 import { startOtlpReceiver } from '../lib/otlp.mjs';
-import { hasGnuTime, stop, timedRun } from '../lib/proc.mjs';
+import { hasGnuTime, reportedCpuMs, stop, timedRun } from '../lib/proc.mjs';
 import { FIXTURES } from '../lib/subject.mjs';
 import { costVariants } from '../lib/variants.mjs';
 
@@ -27,9 +27,7 @@ export async function run({ quick, nodeBin, progress }) {
       progress,
       measure: async (v) => {
         const r = timedRun(nodeBin, ['--require', CPU_HOOK, ...v.args, '-e', '0'], { env: v.env });
-        const cpu = /__bench_cpu (.+)/.exec(r.stderr);
-        const { user, system } = cpu ? JSON.parse(cpu[1]) : { user: NaN, system: NaN };
-        return { ms: r.ms, cpuMs: (user + system) / 1000, rssMiB: r.rssMiB };
+        return { ms: r.ms, cpuMs: reportedCpuMs(r.stderr), rssMiB: r.rssMiB };
       },
     });
     const hasTitan = variants.some((v) => v.id === 'titan');

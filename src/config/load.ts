@@ -167,6 +167,8 @@ const SECRET_PATH = /password|secret|token/i;
 /** Redacts what must never reach a log: passwords, and credentials inside URLs. */
 export function redact(path: string, value: unknown): unknown {
   if (SECRET_PATH.test(path) && !/(Env|File)$/.test(path)) return '[redacted]';
+  // A mistyped URL (`redis:/:pw@host`, no `//`) still carries its credentials before the last `@`.
+  if (typeof value === 'string' && /url$/i.test(path) && value.includes('@')) return value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/*)?[^]*@/, '$1[redacted]@');
   if (typeof value === 'string') return value.replace(/\/\/[^/\s]*@/g, '//[redacted]@');
   return value;
 }

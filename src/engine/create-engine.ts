@@ -8,6 +8,7 @@ import { LogrotateStore } from '../system/logrotate-store';
 import { SysctlStore } from '../system/sysctl-store';
 import { Engine, type EngineEvent } from './engine';
 import { FileJournal } from './file-journal';
+import { StateLock } from './state-lock';
 import type { Store } from './types';
 
 export interface SidecarEngineOptions {
@@ -22,6 +23,10 @@ export interface SidecarEngineOptions {
   log?: (event: EngineEvent) => void;
   /** Test-only (TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL): see EngineOptions. */
   pauseAfterJournal?: boolean;
+  /** Test-only (TITAN_PERF_TEST_DELAY_AFTER_JOURNAL_MS): see EngineOptions. */
+  delayAfterJournalMs?: number;
+  /** How long a second operation on the same state dir waits for the first (default STATE_LOCK_WAIT_MS). */
+  lockWaitMs?: number;
   /** Notices from the Redis store (lease lost, rewrite skipped). */
   warn?: (message: string) => void;
 }
@@ -59,7 +64,14 @@ export function createSidecarEngine(opts: SidecarEngineOptions): SidecarEngine {
       out.redisUnavailable = `Redis store not available: ${(err as Error).message}`;
     }
   }
-  const engine = new Engine({ stores, journal, log: opts.log, pauseAfterJournal: opts.pauseAfterJournal });
+  const engine = new Engine({
+    stores,
+    journal,
+    log: opts.log,
+    pauseAfterJournal: opts.pauseAfterJournal,
+    delayAfterJournalMs: opts.delayAfterJournalMs,
+    lock: new StateLock(stateDir, opts.lockWaitMs),
+  });
   return {
     ...out,
     engine,

@@ -24,6 +24,18 @@ export interface EngineOptions {
    * first write, so a test can `kill -9` the process exactly there.
    */
   pauseAfterJournal?: boolean;
+  /** Test-only: wait this many ms there instead, then go on (races with a second operation, slow first passes). */
+  delayAfterJournalMs?: number;
+  /**
+   * Held by apply and rollback from their plan to their last write, so that
+   * one operation at a time changes a state directory, across processes.
+   */
+  lock?: OperationLock;
+}
+
+export interface OperationLock {
+  /** Waits (bounded) for the lock; rejects with a clear message when another operation keeps it, or once `signal` fires. */
+  acquire(operation: string, signal?: AbortSignal): Promise<() => void>;
 }
 
 export interface EngineEvent {
@@ -43,6 +55,8 @@ export interface ApplyOptions extends PlanOptions {
   atomic?: boolean;
   /** Plan only; nothing is journalled or written. */
   dryRun?: boolean;
+  /** Once aborted, no further setting is written; what this run wrote is undone (atomic mode). */
+  signal?: AbortSignal;
 }
 
 export interface SettingFailure {
@@ -92,6 +106,8 @@ export class Engine {
   private readonly owner: string;
   private readonly log: (event: EngineEvent) => void;
   private readonly pauseAfterJournal: boolean;
+  private readonly delayAfterJournalMs: number;
+  private readonly lock: OperationLock | undefined;
 
   constructor(opts: EngineOptions) {
     const names = new Set<string>();
@@ -104,6 +120,19 @@ export class Engine {
     this.owner = opts.owner ?? `${hostname()}/${process.pid}`;
     this.log = opts.log ?? (() => {});
     this.pauseAfterJournal = opts.pauseAfterJournal ?? false;
+    this.delayAfterJournalMs = opts.delayAfterJournalMs ?? 0;
+    this.lock = opts.lock;
+  }
+
+  /** Runs `fn` holding the operation lock (when the engine has one). */
+  private async exclusive<T>(operation: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (!this.lock) return fn();
+    const release = await this.lock.acquire(operation, signal);
+    try {
+      return await fn();
+    } finally {
+      release();
+    }
   }
 
   async plan(opts: PlanOptions = {}): Promise<PlanEntry[]> {
@@ -118,17 +147,41 @@ export class Engine {
   }
 
   async apply(opts: ApplyOptions = {}): Promise<ApplyResult> {
-    const atomic = opts.atomic ?? true;
-    const { entries, changes } = await this.planChanges(opts);
-    const result: ApplyResult = { plan: entries, changed: [], failed: [], rolledBack: [], unavailable: unavailableStores(entries), dryRun: !!opts.dryRun, ok: true };
-    if (opts.dryRun || changes.length === 0) return result;
+    if (opts.dryRun) return this.applyLocked(opts);
+    return this.exclusive('apply', () => this.applyLocked(opts), opts.signal);
+  }
 
-    const newlyJournalled = await this.journalOriginals(changes);
+  private async applyLocked(opts: ApplyOptions): Promise<ApplyResult> {
+    const atomic = opts.atomic ?? true;
+    const { entries, changes: planned } = await this.planChanges(opts);
+    const result: ApplyResult = { plan: entries, changed: [], failed: [], rolledBack: [], unavailable: unavailableStores(entries), dryRun: !!opts.dryRun, ok: true };
+    if (opts.dryRun || planned.length === 0) return result;
+
+    const { fresh: newlyJournalled, refused } = await this.journalOriginals(planned);
+    let changes = planned;
+    if (refused.length > 0) {
+      // A journal that cannot record its originals (a full Redis) means its store's settings must not be written.
+      result.ok = false;
+      for (const r of refused) result.failed.push(r.failure);
+      if (atomic) {
+        // All or nothing, as for a failed write: nothing was written, the originals this run recorded are dropped.
+        await this.forgetFresh(planned, newlyJournalled);
+        return result;
+      }
+      const skip = new Set(refused.map((r) => r.store));
+      changes = planned.filter((c) => !skip.has(c.store.name));
+    }
     if (this.pauseAfterJournal) await pauseForever();
+    if (this.delayAfterJournalMs > 0) await delay(this.delayAfterJournalMs, opts.signal);
 
     const written: PlannedChange[] = [];
     for (const change of changes) {
       const { store, entry } = change;
+      if (opts.signal?.aborted) {
+        result.failed.push(failure(store.name, entry.key, aborted(opts.signal)));
+        this.log({ event: 'apply-interrupted', store: store.name, key: entry.key });
+        break;
+      }
       try {
         written.push(change);
         await store.write(entry.key, entry.desired);
@@ -168,7 +221,12 @@ export class Engine {
     return result;
   }
 
-  async rollback(): Promise<RollbackResult> {
+  /** `signal` ends a wait for the state lock (a stop that must finish in time); a rollback under way runs to its end. */
+  async rollback(opts: { signal?: AbortSignal } = {}): Promise<RollbackResult> {
+    return this.exclusive('rollback', () => this.rollbackLocked(), opts.signal);
+  }
+
+  private async rollbackLocked(): Promise<RollbackResult> {
     const result: RollbackResult = { restored: [], failed: [], ok: true };
     const seen = new Set<Journal>();
     for (const store of this.stores) {
@@ -243,8 +301,21 @@ export class Engine {
     return typeof own === 'function' ? own.call(store) : this.journal;
   }
 
-  /** Returns the `store\0key` ids whose original this run recorded for the first time. */
-  private async journalOriginals(changes: PlannedChange[]): Promise<Set<string>> {
+  private async forgetFresh(changes: PlannedChange[], fresh: Set<string>): Promise<void> {
+    for (const { store, entry } of changes) {
+      if (!fresh.has(`${store.name}\0${entry.key}`)) continue;
+      await this.journalFor(store)
+        .forget(store.name, entry.key)
+        .catch(() => {});
+    }
+  }
+
+  /**
+   * Records the originals, one journal at a time. Returns the `store\0key` ids
+   * whose original this run recorded for the first time, and the stores whose
+   * journal refused (their settings must not be written).
+   */
+  private async journalOriginals(changes: PlannedChange[]): Promise<{ fresh: Set<string>; refused: { store: string; failure: SettingFailure }[] }> {
     const byJournal = new Map<Journal, JournalEntry[]>();
     const at = Date.now();
     for (const { store, entry } of changes) {
@@ -254,14 +325,25 @@ export class Engine {
       byJournal.set(j, list);
     }
     const fresh = new Set<string>();
+    const refused: { store: string; failure: SettingFailure }[] = [];
     for (const [journal, entries] of byJournal) {
-      const before = new Set((await journal.originals()).map((e) => `${e.store}\0${e.key}`));
-      for (const e of entries) if (!before.has(`${e.store}\0${e.key}`)) fresh.add(`${e.store}\0${e.key}`);
-      if (journal.recordOriginals) await journal.recordOriginals(entries);
-      else for (const e of entries) await journal.recordOriginal(e);
-      this.log({ event: 'journalled', keys: entries.map((e) => `${e.store}:${e.key}`) });
+      try {
+        const before = new Set((await journal.originals()).map((e) => `${e.store}\0${e.key}`));
+        if (journal.recordOriginals) await journal.recordOriginals(entries);
+        else for (const e of entries) await journal.recordOriginal(e);
+        for (const e of entries) if (!before.has(`${e.store}\0${e.key}`)) fresh.add(`${e.store}\0${e.key}`);
+        this.log({ event: 'journalled', keys: entries.map((e) => `${e.store}:${e.key}`) });
+      } catch (err) {
+        // The file journal failing is not a store's problem: nothing can be written safely at all.
+        if (journal === this.journal) throw err;
+        for (const name of new Set(entries.map((e) => e.store))) {
+          const f = failure(name, UNAVAILABLE_KEY, err, 'cannot journal the originals, so none of its settings was written: ');
+          refused.push({ store: name, failure: f });
+          this.log({ event: 'journal-failed', store: name, error: f.message, code: f.code });
+        }
+      }
     }
-    return fresh;
+    return { fresh, refused };
   }
 
   private async planChanges(opts: PlanOptions): Promise<{ entries: PlanEntry[]; changes: PlannedChange[] }> {
@@ -319,6 +401,22 @@ function unavailableStores(plan: PlanEntry[]): { store: string; reason: string }
 function failure(store: string, key: string, err: unknown, prefix = ''): SettingFailure {
   const code = err instanceof TitanPerfError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'TITAN_PERF_WRITE_FAILED');
   return { store, key, code, message: prefix + (err as Error).message };
+}
+
+function aborted(signal: AbortSignal): TitanPerfError {
+  const why = signal.reason instanceof Error ? signal.reason.message : 'the operation was interrupted';
+  return new TitanPerfError('TITAN_PERF_INTERRUPTED', `not written: ${why}`);
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  process.stderr.write(`titan-perf: test delay after journal, ${ms} ms (TITAN_PERF_TEST_DELAY_AFTER_JOURNAL_MS)\n`);
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });
 }
 
 function pauseForever(): Promise<never> {

@@ -4,9 +4,10 @@
  * directory fsync'd, so after a crash (kill -9, power loss) the journal is
  * either the old or the new version, never a torn one.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { TitanPerfError } from '../errors';
+import { breakStaleLock, lockIsStale, ownRecord, readLockRecord, tryCreateLock } from './state-lock';
 import type { Journal, JournalEntry } from './types';
 
 interface JournalFile {
@@ -69,29 +70,25 @@ export class FileJournal implements Journal {
   /**
    * Read-modify-write under an exclusive lock file, so a daemon and a manual
    * `apply`/`rollback` on the same state dir never lose each other's
-   * originals. A lock left by a dead process (kill -9) is taken over.
+   * originals. A lock left by a dead process (kill -9), or naming a pid that
+   * now belongs to another process, is taken over.
    */
   private locked(fn: () => void): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
     const lock = `${this.path}.lock`;
     const until = Date.now() + LOCK_WAIT_MS;
+    const record = ownRecord('journal write');
     for (;;) {
-      try {
-        const fd = openSync(lock, 'wx', 0o600);
-        writeSync(fd, String(process.pid));
-        closeSync(fd);
-        break;
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-        if (!holderAlive(lock)) {
-          rmSync(lock, { force: true });
-          continue;
-        }
-        if (Date.now() > until) {
-          throw new TitanPerfError('TITAN_PERF_JOURNAL_LOCKED', `the journal ${this.path} stayed locked by another titan-perf process for ${LOCK_WAIT_MS} ms (${lock}); retry when it is done`);
-        }
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      if (tryCreateLock(lock, record)) break;
+      const holder = readLockRecord(lock);
+      if (lockIsStale(lock)) {
+        breakStaleLock(lock, holder);
+        continue;
       }
+      if (Date.now() > until) {
+        throw new TitanPerfError('TITAN_PERF_JOURNAL_LOCKED', `the journal ${this.path} stayed locked by another titan-perf process for ${LOCK_WAIT_MS} ms (${lock}); retry when it is done`);
+      }
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
     try {
       fn();
@@ -140,29 +137,5 @@ export class FileJournal implements Journal {
     } finally {
       closeSync(dirFd);
     }
-  }
-}
-
-function holderAlive(lock: string): boolean {
-  let pid: number;
-  try {
-    pid = Number.parseInt(readFileSync(lock, 'utf8'), 10);
-  } catch {
-    return true; // Being created or removed right now: look again shortly.
-  }
-  if (!Number.isInteger(pid) || pid <= 0) {
-    // Empty: the holder is between open and write, or died right there (then the file grows old).
-    try {
-      return Date.now() - statSync(lock).mtimeMs < 5000;
-    } catch {
-      return true;
-    }
-  }
-  if (pid === process.pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }

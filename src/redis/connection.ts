@@ -8,7 +8,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/types';
-import { isAuthFailure, errorSummary, REDIS_ERROR_CODES, RedisError } from './errors';
+import { isAuthFailure, isTimeout, errorSummary, REDIS_ERROR_CODES, RedisError } from './errors';
 
 export interface RedisTarget {
   host: string;
@@ -28,6 +28,19 @@ export interface ConnectOptions {
 /** Back-off between reconnect attempts: 100 ms doubling, capped at 2 s. */
 export function reconnectDelay(attempt: number): number {
   return Math.min(100 * 2 ** (attempt - 1), 2000);
+}
+
+/** `host:port` of the configured server, for messages (never the URL: it may carry credentials). */
+export function redisLabel(config: RedisConfig): string {
+  if (config.url) {
+    try {
+      const u = new URL(config.url);
+      return `${u.hostname.replace(/^\[|\]$/g, '') || config.host}:${u.port || config.port}`;
+    } catch {
+      // An invalid URL fails at connect with its own message.
+    }
+  }
+  return `${config.host}:${config.port}`;
 }
 
 export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): RedisTarget {
@@ -102,6 +115,8 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
       db,
       tls: tlsOptions,
       connectTimeout: config.connectTimeout,
+      // Every command, the handshake's too, fails after this long instead of waiting on a server that never replies.
+      commandTimeout: config.commandTimeout,
       connectionName: opts.connectionName ?? 'titan-perf',
       lazyConnect: true,
       // A command waits through at most one reconnect cycle, then fails instead of hanging.
@@ -135,8 +150,23 @@ export async function connectRedis(config: RedisConfig, opts: ConnectOptions = {
     }
   });
   client.on('connecting', () => attempts++);
+  // The handshake (CLIENT SETNAME, then INFO as the ready check) runs one command after the other, each with its
+  // own timeout: bound the whole of it by one commandTimeout per attempt, then drop the socket (the retry policy decides).
+  let handshake: NodeJS.Timeout | undefined;
+  let handshakeTimedOut = false;
+  const clearHandshake = () => clearTimeout(handshake);
+  client.on('connect', () => {
+    clearHandshake();
+    handshake = setTimeout(() => {
+      handshakeTimedOut = true;
+      (client as unknown as { stream?: { destroy(): void } }).stream?.destroy();
+    }, config.commandTimeout);
+    handshake.unref();
+  });
+  client.on('close', clearHandshake);
   await new Promise<void>((resolve, reject) => {
     const onReady = () => {
+      clearHandshake();
       client.off('end', onEnd);
       resolve();
     };
@@ -149,6 +179,16 @@ export async function connectRedis(config: RedisConfig, opts: ConnectOptions = {
           new RedisError(
             REDIS_ERROR_CODES.auth,
             `Redis at ${target.label} refused the credentials for ${who} (${errorSummary(authError).split(' ')[0]}); check redis.username and the password in redis.passwordEnv / redis.passwordFile / redis.url`,
+          ),
+        );
+        return;
+      }
+      if (handshakeTimedOut || isTimeout(lastError)) {
+        reject(
+          new RedisError(
+            REDIS_ERROR_CODES.timeout,
+            `Redis at ${target.label} accepted the connection but did not answer within ${config.commandTimeout} ms (redis.commandTimeout), ${Math.max(attempts, 1)} attempt(s): ` +
+              'the server is stopped, swapping, busy with a long command, or not Redis; check it, or raise redis.commandTimeout if it is only slow',
           ),
         );
         return;

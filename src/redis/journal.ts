@@ -16,11 +16,22 @@ export class RedisJournal implements Journal {
   readonly key: string;
 
   private readonly client: () => Promise<Redis>;
+  /** Turns a timeout or an out-of-memory refusal into a coded error that says what to do. */
+  private readonly describe: (err: unknown, what: string) => unknown;
 
   /** `client` may be a connection or a function resolving to one (a store that connects on first use). */
-  constructor(client: Redis | (() => Promise<Redis>), keyPrefix: string) {
+  constructor(client: Redis | (() => Promise<Redis>), keyPrefix: string, describe: (err: unknown, what: string) => unknown = (err) => err) {
     this.client = typeof client === 'function' ? client : () => Promise.resolve(client);
     this.key = `${keyPrefix}:config-originals`;
+    this.describe = describe;
+  }
+
+  private async call<T>(what: string, fn: (client: Redis) => Promise<T>): Promise<T> {
+    try {
+      return await fn(await this.client());
+    } catch (err) {
+      throw this.describe(err, what);
+    }
   }
 
   private static field(store: string, key: string): string {
@@ -28,20 +39,22 @@ export class RedisJournal implements Journal {
   }
 
   async recordOriginal(entry: JournalEntry): Promise<void> {
-    await (await this.client()).hsetnx(this.key, RedisJournal.field(entry.store, entry.key), JSON.stringify(entry));
+    await this.call(`the journal write (HSETNX ${this.key})`, (c) => c.hsetnx(this.key, RedisJournal.field(entry.store, entry.key), JSON.stringify(entry)));
   }
 
   /** Several originals in one MULTI: all recorded (each only if absent) or none. */
   async recordOriginals(entries: JournalEntry[]): Promise<void> {
-    const multi = (await this.client()).multi();
-    for (const e of entries) multi.hsetnx(this.key, RedisJournal.field(e.store, e.key), JSON.stringify(e));
-    const replies = await multi.exec();
-    const failed = replies?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await this.call(`the journal write (MULTI/HSETNX ${this.key})`, async (c) => {
+      const multi = c.multi();
+      for (const e of entries) multi.hsetnx(this.key, RedisJournal.field(e.store, e.key), JSON.stringify(e));
+      const replies = await multi.exec();
+      const failed = replies?.find(([err]) => err);
+      if (failed) throw failed[0];
+    });
   }
 
   async originals(store?: string): Promise<JournalEntry[]> {
-    const all = await (await this.client()).hgetall(this.key);
+    const all = await this.call(`the journal read (HGETALL ${this.key})`, (c) => c.hgetall(this.key));
     const entries: JournalEntry[] = [];
     for (const text of Object.values(all)) {
       try {
@@ -55,11 +68,11 @@ export class RedisJournal implements Journal {
   }
 
   async original(store: string, key: string): Promise<JournalEntry | null> {
-    const text = await (await this.client()).hget(this.key, RedisJournal.field(store, key));
+    const text = await this.call(`the journal read (HGET ${this.key})`, (c) => c.hget(this.key, RedisJournal.field(store, key)));
     return text ? (JSON.parse(text) as JournalEntry) : null;
   }
 
   async forget(store: string, key: string): Promise<void> {
-    await (await this.client()).hdel(this.key, RedisJournal.field(store, key));
+    await this.call(`the journal update (HDEL ${this.key})`, (c) => c.hdel(this.key, RedisJournal.field(store, key)));
   }
 }

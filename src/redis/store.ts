@@ -16,8 +16,8 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { RedisConfig } from '../config/types';
 import type { DesiredSetting, StoreWithJournal } from '../engine/types';
-import { connectRedis } from './connection';
-import { errorSummary, isConfigBlocked, REDIS_ERROR_CODES, RedisError } from './errors';
+import { connectRedis, redisLabel } from './connection';
+import { describeCommandError, errorSummary, isConfigBlocked, isTimeout, REDIS_ERROR_CODES, RedisError } from './errors';
 import { parseInfo, redisHealth, type RedisHealth } from './health';
 import { RedisJournal } from './journal';
 import { RedisLease } from './lease';
@@ -124,8 +124,22 @@ export class RedisStore implements StoreWithJournal {
 
   journal(): RedisJournal {
     // The engine asks for the journal synchronously; the connection is awaited per call.
-    this.journalObj ??= new RedisJournal(() => this.client(), this.config.keyPrefix);
+    this.journalObj ??= new RedisJournal(() => this.client(), this.config.keyPrefix, (err, what) => this.describe(err, what));
     return this.journalObj;
+  }
+
+  /** A timeout or an out-of-memory refusal as a coded error naming the server and what to do. */
+  private describe(err: unknown, what: string): unknown {
+    return describeCommandError(err, redisLabel(this.config), this.config.commandTimeout, what);
+  }
+
+  /** Runs `fn`, reporting a frozen or full server clearly instead of as ioredis's bare message. */
+  private async guard<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.describe(err, what);
+    }
   }
 
   /** Whether this server is managed or only advised, and whether it has a config file. */
@@ -178,6 +192,10 @@ export class RedisStore implements StoreWithJournal {
   }
 
   async desired(): Promise<DesiredSetting[]> {
+    return this.guard('INFO / CONFIG GET', () => this.desiredUnguarded());
+  }
+
+  private async desiredUnguarded(): Promise<DesiredSetting[]> {
     const facts = await this.facts();
     const client = await this.client();
     const settings: DesiredSetting[] = [];
@@ -259,6 +277,10 @@ export class RedisStore implements StoreWithJournal {
   }
 
   async read(key: string): Promise<string | null> {
+    return this.guard(`CONFIG GET ${key}`, () => this.readUnguarded(key));
+  }
+
+  private async readUnguarded(key: string): Promise<string | null> {
     const p = this.param(key);
     const facts = await this.facts();
     const client = await this.client();
@@ -282,6 +304,10 @@ export class RedisStore implements StoreWithJournal {
   }
 
   async write(key: string, value: string): Promise<void> {
+    return this.guard(`CONFIG SET ${key}`, () => this.writeUnguarded(key, value));
+  }
+
+  private async writeUnguarded(key: string, value: string): Promise<void> {
     const p = this.param(key);
     if (p.immutable)
       throw new RedisError(REDIS_ERROR_CODES.immutable, `${p.key} cannot change at runtime; set '${p.key} ${value}' in redis.conf and restart Redis`);
@@ -304,6 +330,7 @@ export class RedisStore implements StoreWithJournal {
     try {
       await client.config('SET', p.key, wanted);
     } catch (err) {
+      if (isTimeout(err)) throw err;
       if (isConfigBlocked(err))
         throw new RedisError(
           REDIS_ERROR_CODES.configBlocked,
@@ -372,7 +399,7 @@ export class RedisStore implements StoreWithJournal {
   }
 
   async health(): Promise<RedisHealth> {
-    return redisHealth(await this.client());
+    return this.guard('INFO', async () => redisHealth(await this.client()));
   }
 
   /** What to change and why, from the desired values and the server's health; the whole output of advisory mode. */

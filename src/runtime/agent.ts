@@ -210,7 +210,13 @@ export class RuntimeAgent extends EventEmitter {
     return Math.min(STALL_SCAN_MS, this.config.sampleInterval);
   }
 
-  /** Runs once: from the immediate, or from the first tick if a long main module let the timer fire first. */
+  /**
+   * Runs once: from the immediate, or from the first tick if a long main
+   * module let the timer fire first. The heap/GC verdicts (cgroup files,
+   * Node's flag list: ~6 ms of CPU) are not computed here but by whoever asks
+   * first (status(), telemetry, an announce with a listener), so a short job
+   * that ends before anyone asks never pays for them.
+   */
   private settleNow(): void {
     if (this.settle) clearImmediate(this.settle);
     this.settle = undefined;
@@ -221,7 +227,6 @@ export class RuntimeAgent extends EventEmitter {
     this.startWatchdog();
     this.enableProbes();
     this.checkHttpAgents();
-    this.verdicts();
     this.announce();
   }
 
@@ -493,7 +498,8 @@ export class RuntimeAgent extends EventEmitter {
   private announce(): void {
     if (this.announced || !this.running) return;
     this.announced = true;
-    this.safeEmit('nodejs-optimized', this.status());
+    // status() reads the cgroup files and computes the verdicts: only for someone who listens.
+    if (this.listenerCount('nodejs-optimized') > 0) this.safeEmit('nodejs-optimized', this.status());
   }
 
   private safeEmit(event: string, payload: unknown): void {

@@ -1,7 +1,8 @@
 // The benchmark harness itself: it runs the quick mode of real parts and
 // writes well-formed results. No speed is asserted here: the numbers belong
 // in bench/results/, and this machine is shared and noisy.
-import { spawn } from 'node:child_process';
+import { fork, spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -116,7 +117,7 @@ describe('bench/run.mjs', () => {
     const r = await runBench(['--only', 'nonsense', '--no-build', '--no-install', '--out', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown part nonsense');
-    expect(r.stderr).toContain('startup, throughput, pooling, watching, sidecar, gc');
+    for (const part of ['startup', 'throughput', 'steady', 'pooling', 'network', 'shortjob', 'watching', 'sidecar', 'gc']) expect(r.stderr).toContain(part);
   });
 
   it('runs the quick mode of the start-up and GC parts and writes JSON, Markdown and SVG', async () => {
@@ -166,5 +167,73 @@ describe('bench/run.mjs', () => {
       expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
       assertBalancedXml(svg);
     }
-  }, 120_000);
+  }, 300_000);
+});
+
+describe('the network part, quick mode', () => {
+  it('runs clients through the delaying proxy and states the claim per scenario with connections counted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'titan-bench-network-'));
+    try {
+      const r = await runBench(['--quick', '--only', 'network', '--no-build', '--no-install', '--out', dir]);
+      expect(r.code, r.stderr).toBe(0);
+      const part = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).parts.network;
+      if (part.status === 'not measured') {
+        expect(part.notes.join('\n')).toContain('does not exist yet');
+        return;
+      }
+      expect(part.status).toBe('measured');
+      const claim = part.tables.find((t: { first?: boolean }) => t.first);
+      // Quick mode: HTTP and HTTPS at 2 ms, steady and burst, fetch and http.request preloaded.
+      expect(claim.rows.length).toBeGreaterThanOrEqual(4);
+      for (const row of claim.rows) expect(String(row[8])).toMatch(/holds|does not hold|not measured/);
+      const handshakes = part.comparisons.find((c: { id: string }) => c.id === 'ratio-handshakes');
+      expect(handshakes.rows.length).toBeGreaterThan(0);
+      // Every run opened at least one connection through the proxy.
+      const detail = part.tables.filter((t: { title: string }) => t.title.includes('through the proxy'));
+      for (const t of detail) for (const row of t.rows) expect(row[5]).toBeGreaterThanOrEqual(1);
+      expect(part.parameters.loadAverage1m.length).toBeGreaterThanOrEqual(2);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 600_000);
+});
+
+describe('the delaying proxy of the network part', () => {
+  it('delays each direction by half the round trip, keeps bytes in order and counts connections per origin', async () => {
+    // A real TCP echo upstream on port 0; the proxy in its own process, as the part runs it.
+    const upstream = createServer((socket) => socket.pipe(socket));
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const upstreamPort = (upstream.address() as { port: number }).port;
+    const proxy = fork(join(ROOT, 'bench', 'fixtures', 'delay-proxy.cjs'), [], {
+      env: { ...process.env, BENCH_PROXY: JSON.stringify([{ group: 'g', oneWayMs: 25, upstreamPort, ports: 2 }]) },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    });
+    try {
+      const ports: number[] = await new Promise((resolve) => proxy.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).ports.g)));
+      expect(ports).toHaveLength(2);
+      const roundTrip = (port: number) =>
+        new Promise<{ ms: number; echoed: string }>((resolve, reject) => {
+          const t0 = performance.now();
+          const socket = connect(port, '127.0.0.1', () => socket.end('a'.repeat(1000) + 'b'.repeat(1000)));
+          let echoed = '';
+          socket.on('data', (d) => (echoed += d));
+          socket.on('end', () => resolve({ ms: performance.now() - t0, echoed }));
+          socket.on('error', reject);
+        });
+      const first = await roundTrip(ports[0]);
+      await roundTrip(ports[1]);
+      await roundTrip(ports[1]);
+      expect(first.echoed).toBe('a'.repeat(1000) + 'b'.repeat(1000));
+      // Connect (through the proxy's accept, no delay) then data out and back: at least one 50 ms round trip.
+      expect(first.ms).toBeGreaterThanOrEqual(50);
+      const ask = (m: string) => new Promise<Record<string, unknown>>((resolve) => (proxy.once('message', resolve), proxy.send(m)));
+      expect(await ask('stats')).toEqual({ g: { connections: 3, ports: [1, 2] } });
+      const delays = (await ask('delays')) as Record<string, { chunks: number; p50: number }>;
+      expect(delays['25'].chunks).toBeGreaterThan(0);
+      expect(delays['25'].p50).toBeGreaterThanOrEqual(25);
+    } finally {
+      proxy.kill();
+      upstream.close();
+    }
+  }, 30_000);
 });

@@ -57,7 +57,8 @@ describe('npm run demo', () => {
     expect(out).toContain('=== the sidecar');
     expect(out).toMatch(/^ +sysctl +net\.core\.somaxconn +\d+ +65535 +(change|ok)/m);
     expect(out).toMatch(/^ +sysctl +vm\.swappiness .* skip +node-wide setting/m);
-    expect(out).toMatch(/\(exit [02]; nothing written\)/);
+    // 1: a store could not be planned (no Redis on the host's default address); the table is still there.
+    expect(out).toMatch(/\(exit [012]; nothing written\)/);
     if (isRoot) {
       expect(out).toMatch(/applied \d+, failed 0, rolled back 0/);
       expect(out).toContain('in the desired state');

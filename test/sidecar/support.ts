@@ -8,6 +8,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { SYSCTL_CATALOGUE } from '../../dist/src/index.js';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -72,6 +73,30 @@ export function hostSysctlSnapshot(): Record<string, string | null> {
     }
   }
   return out;
+}
+
+/**
+ * For a test file that touches kernel settings: namespaces made with the
+ * returned newNs() are deleted after all tests, and the host's catalogued
+ * sysctls must then be byte for byte what they were before.
+ */
+export function guardHost(): { newNs(): string } {
+  const namespaces: string[] = [];
+  let before: Record<string, string | null>;
+  beforeAll(() => {
+    before = hostSysctlSnapshot();
+  });
+  afterAll(() => {
+    for (const ns of namespaces) deleteNetns(ns);
+    expect(hostSysctlSnapshot()).toEqual(before);
+  });
+  return {
+    newNs() {
+      const ns = createNetns();
+      namespaces.push(ns);
+      return ns;
+    },
+  };
 }
 
 export function tempDir(prefix: string): string {

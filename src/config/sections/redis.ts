@@ -17,6 +17,12 @@ export interface RedisConfig {
   /** PEM file of the CA that signed the server's certificate (default: the system's CAs). */
   tlsCaFile?: string;
   connectTimeout: number;
+  /**
+   * ms every command may take before it fails (TITAN_PERF_REDIS_TIMEOUT): a
+   * frozen server (SIGSTOP, swapping, a long-running command) must not hang a
+   * pass, a rollback or the daemon's shutdown. Also bounds the handshake.
+   */
+  commandTimeout: number;
   /** Reconnect attempts (with back-off) before giving up; the sidecar then reports not ready. */
   connectRetries: number;
   /**
@@ -57,6 +63,7 @@ export const redisDefaults: RedisConfig = {
   port: 6379,
   tls: false,
   connectTimeout: 5000,
+  commandTimeout: 5000,
   connectRetries: 3,
   mode: 'manage',
   maxMemoryHeadroom: 0.2,
@@ -116,6 +123,7 @@ export function redisSchema() {
     tls: bool(),
     tlsCaFile: v.optional(str('a file path')),
     connectTimeout: int(1, 600_000, 'ms'),
+    commandTimeout: int(100, 600_000, 'ms'),
     connectRetries: int(0, 20),
     mode: oneOf(['manage', 'advisory'] as const),
     maxMemoryHeadroom: num(0, 10, 'a fraction of used memory'),

@@ -45,6 +45,12 @@ export interface DaemonConfig {
   port: number;
   /** Restore the journalled originals on SIGTERM. */
   rollbackOnExit: boolean;
+  /**
+   * ms a stop (SIGTERM, SIGINT, a fault) waits for the pass under way before
+   * it interrupts it and rolls back what it can: keep it below the pod's
+   * terminationGracePeriodSeconds (30 s by default).
+   */
+  shutdownGrace: number;
 }
 
 export interface SystemConfig {
@@ -89,6 +95,7 @@ export const systemDefaults: SystemConfig = {
     host: '127.0.0.1',
     port: 9477,
     rollbackOnExit: false,
+    shutdownGrace: 10_000,
   },
 };
 
@@ -135,6 +142,7 @@ export function systemSchema() {
       host: str('a listen address such as 127.0.0.1', 253),
       port: int(0, 65535),
       rollbackOnExit: bool(),
+      shutdownGrace: int(0, 600_000, 'ms'),
     }),
   });
 }
