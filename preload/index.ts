@@ -36,13 +36,13 @@ function flag(name: string): boolean {
   return v === '1' || v === 'true';
 }
 
-function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryConfig; issues: ConfigIssue[] } {
+function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryConfig; issues: ConfigIssue[]; heapSizeChosen: boolean } {
   const env = process.env;
   const { isConfigInput } = require('../src/config/env-names') as typeof import('../src/config/env-names');
   const names = Object.keys(env).filter(isConfigInput);
   if (names.length === 0) {
     const { nodejsDefaults } = require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
-    return { config: nodejsDefaults, issues: [] };
+    return { config: nodejsDefaults, issues: [], heapSizeChosen: false };
   }
   const { resolveConfig } = require('../src/config/load') as typeof import('../src/config/load');
   const { ConfigError, formatIssue } = require('../src/errors') as typeof import('../src/errors');
@@ -55,7 +55,12 @@ function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryCon
         `titan-perf: invalid configuration; these settings fall back to their defaults and the app starts normally:\n  ${resolved.issues.map(formatIssue).join('\n  ')}\n`,
       );
     }
-    return { config: resolved.config.nodejs, telemetry: resolved.config.telemetry, issues: resolved.issues };
+    return {
+      config: resolved.config.nodejs,
+      telemetry: resolved.config.telemetry,
+      issues: resolved.issues,
+      heapSizeChosen: resolved.chosen('nodejs.maxOldSpaceSize'),
+    };
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`titan-perf: ${err.message}\nTITAN_PERF_STRICT=1: the app is not started; fix the configuration or unset TITAN_PERF_STRICT.\n`);
@@ -69,10 +74,10 @@ function start(): void {
   if (flag('TITAN_PERF_DISABLED') || !isMainThread() || !supportedNode()) return;
   // Two copies of the package, or --require and --import together: the first claims the process.
   if (!claimAgentSlot()) return;
-  const { config, telemetry, issues } = resolveNodejsConfig();
+  const { config, telemetry, issues, heapSizeChosen } = resolveNodejsConfig();
 
   const { RuntimeAgent } = require('../src/runtime/agent') as typeof import('../src/runtime/agent');
-  const agent = new RuntimeAgent({ config, configIssues: issues });
+  const agent = new RuntimeAgent({ config, configIssues: issues, heapSizeChosen });
   setAgentSlot(agent);
   agent.start();
 

@@ -37,6 +37,12 @@ export interface ResolvedConfig {
   issues: ConfigIssue[];
   /** The config file that was read, if any. */
   file?: string;
+  /**
+   * Whether a dotted path (`nodejs.maxOldSpaceSize`) holds a value someone
+   * chose (profile, file, TITAN_PERF_* or code) rather than a default, so
+   * advice can tell "you asked for X" from "the default is X".
+   */
+  chosen: (path: string) => boolean;
 }
 
 interface Layer {
@@ -84,7 +90,14 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   }
 
   if (opts.strict && issues.length > 0) throw new ConfigError(issues);
-  return { config, profile, issues, file };
+  const overrides = (PROFILE_OVERRIDES as Record<string, unknown>)[profile];
+  const chosen = (path: string): boolean => {
+    const keys = path.split('.');
+    // A value that was refused fell back to its default: nobody chose what is in effect.
+    if (issues.some((i) => i.path === path || (i.path !== '' && path.startsWith(`${i.path}.`)))) return false;
+    return getAt(overrides, keys) !== undefined || layers.some((l) => getAt(l.data, keys) !== undefined);
+  };
+  return { config, profile, issues, file, chosen };
 }
 
 function readConfigFile(file: string, issues: ConfigIssue[]): Record<string, unknown> | undefined {

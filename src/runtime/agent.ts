@@ -48,6 +48,12 @@ export interface RuntimeAgentOptions {
   config?: NodejsConfig;
   /** What was wrong in the configuration and fell back to defaults, for status(). */
   configIssues?: ConfigIssue[];
+  /**
+   * Whether nodejs.maxOldSpaceSize was set by the user (profile, file,
+   * TITAN_PERF_*, code) rather than left at its default: only a chosen size
+   * that is not in effect is a warning. Default: it differs from the default.
+   */
+  heapSizeChosen?: boolean;
   /** cgroup filesystem root; default TITAN_PERF_CGROUP_ROOT or /sys/fs/cgroup. */
   cgroupRoot?: string;
   /** Sampling period of the event-loop delay histogram, ms (default 10). */
@@ -88,6 +94,7 @@ export interface NodeRuntimeMetrics {
 export class RuntimeAgent extends EventEmitter {
   readonly config: NodejsConfig;
   private readonly configIssues: ConfigIssue[];
+  private readonly heapSizeChosen: boolean;
   private readonly cgroupRoot?: string;
   private readonly fault: (what: string, err: unknown) => void;
   private readonly eventLoopResolution?: number;
@@ -121,6 +128,7 @@ export class RuntimeAgent extends EventEmitter {
     super();
     this.config = options.config ?? nodejsDefaults;
     this.configIssues = options.configIssues ?? [];
+    this.heapSizeChosen = options.heapSizeChosen ?? this.config.maxOldSpaceSize !== nodejsDefaults.maxOldSpaceSize;
     this.cgroupRoot = options.cgroupRoot;
     // Loaded on the first fault only: one file less on the preload's start-up path.
     this.fault = options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
@@ -430,6 +438,7 @@ export class RuntimeAgent extends EventEmitter {
         execArgv: process.execArgv,
         nodeOptions: process.env.NODE_OPTIONS ?? '',
         maxOldSpaceSize: this.config.maxOldSpaceSize,
+        maxOldSpaceSizeChosen: this.heapSizeChosen,
         incrementalMarking: this.config.incrementalMarking,
         hasPercentageFlag: process.allowedNodeEnvironmentFlags.has('--max-old-space-size-percentage'),
       });
@@ -443,8 +452,10 @@ export class RuntimeAgent extends EventEmitter {
   status(): AgentStatus {
     // Report the truth as of now: an http module the app loaded since the last tick gets tuned first.
     this.checkHttpAgents();
+    const npmUndici = this.config.tuneFetch ? this.guardValue('npm undici status', () => this.fetchTuner.npmUndiciStatus()) : undefined;
     const tuning: TunerStatus[] = [
       this.config.tuneFetch ? this.fetchTuner.status() : { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },
+      ...(npmUndici ? [npmUndici] : []),
       ...(this.config.tuneHttpAgents
         ? this.httpTuner.status()
         : ['http.globalAgent', 'https.globalAgent'].map((name): TunerStatus => ({ name, state: 'off', reason: 'nodejs.tuneHttpAgents is false' }))),
@@ -507,6 +518,15 @@ export class RuntimeAgent extends EventEmitter {
       this.emit(event, payload);
     } catch (err) {
       this.fault(`a '${event}' listener`, err);
+    }
+  }
+
+  private guardValue<T>(what: string, fn: () => T): T | undefined {
+    try {
+      return fn();
+    } catch (err) {
+      this.fault(what, err);
+      return undefined;
     }
   }
 

@@ -245,9 +245,46 @@ export class FetchTuner {
 
   status(): TunerStatus {
     if (this.state.state === 'tuned' && !this.owned()) {
-      return { name: 'fetch', state: 'replaced', reason: 'the app installed its own global dispatcher after titan-perf tuned it; left as is', settings: this.state.settings };
+      return {
+        name: 'fetch',
+        state: 'replaced',
+        reason: 'the app (or a package it loaded, such as npm undici 8 on Node 22) installed its own global dispatcher after titan-perf tuned it; left as is',
+        settings: this.state.settings,
+      };
     }
     return { ...this.state };
+  }
+
+  /**
+   * Which copies of the npm undici package send through the tuned Agent:
+   * undici reads its global dispatcher from the same global symbol as Node's
+   * fetch, so once fetch is tuned, the package's request(), stream() and
+   * fetch() without a `dispatcher` option use the tuned pool too (undici 6
+   * and 7 read `.1`, undici 8 `.2`). Calls with their own dispatcher, and an
+   * app's own setGlobalDispatcher, are never touched.
+   */
+  npmUndiciStatus(): TunerStatus | undefined {
+    if (!this.tuned || !this.owned()) return undefined;
+    const { loadedUndiciPackages } = require('./npm-undici') as typeof import('./npm-undici');
+    const sharing = loadedUndiciPackages().filter((u) => {
+      try {
+        const d = u.getGlobalDispatcher();
+        return d === this.tuned || d === this.tunedV1;
+      } catch {
+        return false;
+      }
+    });
+    if (sharing.length === 0) return undefined;
+    const versions = [...new Set(sharing.map((u) => u.version))].join(', ');
+    return {
+      name: 'npm undici global dispatcher',
+      state: 'tuned',
+      reason:
+        `npm undici's global dispatcher is shared with fetch (undici ${versions}): its request(), stream() and fetch() ` +
+        `without a dispatcher option use the tuned Agent (${String(this.options.connections)} connections per origin). ` +
+        'A dispatcher passed per call or set with setGlobalDispatcher() is never touched.',
+      settings: this.state.settings,
+    };
   }
 
   /** The tuned Agent (undefined until the first fetch call). */

@@ -2,11 +2,14 @@
  * Heap and GC verdicts: the V8 heap limit and the heap/GC flags (execArgv and
  * NODE_OPTIONS) checked against the container's memory and the config. The
  * heap size cannot change after start, so nothing here is "tuned": each
- * verdict carries the exact NODE_OPTIONS that fixes it on the next start.
+ * verdict carries the exact change that fixes it on the next start (the
+ * NODE_OPTIONS line, or the command-line flag where the command line sets it,
+ * since that one wins).
  * A pure function over its inputs so it can be tested on any numbers.
  */
 import type { Verdict } from './readings';
 import type { MemoryLimit } from './memory-limit';
+import { effectiveHeapFlags, flagOrigin, parseHeapFlags, splitNodeOptions } from './heap-flags';
 
 const MiB = 1024 * 1024;
 /** Share of the container a fixed heap flag should target; the rest is off-heap (buffers, native, code). */
@@ -20,30 +23,15 @@ export interface HeapVerdictInput {
   nodeOptions: string;
   /** The config's intended old space, MiB. */
   maxOldSpaceSize: number;
+  /**
+   * Whether the user set maxOldSpaceSize (rather than leaving the default):
+   * only a size someone chose can be "not in effect" (warning) or "above the
+   * memory limit" (critical). Default true.
+   */
+  maxOldSpaceSizeChosen?: boolean;
   incrementalMarking: boolean;
   /** Whether the running Node accepts --max-old-space-size-percentage (process.allowedNodeEnvironmentFlags). */
   hasPercentageFlag: boolean;
-}
-
-/** Flags as V8 and Node accept them: `_` and `-` interchangeable, `--no-x` / `--nox`. */
-export function parseHeapFlags(args: readonly string[]): Map<string, string | true> {
-  const flags = new Map<string, string | true>();
-  for (const raw of args) {
-    if (!raw.startsWith('--')) continue;
-    const eq = raw.indexOf('=');
-    const name = (eq < 0 ? raw : raw.slice(0, eq)).replace(/_/g, '-');
-    const norm = name.startsWith('--no') && !name.startsWith('--no-') && !name.startsWith('--node') ? `--no-${name.slice(4)}` : name;
-    flags.set(norm, eq < 0 ? true : raw.slice(eq + 1));
-  }
-  return flags;
-}
-
-/** NODE_OPTIONS split the way Node splits it: on whitespace, double quotes grouping (`"a b"` is one argument). */
-export function splitNodeOptions(value: string): string[] {
-  const out: string[] = [];
-  const re = /(?:"((?:\\.|[^"\\])*)"|([^\s"]+))+/g;
-  for (const m of value.matchAll(re)) out.push(m[0].replace(/"((?:\\.|[^"\\])*)"/g, (_, q: string) => q.replace(/\\(.)/g, '$1')));
-  return out;
 }
 
 const HEAP_FLAGS = ['--max-old-space-size', '--max-old-space-size-percentage'];
@@ -58,6 +46,37 @@ export function nodeOptionsWith(nodeOptions: string, add: string | undefined, dr
   return `NODE_OPTIONS='${parts.join(' ')}'`;
 }
 
+type HeapFix = ((flag: string) => string) & { commandLine: boolean };
+
+/**
+ * How to restart with a heap flag. A heap flag on the command line wins over
+ * NODE_OPTIONS (Node gives V8 the command line last), so where the command
+ * line sets one, a NODE_OPTIONS line would change nothing: the advice names
+ * the flag to change there instead.
+ */
+function heapFix(input: HeapVerdictInput): HeapFix {
+  const onCommandLine = HEAP_FLAGS.filter((f) => flagOrigin(f, input.nodeOptions, input.execArgv) === 'command line');
+  const fix = (flag: string): string => {
+    if (onCommandLine.length === 0) return nodeOptionsWith(input.nodeOptions, flag);
+    const current = input.execArgv.filter((a) => onCommandLine.includes(a.split('=')[0].replace(/_/g, '-')));
+    return (
+      `on the command line that starts node (process.execArgv; e.g. the Dockerfile CMD, the npm script, the process manager's unit): ` +
+      `replace ${current.join(' ')} with ${flag}. NODE_OPTIONS cannot change it: the command line wins.`
+    );
+  };
+  return Object.assign(fix, { commandLine: onCommandLine.length > 0 });
+}
+
+/** How to restart without a flag: from NODE_OPTIONS, or from the command line where it is given there (also). */
+function dropFix(input: HeapVerdictInput, flag: string): string {
+  if (flagOrigin(flag, input.nodeOptions, input.execArgv) === 'command line') {
+    const given = input.execArgv.filter((a) => parseHeapFlags([a]).has(flag));
+    return `remove ${given.join(' ')} from the command line that starts node (process.execArgv); NODE_OPTIONS cannot remove it.`;
+  }
+  const spellings = [flag, flag.startsWith('--no-') ? `--no${flag.slice(5)}` : flag];
+  return nodeOptionsWith(input.nodeOptions, undefined, spellings);
+}
+
 function mib(bytes: number): number {
   return Math.round(bytes / MiB);
 }
@@ -65,14 +84,17 @@ function mib(bytes: number): number {
 export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
   const { limit, heapLimit } = input;
   const verdicts: Verdict[] = [];
-  const flags = parseHeapFlags([...splitNodeOptions(input.nodeOptions), ...input.execArgv]);
+  const flags = effectiveHeapFlags(input.nodeOptions, input.execArgv);
   const inContainer = limit.source !== 'host';
   const where = inContainer ? `the container's ${mib(limit.bytes)} MiB (${limit.source}, ${limit.file})` : `host memory (${mib(limit.bytes)} MiB, no cgroup limit)`;
   const sized = Math.max(16, Math.floor((limit.bytes * HEAP_SHARE) / MiB));
   const fitFlag = input.hasPercentageFlag ? `--max-old-space-size-percentage=${HEAP_SHARE * 100}` : `--max-old-space-size=${sized}`;
-  const fitFix = nodeOptionsWith(input.nodeOptions, fitFlag);
+  const fix = heapFix(input);
+  const fitFix = fix(fitFlag);
   const oldSpaceFlag = flags.get('--max-old-space-size');
   const flagMiB = typeof oldSpaceFlag === 'string' ? Number(oldSpaceFlag) : undefined;
+  const chosen = input.maxOldSpaceSizeChosen ?? true;
+  const running = `${flagMiB === undefined ? "V8's default" : `--max-old-space-size=${oldSpaceFlag}`} (heap limit ${mib(heapLimit)} MiB)`;
 
   if (heapLimit > limit.bytes) {
     verdicts.push({
@@ -98,7 +120,16 @@ export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
   }
 
   const wanted = input.maxOldSpaceSize;
-  if (wanted * MiB > limit.bytes) {
+  if (!chosen) {
+    // The default is not a wish of the user's: say what runs, warn about nothing.
+    if (flagMiB !== wanted) {
+      verdicts.push({
+        id: 'configured-heap-not-in-effect',
+        severity: 'info',
+        message: `nodejs.maxOldSpaceSize is not set (its default is ${wanted} MiB); the process runs with ${running}. Set nodejs.maxOldSpaceSize to the size you intend and titan-perf checks that the process runs with it.`,
+      });
+    }
+  } else if (wanted * MiB > limit.bytes) {
     verdicts.push({
       id: 'configured-heap-above-memory-limit',
       severity: 'critical',
@@ -109,8 +140,8 @@ export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
     verdicts.push({
       id: 'configured-heap-not-in-effect',
       severity: 'warning',
-      message: `nodejs.maxOldSpaceSize is ${wanted} MiB but the process runs with ${flagMiB === undefined ? "V8's default" : `--max-old-space-size=${oldSpaceFlag}`} (heap limit ${mib(heapLimit)} MiB). It takes effect only at start.`,
-      fix: nodeOptionsWith(input.nodeOptions, `--max-old-space-size=${wanted}`),
+      message: `nodejs.maxOldSpaceSize is ${wanted} MiB but the process runs with ${running}${fix.commandLine ? ', set on the command line' : ''}. It takes effect only at start.`,
+      fix: fix(`--max-old-space-size=${wanted}`),
     });
   }
 
@@ -119,7 +150,7 @@ export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
       id: 'incremental-marking-disabled',
       severity: 'warning',
       message: '--no-incremental-marking is set: major GCs run as one long pause instead of small steps, which shows up as event-loop delay spikes.',
-      fix: nodeOptionsWith(input.nodeOptions, undefined, ['--no-incremental-marking', '--noincremental-marking']),
+      fix: dropFix(input, '--no-incremental-marking'),
     });
   }
 
@@ -134,7 +165,7 @@ export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
         id: `gc-flag-${flag.slice(2)}`,
         severity: flag === '--expose-gc' || flag === '--trace-gc' ? 'info' : 'warning',
         message: `${flag} ${why}; rarely wanted in production.`,
-        fix: nodeOptionsWith(input.nodeOptions, undefined, [flag]),
+        fix: dropFix(input, flag),
       });
     }
   }

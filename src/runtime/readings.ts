@@ -43,8 +43,13 @@ export interface HeapReading {
   /** Bytes. */
   used: number;
   total: number;
-  /** V8's heap_size_limit, bytes. */
+  /** V8's heap_size_limit, bytes (old generation plus young generation). */
   limit: number;
+  /**
+   * The old generation: what V8 runs out of before it aborts with "heap out
+   * of memory". `limit` from --max-old-space-size where set (see old-generation.ts).
+   */
+  oldGeneration: { used: number; limit: number };
   spaces: HeapSpaceReading[];
   rss: number;
   external: number;
@@ -154,6 +159,10 @@ export interface Verdict {
   id: string;
   severity: Severity;
   message: string;
-  /** The exact NODE_OPTIONS change that fixes it, when one exists. */
+  /**
+   * What fixes it, when something does: the whole NODE_OPTIONS line to restart
+   * with, or, where the command line sets the heap flag (NODE_OPTIONS cannot
+   * override it), the flag to change there.
+   */
   fix?: string;
 }

@@ -65,7 +65,7 @@ export function nodejsFindings(input: ScoreInput): Recommendation[] {
   const r = input.readings;
   if (r) {
     out.push(...thresholdFindings(input, r));
-    const gc = gcFinding(r.gc, r.heap.limit);
+    const gc = gcFinding(r.gc, r.heap.oldGeneration?.limit ?? r.heap.limit);
     if (gc) out.push(gc);
   }
   for (const v of input.verdicts ?? []) out.push(verdictFinding(v));
@@ -116,7 +116,8 @@ const ADVICE: Record<string, (r: Readings) => Advice> = {
     change: 'add replicas or CPU (scale out), or move work to worker_threads',
   }),
   'heap.usage': (r) => (critical) => {
-    const limitMiB = Math.round(r.heap.limit / MiB);
+    // The flag sets the old generation, so the advice scales the old generation's limit, not V8's whole heap limit.
+    const limitMiB = Math.round((r.heap.oldGeneration?.limit ?? r.heap.limit) / MiB);
     return {
       id: 'nodejs.heap.usage',
       penalty: critical ? RULES.heapUsage.critical : RULES.heapUsage.warning,
@@ -126,7 +127,7 @@ const ADVICE: Record<string, (r: Readings) => Advice> = {
   },
 };
 
-function gcFinding(gc: GcReading, heapLimit: number): Draft | undefined {
+function gcFinding(gc: GcReading, oldGenerationLimit: number): Draft | undefined {
   const rule = RULES.gcPauseShare;
   if (gc.pauseShare <= rule.warningAbove) return undefined;
   const critical = gc.pauseShare > rule.criticalAbove;
@@ -141,7 +142,7 @@ function gcFinding(gc: GcReading, heapLimit: number): Draft | undefined {
   const change =
     total > 0 && minor / total > 0.5
       ? 'NODE_OPTIONS=--max-semi-space-size=64 (larger young generation), or allocate less per request'
-      : `NODE_OPTIONS=--max-old-space-size=${Math.ceil((heapLimit / MiB) * 1.5)} (more old space, if the container allows), or allocate less`;
+      : `NODE_OPTIONS=--max-old-space-size=${Math.ceil((oldGenerationLimit / MiB) * 1.5)} (more old space, if the container allows), or allocate less`;
   return {
     id: 'nodejs.gc.pause',
     area: 'nodejs',

@@ -93,7 +93,7 @@ describe("the seed's examples, as written", () => {
 
   it('custom configuration: a partial config deep-merged over the defaults', async () => {
     const config = JSON.parse((await run('custom-config.mjs')).trim());
-    expect(config.nodejs).toMatchObject({ maxOldSpaceSize: 8192, maxEventLoopDelay: 5, maxHeapUsage: 0.85 });
+    expect(config.nodejs).toMatchObject({ maxOldSpaceSize: 8192, maxEventLoopDelay: 5, maxHeapUsage: 0.75 });
     expect(config.nodejs.connectionPooling).toMatchObject({ maxConnections: 50, timeout: 30000 });
     expect(config.redis).toMatchObject({ maxMemory: '4gb', appendFsync: 'no', maxMemoryPolicy: 'allkeys-lru', appendOnly: true });
     expect(config.dataDir).toBe('/custom/data');

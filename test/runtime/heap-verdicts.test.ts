@@ -1,6 +1,6 @@
 /** Heap and GC verdicts over chosen inputs: each one names the problem and the exact NODE_OPTIONS that fixes it. */
 import { describe, expect, it } from 'vitest';
-import { heapVerdicts, nodeOptionsWith, parseHeapFlags, splitNodeOptions } from '../../dist/src/index.js';
+import { effectiveHeapFlags, heapVerdicts, nodeOptionsWith, oldGenerationLimit, parseHeapFlags, splitNodeOptions } from '../../dist/src/index.js';
 
 const MiB = 1024 * 1024;
 type Input = Parameters<typeof heapVerdicts>[0];
@@ -92,5 +92,47 @@ describe('heap and GC verdicts', () => {
       ['--max-old-space-size', '64'],
       ['--no-use-idle-notification', true],
     ]);
+  });
+
+  it('a heap flag on the command line: the fix says to change it there, not a NODE_OPTIONS line that changes nothing', () => {
+    const v = heapVerdicts(input({ nodeOptions: '--require /opt/tp/preload.js', execArgv: ['--max-old-space-size=256'], heapLimit: 448 * MiB, maxOldSpaceSize: 1024 }));
+    const off = v.find((x) => x.id === 'configured-heap-not-in-effect');
+    expect(off?.severity).toBe('warning');
+    expect(off?.message).toContain('set on the command line');
+    expect(off?.fix).not.toContain('NODE_OPTIONS=');
+    expect(off?.fix).toContain('replace --max-old-space-size=256 with --max-old-space-size=1024');
+    // NODE_OPTIONS holding the flag as well changes nothing: the command line still wins.
+    const both = heapVerdicts(input({ nodeOptions: '--max-old-space-size=1024', execArgv: ['--max_old_space_size=256'], heapLimit: 448 * MiB, maxOldSpaceSize: 1024 }));
+    expect(both.find((x) => x.id === 'configured-heap-not-in-effect')?.fix).toContain('replace --max_old_space_size=256 with --max-old-space-size=1024');
+    // The container verdicts follow the same rule.
+    const above = heapVerdicts(input({ nodeOptions: '', execArgv: ['--max-old-space-size=4000'], heapLimit: 4096 * MiB, maxOldSpaceSize: 4000 }));
+    expect(above.find((x) => x.id === 'heap-above-memory-limit')?.fix).toMatch(/^on the command line .*replace --max-old-space-size=4000 with --max-old-space-size-percentage=75/);
+  });
+
+  it('a GC flag on the command line is removed there', () => {
+    const v = heapVerdicts(input({ execArgv: ['--no-incremental-marking'] }));
+    expect(v.find((x) => x.id === 'incremental-marking-disabled')?.fix).toBe(
+      'remove --no-incremental-marking from the command line that starts node (process.execArgv); NODE_OPTIONS cannot remove it.',
+    );
+  });
+
+  it('the default maxOldSpaceSize nobody chose: information, never a warning or a critical', () => {
+    const v = heapVerdicts(input({ nodeOptions: '', heapLimit: 1000 * MiB, maxOldSpaceSize: 4096, maxOldSpaceSizeChosen: false }));
+    expect(v).toEqual([expect.objectContaining({ id: 'configured-heap-not-in-effect', severity: 'info' })]);
+    expect(v[0].fix).toBeUndefined();
+    expect(v[0].message).toContain('not set');
+    // Chosen, the same numbers are a critical (4096 MiB above a 2048 MiB container).
+    expect(heapVerdicts(input({ nodeOptions: '', heapLimit: 1000 * MiB, maxOldSpaceSize: 4096 })).map((x) => [x.id, x.severity])).toEqual([
+      ['configured-heap-above-memory-limit', 'critical'],
+    ]);
+  });
+
+  it('the old generation limit: the flag in effect, else the heap limit minus 3 semi-spaces, else the heap limit', () => {
+    const flags = (nodeOptions: string, argv: string[]) => effectiveHeapFlags(nodeOptions, argv);
+    expect(oldGenerationLimit(448 * MiB, flags('', ['--max-old-space-size=256']))).toEqual({ bytes: 256 * MiB, source: '--max-old-space-size' });
+    // The command line wins over NODE_OPTIONS, as in Node.
+    expect(oldGenerationLimit(448 * MiB, flags('--max-old-space-size=512', ['--max-old-space-size=256'])).bytes).toBe(256 * MiB);
+    expect(oldGenerationLimit(4288 * MiB, flags('--max-semi-space-size=64', [])).bytes).toBe(4096 * MiB);
+    expect(oldGenerationLimit(4288 * MiB, flags('', []))).toEqual({ bytes: 4288 * MiB, source: 'heap limit' });
   });
 });

@@ -62,7 +62,7 @@ describe('thresholds', () => {
     m.check(reading(1_000, 0, 0.95, 900));
     expect(events.map((e) => [e.metric, e.threshold])).toEqual([
       ['eventLoop.utilization', 0.9],
-      ['heap.usage', 0.85],
+      ['heap.usage', 0.75],
     ]);
   });
 });

@@ -36,7 +36,10 @@ export interface NodejsConfig {
   maxEventLoopStall: number;
   /** Event-loop utilization threshold per interval, 0..1. */
   maxEventLoopUtilization: number;
-  /** Heap used / heap limit threshold, 0..1. */
+  /**
+   * Old generation used / its limit, 0..1. Below 0.8: from there V8 may abort
+   * with "heap out of memory" after a few mark-compacts that free little.
+   */
   maxHeapUsage: number;
   /** Expect incremental marking on (a verdict is raised when `--no-incremental-marking` is set). */
   incrementalMarking: boolean;
@@ -57,7 +60,7 @@ export const nodejsDefaults: NodejsConfig = {
   maxEventLoopDelay: 10,
   maxEventLoopStall: 100,
   maxEventLoopUtilization: 0.9,
-  maxHeapUsage: 0.85,
+  maxHeapUsage: 0.75,
   incrementalMarking: true,
   sampleInterval: 5000,
   warningCooldown: 60000,
