@@ -24,7 +24,7 @@ export interface ConfigIssue {
 
 export function formatIssue(issue: ConfigIssue): string {
   const where = issue.source ? ` (from ${issue.source})` : '';
-  const shown = issue.value === undefined ? 'undefined' : JSON.stringify(issue.value);
+  const shown = issue.value === undefined ? 'undefined' : describe(issue.value);
   return `${issue.path || '(root)'}: got ${shown}${where}; expected ${issue.expected}`;
 }
 
@@ -46,9 +46,11 @@ export class ArgumentError extends TitanPerfError {
 
 function describe(value: unknown): string {
   if (typeof value === 'function') return 'a function';
+  if (typeof value === 'bigint') return `${value}n`;
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) ?? String(value);
   } catch {
-    return String(value);
+    // A cycle, or an object whose toString throws: its kind is enough to name the problem.
+    return Array.isArray(value) ? 'a list' : `a value of type ${typeof value}`;
   }
 }

@@ -8,9 +8,9 @@
  * every issue. With no user input at all, nothing beyond the defaults is
  * loaded: the schema library is only required when there is something to check.
  */
-import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { ConfigError, type ConfigIssue } from '../errors';
+import { readTrustedFile } from '../trusted-files';
 import { PROFILE_OVERRIDES, profileConfig } from './defaults';
 import { ENV_PREFIX, isConfigEnv } from './env-names';
 import { deepMerge, getAt, isPlainObject, setAt } from './merge';
@@ -50,6 +50,23 @@ interface Layer {
   data: Record<string, unknown>;
   /** Per dotted path, where the value came from (env layers name each variable). */
   sources?: Map<string, string>;
+  /** Variables refused because a segment names an object internal (`__proto__`). */
+  refused?: { name: string; path: string }[];
+}
+
+// Keys that reach Object.prototype when merged naively: refused by name, never dropped silently.
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+const FORBIDDEN_EXPECTED = 'a setting name; __proto__, constructor and prototype are refused because they would reach the object prototype';
+
+function forbiddenKeyIssues(data: unknown, source: string, prefix: string[] = []): ConfigIssue[] {
+  if (!isPlainObject(data) && !Array.isArray(data)) return [];
+  const out: ConfigIssue[] = [];
+  for (const [k, val] of Object.entries(data)) {
+    const path = [...prefix, k];
+    if (FORBIDDEN_KEYS.has(k)) out.push({ path: path.join('.'), value: k, expected: FORBIDDEN_EXPECTED, source });
+    else out.push(...forbiddenKeyIssues(val, source, path));
+  }
+  return out;
 }
 
 export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
@@ -73,7 +90,7 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   const layers: Layer[] = [];
   const file = opts.file === null ? undefined : (opts.file ?? (env.TITAN_PERF_CONFIG || undefined));
   if (file) {
-    const data = readConfigFile(file, issues);
+    const data = readConfigFile(file, issues, !!opts.strict);
     if (data) layers.push({ source: file, data });
   }
   const envLayer = envOverrides(env);
@@ -81,6 +98,10 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   if (opts.code !== undefined) {
     if (isPlainObject(opts.code)) layers.push({ source: 'code', data: opts.code });
     else issues.push({ path: '', value: opts.code, expected: 'a configuration object', source: 'code' });
+  }
+  for (const layer of layers) {
+    issues.push(...forbiddenKeyIssues(layer.data, layer.source));
+    for (const r of layer.refused ?? []) issues.push({ path: r.path, value: r.name, expected: FORBIDDEN_EXPECTED, source: r.name });
   }
 
   let config = base;
@@ -100,13 +121,21 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   return { config, profile, issues, file, chosen };
 }
 
-function readConfigFile(file: string, issues: ConfigIssue[]): Record<string, unknown> | undefined {
+/** Far above any real config (a few KiB); a `/dev/zero` or a log file named by mistake stops here. */
+export const CONFIG_MAX_BYTES = 1024 * 1024;
+
+function readConfigFile(file: string, issues: ConfigIssue[], strict: boolean): Record<string, unknown> | undefined {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    // Symlinks are followed: Kubernetes mounts a ConfigMap as a chain of them. A FIFO, a device or
+    // a huge file is refused without blocking; the sidecar (strict) also refuses a file others may write.
+    const read = readTrustedFile(file, { what: 'the config file', maxBytes: CONFIG_MAX_BYTES, strictOwner: strict, code: 'TITAN_PERF_CONFIG_UNSAFE' });
+    if (read === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+    text = read.text;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'error';
-    issues.push({ path: '', value: file, expected: `a readable JSON or YAML file (${code})`, source: 'TITAN_PERF_CONFIG' });
+    const e = err as NodeJS.ErrnoException;
+    const why = e.code === 'TITAN_PERF_CONFIG_UNSAFE' ? e.message.replace(/^refusing the config file \S+: it /, '') : (e.code ?? 'error');
+    issues.push({ path: '', value: file, expected: `a readable JSON or YAML file (${why})`, source: 'TITAN_PERF_CONFIG' });
     return undefined;
   }
   const ext = extname(file).toLowerCase();
@@ -119,33 +148,52 @@ function readConfigFile(file: string, issues: ConfigIssue[]): Record<string, unk
       data = YAML.parse(text, { prettyErrors: true, uniqueKeys: true });
     }
   } catch (err) {
-    const firstLine = String((err as Error).message).split('\n')[0];
-    issues.push({ path: '', value: file, expected: `valid ${ext === '.json' ? 'JSON' : 'YAML'} (${firstLine})`, source: file });
+    issues.push({ path: '', value: file, expected: `valid ${ext === '.json' ? 'JSON' : 'YAML'} (${parseErrorWithoutText(err)})`, source: file });
     return undefined;
   }
   if (data === null || data === undefined) return {};
   if (!isPlainObject(data)) {
-    issues.push({ path: '', value: Array.isArray(data) ? 'a list' : data, expected: 'a mapping at the top level', source: file });
+    // The type only: a file named by mistake (a secret, /etc/shadow) must not be echoed into a log.
+    issues.push({ path: '', value: Array.isArray(data) ? 'a list' : `a ${typeof data}`, expected: 'a mapping at the top level', source: file });
     return undefined;
   }
   return data;
+}
+
+/** Where the parser stopped, without the snippet of the file it quotes. */
+function parseErrorWithoutText(err: unknown): string {
+  const message = String((err as Error).message);
+  const where = /line \d+,? column \d+|at position \d+/.exec(message);
+  return where ? `stopped at ${where[0]}` : 'unparseable';
 }
 
 /** `TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS=100` -> nodejs.connectionPooling.maxConnections. */
 export function envOverrides(env: Record<string, string | undefined>): Layer | undefined {
   const data: Record<string, unknown> = {};
   const sources = new Map<string, string>();
+  const refused: { name: string; path: string }[] = [];
   for (const [name, raw] of Object.entries(env)) {
     if (!isConfigEnv(name) || raw === undefined) continue;
     const path = name
       .slice(ENV_PREFIX.length)
       .split('__')
       .map((seg) => seg.toLowerCase().replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()));
-    if (path.some((p) => p === '' || p === '__proto__' || p === 'constructor' || p === 'prototype')) continue;
-    setAt(data, path, parseEnvValue(raw));
+    if (path.some((p) => FORBIDDEN_KEYS.has(p))) {
+      refused.push({ name, path: path.join('.') });
+      continue;
+    }
+    if (path.some((p) => p === '')) continue;
+    const value = parseEnvValue(raw);
+    const inside = forbiddenKeyIssues(value, name, path);
+    if (inside.length > 0) {
+      refused.push(...inside.map((i) => ({ name, path: i.path })));
+      continue;
+    }
+    setAt(data, path, value);
     sources.set(path.join('.'), name);
   }
-  return sources.size > 0 ? { source: 'environment', data, sources } : undefined;
+  if (sources.size === 0 && refused.length === 0) return undefined;
+  return { source: 'environment', data, sources, refused };
 }
 
 function parseEnvValue(raw: string): unknown {
@@ -168,6 +216,9 @@ function sourceOf(path: string[], layers: Layer[]): string | undefined {
         const hit = layer.sources.get(path.slice(0, n).join('.'));
         if (hit) return hit;
       }
+      // An unknown parent set by a deeper variable (TITAN_PERF_TYPO__FIELD): name that variable.
+      const below = `${path.join('.')}.`;
+      for (const [set, name] of layer.sources) if (set.startsWith(below)) return name;
       continue;
     }
     if (getAt(layer.data, path) !== undefined) return layer.source;
@@ -203,14 +254,16 @@ function validateWithFallback(
     if (result.success) return result.output as TitanPerfConfig;
     for (const issue of result.issues) {
       const path = (issue.path ?? []).map((p) => String(p.key));
-      const dotted = path.join('.');
       const unknownKey = issue.type === 'strict_object' && issue.expected === 'never';
+      // An unknown key is named so it can be fixed, unless it does not look like a name at all:
+      // a file given by mistake (a secret, a password hash) must not reach a log through its keys.
+      const dotted = unknownKey && !/^[A-Za-z0-9_-]{1,64}$/.test(path[path.length - 1]) ? [...path.slice(0, -1), '(unrecognised key)'].join('.') : path.join('.');
       if (!seen.has(dotted)) {
         seen.add(dotted);
         const parent = getAt(base, path.slice(0, -1));
         issues.push({
           path: dotted,
-          value: redact(dotted, unknownKey ? getAt(current, path) : issue.input),
+          value: redact(dotted, unknownKey ? describeUnknown(getAt(current, path)) : issue.input),
           expected: unknownKey
             ? `no such setting; known here: ${isPlainObject(parent) ? Object.keys(parent).join(', ') : '(none)'}`
             : issue.message,
@@ -222,6 +275,13 @@ function validateWithFallback(
   }
   // Unreachable in practice: fall back to the profile's defaults wholesale.
   return base;
+}
+
+/** An unknown key's value, shown only when it is a short scalar: a nested object could be a whole file. */
+function describeUnknown(value: unknown): unknown {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return value;
+  if (typeof value === 'string') return value.length <= 64 ? value : `a string of ${value.length} characters`;
+  return Array.isArray(value) ? 'a list' : typeof value === 'object' ? 'an object' : `a ${typeof value}`;
 }
 
 let cachedSchema: unknown;

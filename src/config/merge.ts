@@ -16,10 +16,16 @@ export function deepMerge<T>(base: T, over: unknown): T {
 }
 
 export function clone<T>(x: T): T {
-  if (Array.isArray(x)) return x.map(clone) as T;
+  if (Array.isArray(x)) {
+    // An index loop, not map(): map consults x.constructor, which a hostile array can own.
+    const out: unknown[] = [];
+    for (let i = 0; i < x.length; i++) out.push(clone(x[i]));
+    return out as T;
+  }
   if (isPlainObject(x)) {
     const out: Record<string, unknown> = {};
-    for (const [k, val] of Object.entries(x)) out[k] = clone(val);
+    // An own `__proto__` (JSON.parse makes one) assigned here would replace the prototype instead.
+    for (const [k, val] of Object.entries(x)) if (k !== '__proto__') out[k] = clone(val);
     return out as T;
   }
   return x;
@@ -33,10 +39,14 @@ export function deepFreeze<T>(x: T): T {
   return x;
 }
 
+// Walking or assigning through these reaches Object.prototype: a path naming one is never followed.
+const PROTOTYPE_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
 export function getAt(obj: unknown, path: readonly string[]): unknown {
   let cur = obj;
   for (const k of path) {
     if (!isPlainObject(cur) && !Array.isArray(cur)) return undefined;
+    if (!Object.hasOwn(cur, k)) return undefined;
     cur = (cur as Record<string, unknown>)[k];
   }
   return cur;
@@ -44,6 +54,7 @@ export function getAt(obj: unknown, path: readonly string[]): unknown {
 
 /** Sets (or with `undefined`, deletes) the value at `path`, creating objects on the way. */
 export function setAt(obj: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  if (path.some((k) => PROTOTYPE_KEYS.has(k))) return;
   let cur: Record<string, unknown> = obj;
   for (const k of path.slice(0, -1)) {
     if (!isPlainObject(cur[k]) && !Array.isArray(cur[k])) cur[k] = {};

@@ -5,6 +5,7 @@
  * start-up, the preload's whole budget is 10 ms).
  */
 import type * as V from 'valibot';
+import { parseSize } from './size';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 export const v: typeof V = require('valibot');
@@ -33,8 +34,10 @@ export function str(what = 'a non-empty string', maxLength = 4096) {
 
 /** Sizes as Redis and logrotate write them: `2gb`, `100M`, `512k`, or bytes. */
 export const SIZE_RE = /^(\d+)\s*(b|k|kb|m|mb|g|gb)?$/i;
-export function size(what = "a size such as '100M', '2gb' or a number of bytes") {
-  return v.pipe(v.string(what), v.regex(SIZE_RE, what));
+export function size(what: string, maxBytes: number) {
+  // Without a ceiling, '99999999999999999999999gb' passes here and fails at the first write.
+  const msg = `${what}, at most ${maxBytes / 1024 ** 3}gb`;
+  return v.pipe(v.string(msg), v.regex(SIZE_RE, msg), v.check((s) => !SIZE_RE.test(s) || parseSize(s) <= maxBytes, msg));
 }
 
 export function section<T extends V.ObjectEntries>(entries: T) {

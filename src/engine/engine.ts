@@ -7,7 +7,7 @@
  * `rollback` in a new process restores everything that may have changed.
  */
 import { hostname } from 'node:os';
-import { TitanPerfError } from '../errors';
+import { ConfigError, TitanPerfError, type ConfigIssue } from '../errors';
 import { normaliseValue } from './direction';
 import type { DesiredSetting, Journal, JournalEntry, PlanEntry, Store, StoreWithJournal } from './types';
 
@@ -136,11 +136,19 @@ export class Engine {
   }
 
   async plan(opts: PlanOptions = {}): Promise<PlanEntry[]> {
+    await this.check();
     return (await this.planChanges(opts)).entries;
   }
 
+  /** Throws a ConfigError naming every field a store already knows will be refused. */
+  async check(): Promise<void> {
+    const issues: ConfigIssue[] = [];
+    for (const store of this.stores) if (store.check) issues.push(...(await store.check()));
+    if (issues.length > 0) throw new ConfigError(issues);
+  }
+
   async verify(): Promise<VerifyResult> {
-    const plan = await this.plan();
+    const { entries: plan } = await this.planChanges({});
     const drift = plan.filter((e) => e.action === 'change');
     for (const d of drift) this.log({ event: 'drift', store: d.store, key: d.key, current: d.current, desired: d.desired });
     return { plan, drift, unavailable: unavailableStores(plan), inSync: drift.length === 0 };
@@ -153,6 +161,7 @@ export class Engine {
 
   private async applyLocked(opts: ApplyOptions): Promise<ApplyResult> {
     const atomic = opts.atomic ?? true;
+    await this.check();
     const { entries, changes: planned } = await this.planChanges(opts);
     const result: ApplyResult = { plan: entries, changed: [], failed: [], rolledBack: [], unavailable: unavailableStores(entries), dryRun: !!opts.dryRun, ok: true };
     if (opts.dryRun || planned.length === 0) return result;

@@ -4,9 +4,12 @@
  * directory fsync'd, so after a crash (kill -9, power loss) the journal is
  * either the old or the new version, never a torn one.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { TitanPerfError } from '../errors';
+import { checkTrustedDir, createExclusive } from '../trusted-files';
+import { parseJournal } from './journal-format';
 import { breakStaleLock, lockIsStale, ownRecord, readLockRecord, tryCreateLock } from './state-lock';
 import type { Journal, JournalEntry } from './types';
 
@@ -75,6 +78,7 @@ export class FileJournal implements Journal {
    */
   private locked(fn: () => void): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    checkTrustedDir(this.dir, 'the state directory', 'TITAN_PERF_STATE_DIR_UNSAFE');
     const lock = `${this.path}.lock`;
     const until = Date.now() + LOCK_WAIT_MS;
     const record = ownRecord('journal write');
@@ -98,38 +102,27 @@ export class FileJournal implements Journal {
   }
 
   private load(): JournalEntry[] {
-    let text: string;
-    try {
-      text = readFileSync(this.path, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new TitanPerfError('TITAN_PERF_JOURNAL_UNREADABLE', `cannot read the journal ${this.path}: ${(err as Error).message}`, { cause: err });
-    }
-    try {
-      const data = JSON.parse(text) as JournalFile;
-      if (data.version !== 1 || !Array.isArray(data.entries)) throw new Error('unexpected shape');
-      return data.entries;
-    } catch (err) {
-      // Never guess originals: a wrong "original" restored is worse than stopping.
-      throw new TitanPerfError(
-        'TITAN_PERF_JOURNAL_CORRUPT',
-        `the journal ${this.path} is not valid (${(err as Error).message}); it holds the values to restore, so fix or move it by hand before applying again`,
-        { cause: err },
-      );
-    }
+    return parseJournal(this.dir, this.path);
   }
 
   private save(entries: JournalEntry[]): void {
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
+    checkTrustedDir(this.dir, 'the state directory', 'TITAN_PERF_STATE_DIR_UNSAFE');
+    // A fresh random name opened O_EXCL|O_NOFOLLOW: a link planted under a guessable name is never followed.
+    const tmp = `${this.path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
+    const fd = createExclusive(tmp, 0o600);
     try {
-      writeSync(fd, JSON.stringify({ version: 1, entries } satisfies JournalFile, null, 2) + '\n');
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
+      try {
+        writeSync(fd, JSON.stringify({ version: 1, entries } satisfies JournalFile, null, 2) + '\n');
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw err;
     }
-    renameSync(tmp, this.path);
     // The rename itself is only durable once the directory entry is on disk.
     const dirFd = openSync(this.dir, 'r');
     try {

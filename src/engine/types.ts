@@ -4,6 +4,7 @@
  * the engine plans, journals, applies, reads back, verifies and rolls back,
  * the same way for every store. A new store is one file.
  */
+import type { ConfigIssue } from '../errors';
 
 /** How a desired value compares against the current one. */
 export type Direction = 'exact' | 'raise-only' | 'lower-only';
@@ -46,6 +47,12 @@ export interface Store {
   remove?(key: string): Promise<void>;
   /** Whether `current` satisfies `desired` (store-specific normalisation, directions). */
   satisfies(current: string | null, desired: DesiredSetting): boolean;
+  /**
+   * What can be known to fail before the first write (a refusal of the tool the
+   * store drives): each issue names the config field. The engine refuses the
+   * whole plan or apply on any, so nothing is journalled or written.
+   */
+  check?(): Promise<ConfigIssue[]>;
   /** Release connections and handles. */
   close?(): Promise<void>;
 }

@@ -5,9 +5,9 @@
  * bounded reconnect policy so an unreachable server ends in a clear error
  * instead of a loop that keeps the process alive forever.
  */
-import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/types';
+import { readTrustedFile } from '../trusted-files';
 import { isAuthFailure, isTimeout, errorSummary, REDIS_ERROR_CODES, RedisError } from './errors';
 
 export interface RedisTarget {
@@ -79,12 +79,16 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
   }
   if (config.passwordFile) {
     try {
+      // Symlinks followed (a mounted secret is one); a FIFO or /dev/zero is refused, not waited on or read forever.
+      const read = readTrustedFile(config.passwordFile, { what: 'redis.passwordFile', maxBytes: 64 * 1024, code: 'ENOTREGULAR' });
+      if (read === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
       // A mounted secret usually ends in a newline that is not part of the password.
-      password = readFileSync(config.passwordFile, 'utf8').replace(/\r?\n$/, '');
+      password = read.text.replace(/\r?\n$/, '');
     } catch (err) {
+      const e = err as NodeJS.ErrnoException;
       throw new RedisError(
         REDIS_ERROR_CODES.passwordMissing,
-        `redis.passwordFile ${config.passwordFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'}); mount the secret there or fix the path`,
+        `redis.passwordFile ${config.passwordFile} cannot be read (${e.code === 'ENOTREGULAR' ? e.message : (e.code ?? 'error')}); mount the secret there or fix the path`,
       );
     }
   }
@@ -93,11 +97,14 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
     tlsOptions = { servername: /^[\d.:]+$/.test(host) ? undefined : host };
     if (config.tlsCaFile) {
       try {
-        tlsOptions.ca = readFileSync(config.tlsCaFile);
+        const read = readTrustedFile(config.tlsCaFile, { what: 'redis.tlsCaFile', maxBytes: 4 * 1024 * 1024, code: 'ENOTREGULAR' });
+        if (read === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
+        tlsOptions.ca = read.text;
       } catch (err) {
+        const e = err as NodeJS.ErrnoException;
         throw new RedisError(
           REDIS_ERROR_CODES.tls,
-          `redis.tlsCaFile ${config.tlsCaFile} cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          `redis.tlsCaFile ${config.tlsCaFile} cannot be read (${e.code === 'ENOTREGULAR' ? e.message : (e.code ?? 'error')})`,
         );
       }
     }

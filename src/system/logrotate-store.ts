@@ -5,14 +5,18 @@
  * schedule, since a container has no cron.
  */
 import { execFile } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { LogRotationConfig } from '../config/sections/system';
 import type { DesiredSetting, Store } from '../engine/types';
-import { TitanPerfError } from '../errors';
+import { TitanPerfError, type ConfigIssue } from '../errors';
+import { checkTrustedDir, createExclusive, readTrustedFile } from '../trusted-files';
 import { renderLogrotateConfig } from './logrotate-config';
 import { explainLogrotateErrors } from './logrotate-rules';
+import { verifiedPid } from './pid-file';
 
 const run = promisify(execFile);
 
@@ -65,16 +69,10 @@ export class LogrotateStore implements Store {
   }
 
   async read(key: string): Promise<string | null> {
-    this.check(key);
-    let text: string;
-    let st: import('node:fs').Stats;
-    try {
-      st = statSync(key);
-      text = readFileSync(key, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
-    }
+    this.ownKey(key);
+    const read = readTrustedFile(key, { what: 'the generated logrotate config', maxBytes: 1024 * 1024, noFollow: true, code: 'TITAN_PERF_LOGROTATE_UNSAFE' });
+    if (read === null) return null;
+    const { text, stat: st } = read;
     // logrotate (as root) silently ignores such a config: that is drift even if the text is right.
     const uid = process.getuid?.() ?? 0;
     if ((st.mode & 0o022) !== 0 || (st.uid !== 0 && st.uid !== uid)) {
@@ -84,12 +82,19 @@ export class LogrotateStore implements Store {
   }
 
   async write(key: string, value: string): Promise<void> {
-    this.check(key);
+    this.ownKey(key);
     mkdirSync(dirname(key), { recursive: true, mode: 0o700 });
-    const tmp = `${key}.${process.pid}.tmp`;
-    writeFileSync(tmp, value, { mode: 0o644 });
-    chmodSync(tmp, 0o644); // the umask may have narrowed it; logrotate wants exactly 0644 or 0444
+    checkTrustedDir(dirname(key), 'the state directory', 'TITAN_PERF_STATE_DIR_UNSAFE');
+    // A fresh random name, O_EXCL|O_NOFOLLOW: a symlink planted under a guessable name would make root write elsewhere.
+    const tmp = `${key}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
     try {
+      const fd = createExclusive(tmp, 0o644);
+      try {
+        writeFileSync(fd, value);
+        fchmodSync(fd, 0o644); // the umask may have narrowed it; logrotate wants exactly 0644 or 0444
+      } finally {
+        closeSync(fd);
+      }
       const problems = await this.validate(tmp);
       if (problems.length > 0) {
         throw new TitanPerfError('TITAN_PERF_LOGROTATE_INVALID', `logrotate rejects the generated config:\n  ${problems.join('\n  ')}`);
@@ -101,7 +106,7 @@ export class LogrotateStore implements Store {
   }
 
   async remove(key: string): Promise<void> {
-    this.check(key);
+    this.ownKey(key);
     rmSync(key, { force: true });
   }
 
@@ -109,9 +114,27 @@ export class LogrotateStore implements Store {
     return current === desired.value;
   }
 
+  /**
+   * Before anything is written: `logrotate -d` on the config this store would
+   * write, so an unknown `su` user, a log directory logrotate will not touch or
+   * a file named twice refuses the run instead of surfacing mid-apply.
+   */
+  async check(): Promise<ConfigIssue[]> {
+    if (this.rotation.paths.length === 0 || !existsSync(this.bin)) return [];
+    const dir = mkdtempSync(join(tmpdir(), 'titan-perf-logrotate-check-'));
+    try {
+      const config = join(dir, LOGROTATE_CONFIG_FILE);
+      writeFileSync(config, renderLogrotateConfig(this.rotation), { mode: 0o644 });
+      chmodSync(config, 0o644);
+      const problems = await this.validate(config, join(dir, LOGROTATE_STATE_FILE));
+      return problems.map((problem) => ({ path: fieldOf(problem), value: fieldValue(this.rotation, fieldOf(problem)), expected: `settings logrotate accepts: ${problem}`, source: 'logrotate -d' }));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   /** `logrotate -d` on a config: its `error:` lines, explained (empty when valid). */
-  async validate(configPath = this.configPath): Promise<string[]> {
-    const debugState = `${this.statePath}.validate`;
+  async validate(configPath = this.configPath, debugState = `${this.statePath}.validate`): Promise<string[]> {
     try {
       const { stderr } = await run(this.bin, ['-d', '-s', debugState, configPath], { timeout: 60_000 });
       return explainLogrotateErrors(stderr);
@@ -153,8 +176,7 @@ export class LogrotateStore implements Store {
   private signalWriter(report: RotationReport): void {
     const file = this.rotation.pidFile as string;
     try {
-      const pid = Number.parseInt(readFileSync(file, 'utf8').trim(), 10);
-      if (!Number.isInteger(pid) || pid <= 1) throw new Error(`no valid pid in ${file}`);
+      const pid = verifiedPid(file);
       process.kill(pid, this.rotation.reopenSignal);
       report.signalled.push(pid);
     } catch (err) {
@@ -162,11 +184,24 @@ export class LogrotateStore implements Store {
     }
   }
 
-  private check(key: string): void {
+  private ownKey(key: string): void {
     if (key !== this.configPath) {
       throw new TitanPerfError('TITAN_PERF_LOGROTATE_KEY', `the logrotate store manages only ${this.configPath}, not ${JSON.stringify(key)}`);
     }
   }
+}
+
+/** The config field a logrotate refusal is about. */
+function fieldOf(problem: string): string {
+  if (/duplicate log entry|insecure permissions|skipping/i.test(problem)) return 'system.logRotation.paths';
+  if (/unknown (user|group)/i.test(problem)) return 'system.logRotation.su';
+  return 'system.logRotation';
+}
+
+function fieldValue(rotation: LogRotationConfig, field: string): unknown {
+  if (field === 'system.logRotation.su') return rotation.su;
+  if (field === 'system.logRotation.paths') return rotation.paths;
+  return undefined;
 }
 
 function snapshot(dirs: string[]): Map<string, { ino: number; size: number }> {

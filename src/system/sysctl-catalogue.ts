@@ -61,6 +61,12 @@ export interface EnumSpec extends SpecBase {
   hft?: string | null;
   /** A procfs file listing what this kernel offers (e.g. tcp_available_congestion_control). */
   availableFrom?: string;
+  /**
+   * A procfs file listing what a network namespace other than the host's may
+   * choose (tcp_allowed_congestion_control): the kernel refuses anything else
+   * there with EPERM, whatever the privilege.
+   */
+  allowedFrom?: string;
 }
 
 export type SysctlSpec = IntSpec | IntsSpec | EnumSpec;
@@ -92,6 +98,7 @@ export const SYSCTL_CATALOGUE: readonly SysctlSpec[] = [
   {
     key: 'net.ipv4.tcp_congestion_control', param: 'tcpCongestionControl', type: 'enum',
     values: ['bbr', 'cubic', 'reno'], availableFrom: 'net.ipv4.tcp_available_congestion_control',
+    allowedFrom: 'net.ipv4.tcp_allowed_congestion_control',
     default: 'bbr', direction: 'exact', scope: 'pod',
     doc: 'congestion control for new connections; bbr keeps queues short (needs the tcp_bbr module)',
   },

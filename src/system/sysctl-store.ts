@@ -3,7 +3,7 @@
  * catalogued keys and the config's `extraSysctls` allow-list are read or
  * written; node-wide keys only with `allowNodeScope`.
  */
-import { accessSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { SystemConfig } from '../config/sections/system';
 import { meetsDirection } from '../engine/direction';
@@ -33,6 +33,7 @@ interface Wanted {
 }
 
 const PRINTABLE_VALUE = /^[\x20-\x7e\t]{1,256}$/;
+const PROC_NET_INIT_INO = 0xeffffff9;
 
 export class SysctlStore implements Store {
   readonly name = 'sysctl';
@@ -96,7 +97,7 @@ export class SysctlStore implements Store {
     if (!this.allowed.has(key)) {
       throw new TitanPerfError('TITAN_PERF_SYSCTL_UNKNOWN_KEY', `sysctl ${key} is neither catalogued nor listed in system.extraSysctls; refused`);
     }
-    if (!PRINTABLE_VALUE.test(value)) throw new TitanPerfError('TITAN_PERF_SYSCTL_VALUE_INVALID', `sysctl ${key}: refusing to write ${JSON.stringify(value)}`);
+    if (typeof value !== 'string' || !PRINTABLE_VALUE.test(value)) throw new TitanPerfError('TITAN_PERF_SYSCTL_VALUE_INVALID', `sysctl ${key}: refusing to write ${JSON.stringify(value)}`);
     const path = sysctlPath(this.procRoot, key);
     // procfs never creates keys; under a fake root, a missing file must not be invented either.
     try {
@@ -109,7 +110,8 @@ export class SysctlStore implements Store {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
-        throw new TitanPerfError('TITAN_PERF_SYSCTL_READONLY', `cannot write ${key} (${code}): ${privilegeHint()}`, { cause: err });
+        const scope = specByKey(key)?.scope ?? (key.startsWith('net.') ? 'pod' : 'node');
+        throw new TitanPerfError('TITAN_PERF_SYSCTL_READONLY', `cannot write ${key} (${code}): ${privilegeHint(scope, code)}`, { cause: err });
       }
       if (code === 'EINVAL' || code === 'ERANGE') {
         throw new TitanPerfError('TITAN_PERF_SYSCTL_REFUSED', `the kernel refused ${key} = ${JSON.stringify(value)} (${code})`, { cause: err });
@@ -118,14 +120,23 @@ export class SysctlStore implements Store {
     }
   }
 
+  /** The host's network namespace has a fixed inode (PROC_NET_INIT_INO); elsewhere, or when unknown, a pod is assumed. */
+  private inHostNetns(): boolean {
+    try {
+      return statSync(join(this.procRoot, 'self', 'ns', 'net')).ino === PROC_NET_INIT_INO;
+    } catch {
+      return false;
+    }
+  }
+
   satisfies(current: string | null, desired: DesiredSetting): boolean {
     return meetsDirection(current, desired.value, desired.direction);
   }
 
   /**
-   * Probes one writable-looking sysctl file: procfs directories refuse W_OK
-   * even to root, so the directory itself says nothing. EROFS is a read-only
-   * mount (an unprivileged container), EACCES/EPERM a missing capability.
+   * Whether procfs can be written at all, asked of the kernel on one
+   * writable-looking sysctl file. EROFS is a read-only mount (an unprivileged
+   * container); then nothing under it can be written, whatever the key.
    */
   private readOnlyReason(): string | undefined {
     for (const w of this.wanted) {
@@ -136,13 +147,8 @@ export class SysctlStore implements Store {
       } catch {
         continue;
       }
-      try {
-        accessSync(path, constants.W_OK);
-        return undefined;
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? 'error';
-        return `${join(this.procRoot, 'sys')} is not writable (${code}): ${privilegeHint()}`;
-      }
+      const code = writeProbe(path);
+      return code === 'EROFS' ? `${join(this.procRoot, 'sys')} is not writable (${code}): ${privilegeHint(w.scope, code)}` : undefined;
     }
     return undefined;
   }
@@ -173,6 +179,13 @@ export class SysctlStore implements Store {
         ? `${readOnly}; Kubernetes lets the pod set this one through securityContext.sysctls`
         : readOnly;
     }
+    if ((mode & 0o222) !== 0) {
+      const code = writeProbe(path);
+      if (code) {
+        const k8s = K8S_SAFE_SYSCTLS.includes(w.key) ? '; Kubernetes lets the pod set this one through securityContext.sysctls' : '';
+        return `the kernel refuses to open it for writing (${code}): ${privilegeHint(w.scope, code)}${k8s}`;
+      }
+    }
     if (w.spec?.type === 'enum' && w.spec.availableFrom) {
       let available: string[] = [];
       try {
@@ -185,10 +198,46 @@ export class SysctlStore implements Store {
         return `${w.value} is not available in this kernel (${w.spec.availableFrom}: ${available.join(' ')}); load it on the node first (modprobe tcp_${w.value})`;
       }
     }
+    if (w.spec?.type === 'enum' && w.spec.allowedFrom && !this.inHostNetns()) {
+      let allowed: string[] | undefined;
+      try {
+        allowed = readFileSync(sysctlPath(this.procRoot, w.spec.allowedFrom), 'utf8').trim().split(/\s+/);
+      } catch {
+        // No list on this kernel: the write itself decides.
+      }
+      if (allowed && !allowed.includes(w.value)) {
+        return (
+          `${w.value} is not in ${w.spec.allowedFrom} (${allowed.join(' ')}): outside the host's network namespace the kernel refuses any other choice (EPERM), ` +
+          `whatever the privilege; add it to that list on the node, or set system.kernelParams.${w.spec.param} to one of the allowed ones or null`
+        );
+      }
+    }
     return undefined;
   }
 }
 
-function privilegeHint(): string {
-  return 'the sidecar needs a privileged container (securityContext.privileged: true) or CAP_SYS_ADMIN with a writable /proc/sys';
+/**
+ * The kernel's own answer to "may I write this sysctl?": open for writing and
+ * close without writing, which changes nothing. access(2) would ask with the
+ * real uid and, for non-root, without capabilities, so it refuses a non-root
+ * process with CAP_NET_ADMIN that the kernel lets write its netns sysctls.
+ */
+export function writeProbe(path: string): string | undefined {
+  try {
+    closeSync(openSync(path, constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW));
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code ?? 'error';
+  }
+}
+
+/** What the kernel requires (fs/proc/proc_sysctl.c test_perm, net/sysctl_net.c net_ctl_permissions). */
+function privilegeHint(scope: SysctlScope, code = 'EACCES'): string {
+  if (code === 'EROFS') {
+    return '/proc/sys is mounted read-only in this container; it is writable only in a privileged container (securityContext.privileged: true) or with procMount: Unmasked';
+  }
+  if (scope === 'pod') {
+    return "a network namespace's sysctls are writable by uid 0 of the user namespace that owns it (no capability needed) or by a process with CAP_NET_ADMIN there";
+  }
+  return 'node-wide sysctls are writable only by uid 0 of the host (not uid 0 of a user namespace); no capability, CAP_SYS_ADMIN included, replaces it';
 }

@@ -6,7 +6,7 @@
  * readings reach getPerformanceMetrics, the agent's Readings and the score.
  */
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { fakeProcRoot, tempDir } from '../sidecar/support';
@@ -63,14 +63,15 @@ describe('in a fresh process', () => {
     const proc = fakeProcRoot({ 'net.core.somaxconn': '4096' });
     chmodSync(proc, 0o755);
     const dataDir = tempDir('nonroot');
-    chmodSync(dataDir, 0o777);
+    // Owned by the user that runs it: a state dir others can write is refused.
+    chownSync(dataDir, 65534, 65534);
     const r = await lifecycle(['privilege', JSON.stringify({ redis: { enabled: false }, dataDir }), proc], { uid: 65534 });
     expect(r.code).toBe(0);
     const out = r.out as { uid: number; result: { success: boolean; errors: unknown[]; warnings: string[] } };
     expect(out.uid).toBe(65534);
     expect(out.result.success).toBe(true);
     expect(out.result.errors).toEqual([]);
-    expect(out.result.warnings).toContainEqual(expect.stringMatching(/^sysctl net\.core\.somaxconn not applied: .* is not writable \(EACCES\): .*privileged/));
+    expect(out.result.warnings).toContainEqual(expect.stringMatching(/^sysctl net\.core\.somaxconn not applied: the kernel refuses to open it for writing \(EACCES\): .*CAP_NET_ADMIN/));
     expect(readFileSync(join(proc, 'sys/net/core/somaxconn'), 'utf8').trim()).toBe('4096');
   });
 

@@ -72,10 +72,11 @@ describe('logrotate store', () => {
     const { logs, store, engine } = await setUp();
     chmodSync(logs, 0o777);
     writeFileSync(join(logs, 'app.log'), Buffer.alloc(4096, 'b'));
-    const applied = await engine.apply();
-    // logrotate -d reports the insecure parent, so the config is refused with the hint.
-    expect(applied.ok).toBe(false);
-    expect(applied.failed[0].message).toMatch(/insecure permissions.*system\.logRotation\.su/s);
+    // logrotate -d reports the insecure parent before anything is written: the run is refused with the hint.
+    await expect(engine.apply()).rejects.toMatchObject({
+      code: 'TITAN_PERF_CONFIG_INVALID',
+      message: expect.stringMatching(/system\.logRotation\.paths: .*insecure permissions.*system\.logRotation\.su/s),
+    });
     expect(existsSync(store.configPath)).toBe(false);
 
     const fixed = new LogrotateStore({ logRotation: rotation([join(logs, '*.log')], { su: 'root root' }), stateDir: tempDir('lr-su') });

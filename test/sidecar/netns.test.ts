@@ -6,14 +6,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   baseConfig,
   collect,
-  createNetns,
-  deleteNetns,
   exited,
-  hostSysctlSnapshot,
+  guardHost,
   NODE,
   nsSysctl,
   nsSysctlWrite,
@@ -35,24 +33,7 @@ const POD_KEYS = {
   'net.ipv4.tcp_fin_timeout': '15',
 };
 
-const namespaces: string[] = [];
-let hostBefore: Record<string, string | null>;
-
-beforeAll(() => {
-  hostBefore = hostSysctlSnapshot();
-});
-
-afterAll(() => {
-  for (const ns of namespaces) deleteNetns(ns);
-  // The point of namespaces: the host never saw any of it.
-  expect(hostSysctlSnapshot()).toEqual(hostBefore);
-});
-
-function newNs(): string {
-  const ns = createNetns();
-  namespaces.push(ns);
-  return ns;
-}
+const { newNs } = guardHost();
 
 describe('sysctls in a network namespace', () => {
   it('plan, apply, verify, drift, rollback: read back by sysctl(8)', async () => {

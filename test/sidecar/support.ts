@@ -76,9 +76,9 @@ export function hostSysctlSnapshot(): Record<string, string | null> {
 }
 
 /**
- * For a test file that touches kernel settings: namespaces made with the
- * returned newNs() are deleted after all tests, and the host's catalogued
- * sysctls must then be byte for byte what they were before.
+ * The host-snapshot check around a test file that can touch kernel settings:
+ * every catalogued host value is compared byte for byte after the file ran,
+ * and the namespaces it made through `newNs` are deleted first.
  */
 export function guardHost(): { newNs(): string } {
   const namespaces: string[] = [];
@@ -88,6 +88,7 @@ export function guardHost(): { newNs(): string } {
   });
   afterAll(() => {
     for (const ns of namespaces) deleteNetns(ns);
+    // The point of namespaces: the host never saw any of it.
     expect(hostSysctlSnapshot()).toEqual(before);
   });
   return {

@@ -99,6 +99,9 @@ export const redisProfiles: Record<Profile, Partial<RedisConfig>> = {
   },
 };
 
+/** 1 PiB: above any server's memory, and still an exact integer for Redis and JavaScript. */
+export const MAX_MEMORY_BYTES = 1024 ** 5;
+
 export const MAXMEMORY_POLICIES = [
   'noeviction',
   'allkeys-lru',
@@ -130,7 +133,7 @@ export function redisSchema() {
     forceMaxMemory: bool(),
     leaseTtl: int(1000, 3_600_000, 'ms'),
     keyPrefix: v.pipe(str('a key prefix of letters, digits, -, _, : or .', 100), v.regex(/^[A-Za-z0-9_.:-]+$/, 'a key prefix of letters, digits, -, _, : or .')),
-    maxMemory: size("a size such as '2gb', '512mb', or '0' for no limit"),
+    maxMemory: size("a size such as '2gb', '512mb', or '0' for no limit", MAX_MEMORY_BYTES),
     maxMemoryPolicy: oneOf(MAXMEMORY_POLICIES),
     appendOnly: bool(),
     appendFsync: oneOf(['always', 'everysec', 'no'] as const),

@@ -1,5 +1,6 @@
 /** The `system` section: kernel sysctls, log rotation and the sidecar daemon. */
 import { SYSCTL_CATALOGUE, SYSCTL_KEY_RE, type SysctlSpec } from '../../system/sysctl-catalogue';
+import { extraSysctlRefusal } from '../../system/sysctl-policy';
 import type { Profile } from '../types';
 
 export interface LogRotationConfig {
@@ -104,8 +105,13 @@ export const systemProfiles: Record<Profile, Partial<SystemConfig>> = {
   hft: { kernelParams: paramsFrom((s) => s.hft) },
 };
 
-// Characters logrotate's config parser would read as syntax (quotes, braces, comments, escapes) are refused.
-const SAFE_PATH_RE = /^\/[^\n\r"'{}#\\]*$/;
+/** 1 TiB: no log needs a larger rotation threshold, and logrotate reads it as an exact byte count. */
+export const MAX_LOG_SIZE_BYTES = 1024 ** 4;
+
+// Characters logrotate's config parser would read as syntax (quotes, braces, comments, escapes) are refused,
+// and so are control characters: logrotate would escape them into a different path and never rotate the log.
+// eslint-disable-next-line no-control-regex
+const SAFE_PATH_RE = /^\/[^\x00-\x1f\x7f"'{}#\\]*$/;
 
 export function systemSchema() {
   const { v, int, bool, oneOf, str, size, section } = require('../rules') as typeof import('../rules');
@@ -117,23 +123,28 @@ export function systemSchema() {
     allowNodeScope: bool(),
     kernelParams: section(params),
     extraSysctls: v.record(
-      v.pipe(v.string(keyMsg), v.regex(SYSCTL_KEY_RE, keyMsg), v.maxLength(200, keyMsg)),
+      v.pipe(
+        v.string(keyMsg),
+        v.regex(SYSCTL_KEY_RE, keyMsg),
+        v.maxLength(200, keyMsg),
+        v.check((key) => extraSysctlRefusal(key) === undefined, (issue) => `a tuning key: ${issue.input} is ${extraSysctlRefusal(String(issue.input))}`),
+      ),
       v.union([v.pipe(v.string(), v.regex(/^[\x20-\x7e\t]{1,256}$/)), v.pipe(v.number(), v.integer())], 'an integer or a printable string'),
       'an object of sysctl key to value',
     ),
     logRotation: section({
       paths: v.array(
-        v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without newlines, quotes, braces, # or backslashes')),
+        v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without control characters, quotes, braces, # or backslashes')),
         'a list of file paths or globs',
       ),
-      maxSize: size(),
+      maxSize: size("a size such as '100M', '2gb' or a number of bytes", MAX_LOG_SIZE_BYTES),
       maxAge: int(1, 3650, 'days'),
       compress: bool(),
       mode: oneOf(['copytruncate', 'create'] as const),
       rotate: int(1, 1000),
       interval: int(1000, 86_400_000 * 7, 'ms'),
       su: v.optional(v.pipe(v.string("'user group'"), v.regex(/^[a-z_][a-z0-9_-]{0,31} [a-z_][a-z0-9_-]{0,31}$/, "'user group', e.g. 'app app'"))),
-      pidFile: v.optional(v.pipe(str('an absolute file path'), v.regex(SAFE_PATH_RE, 'an absolute file path'))),
+      pidFile: v.optional(v.pipe(str('an absolute file path'), v.regex(SAFE_PATH_RE, 'an absolute file path without control characters, quotes, braces, # or backslashes'))),
       reopenSignal: oneOf(['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const),
     }),
     daemon: section({
