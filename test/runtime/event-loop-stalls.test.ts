@@ -134,8 +134,7 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
   for (const s of stalls) expect(s.durationMs, label).toBeGreaterThanOrEqual(THRESHOLD);
   for (const t of truths) {
     if (t.ms < THRESHOLD - tolerance(THRESHOLD)) {
-      // The 20 ms block is not reported as itself (a turn the machine stretched past the threshold would be).
-      if (!overloaded()) expect(reportOf(stalls, t, 0)?.durationMs ?? 0, `${label}: ${t.ms} ms`).toBeGreaterThan(t.ms + tolerance(THRESHOLD));
+      // The 20 ms block is not reported as a stall of its own length (every report is at or above the threshold, asserted above).
       continue;
     }
     if (t.ms < THRESHOLD + tolerance(THRESHOLD)) continue;
