@@ -2,7 +2,7 @@
 // `npm run bench`: every measurement of titan-perf's costs and gains, side by
 // side with the anchors, interleaved, written to bench/results/.
 //   --quick          a smoke version (about a minute)
-//   --only a,b       run some parts: startup, throughput, steady, pooling, network, shortjob, watching, sidecar, gc
+//   --only a,b       run some parts: startup, throughput, steady, pooling, network, shortjob, watching, stalls, sidecar, gc
 //   --node 22        measure on another project runtime (default: the Node running this script)
 //   --out DIR        where results go (default bench/results)
 //   --no-build       do not compile the library first
@@ -16,7 +16,7 @@ import { describeMachine, machineLine } from './lib/machine.mjs';
 import { writeResults } from './lib/report.mjs';
 import { ANCHORS, BENCH, ROOT, anchorInstalled } from './lib/subject.mjs';
 
-const PART_IDS = ['startup', 'throughput', 'steady', 'pooling', 'network', 'shortjob', 'watching', 'sidecar', 'gc'];
+const PART_IDS = ['startup', 'throughput', 'steady', 'pooling', 'network', 'shortjob', 'watching', 'stalls', 'sidecar', 'gc'];
 const ANCHOR_PARTS = new Set(['startup', 'throughput', 'steady', 'network', 'shortjob']);
 
 function usage(message) {

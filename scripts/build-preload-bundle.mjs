@@ -90,6 +90,14 @@ export async function buildPreloadBundle({ outdir = BUNDLE_DIR, minify = true } 
     plugins: [splitPlugin('preload.js', wanted)],
   });
   metafiles.push(core.metafile);
+  // The stall watchdog's thread runs a file of its own, found next to the preload (src/runtime/watchdog.ts).
+  const watchdog = await build({
+    ...common,
+    entryPoints: [join(ROOT, 'src', 'runtime', 'watchdog-worker.ts')],
+    outfile: join(outdir, 'watchdog-worker.js'),
+    plugins: [splitPlugin('watchdog-worker.js', wanted)],
+  });
+  metafiles.push(watchdog.metafile);
   // Each file after the ones that ask for its modules (grpc asks otel.js for the SDK).
   for (const chunk of CHUNKS) {
     const keys = [...(wanted.get(chunk.file) ?? [])].sort();

@@ -7,6 +7,7 @@
  *   'performance-warning'   PerformanceWarning
  *   'performance-recovered' PerformanceRecovery
  *   'nodejs-optimized'      AgentStatus (once the tuning is in place)
+ *   'event-loop-stall'      EventLoopStall (every stall, the app's and titan-perf's own)
  * It never emits 'error' (an EventEmitter 'error' without listener would
  * throw into the app); a listener that throws is reported once on stderr.
  */
@@ -14,15 +15,33 @@ import { EventEmitter } from 'node:events';
 import type { ConfigIssue } from '../errors';
 import { nodejsDefaults, type NodejsConfig } from '../config/sections/nodejs';
 import { isMainThread, releaseAgentSlot } from './agent-slot';
-import type { EventLoopProbe } from './event-loop-probe';
+import type { EventLoopModeStatus, EventLoopProbe } from './event-loop-probe';
 import { FetchTuner } from './fetch-tuner';
 import type { GcProbe } from './gc-probe';
 import type { HeapProbe } from './heap-probe';
 import type { HttpAgentTuner } from './http-agent-tuner';
 import type { MemoryLimit } from './memory-limit';
-import type { DbPoolReading, PerformanceWarning, Readings, Verdict } from './runtime-readings';
+import type { DbPoolReading, EventLoopStall, PerformanceWarning, Readings, Verdict } from './runtime-readings';
+import { selfTime } from './self-time';
+import type { StallWarnings } from './stall-warnings';
 import type { PerformanceRecovery, ThresholdMonitor } from './thresholds';
 import type { TunerStatus } from './tuner-status';
+import type { Watchdog, WatchdogStatus } from './watchdog';
+
+/** Stalls are looked for at least this often, so a warning follows a stall within a second whatever sampleInterval is. */
+const STALL_SCAN_MS = 1000;
+
+export interface EventLoopStatus extends Partial<EventLoopModeStatus> {
+  /** nodejs.maxEventLoopStall, ms. */
+  stallThreshold: number;
+  /** The app's stalls since start. */
+  stalls: number;
+  /** titan-perf's own stalls since start (never warned). */
+  selfStalls: number;
+  /** titan-perf's own time on the main thread since start, ms. */
+  selfTimeMs: number;
+  watchdog: WatchdogStatus;
+}
 
 export interface RuntimeAgentOptions {
   /** The `nodejs` section (resolved and validated); defaults to DEFAULT_PERFORMANCE_CONFIG.nodejs. */
@@ -59,6 +78,8 @@ export interface AgentStatus {
   verdicts: Verdict[];
   configIssues: ConfigIssue[];
   memory: { limitBytes: number; source: MemoryLimit['source']; file?: string; notes: string[]; heapLimitBytes: number };
+  /** How the event loop is sampled and why, the stalls seen, and the watchdog's state. */
+  eventLoop: EventLoopStatus;
 }
 
 export interface NodeRuntimeMetrics {
@@ -81,8 +102,18 @@ export class RuntimeAgent extends EventEmitter {
   // Built on first use (the settle step, or the first reading): each file
   // loaded at start-up costs the preload ~0.4 ms of its 10 ms budget.
   private lazyProbes?: { eventLoop: EventLoopProbe; gc: GcProbe; heap: HeapProbe };
+  // Apart from the others: it starts with the preload, they wait for the settle step.
+  private lazyEventLoop?: EventLoopProbe;
   private lazyHttpTuner?: HttpAgentTuner;
   private lazyThresholds?: ThresholdMonitor;
+  private lazyStallWarnings?: StallWarnings;
+  private watchdog?: Watchdog;
+  private stallTimer: NodeJS.Timeout | undefined;
+  private lastScanAt = 0;
+  private lastScanPerf = 0;
+  private scanDuePerf = 0;
+  private selfStalls = 0;
+  private rescanPending = false;
   private readonly dbPools = new Set<() => DbPoolReading>();
   private timer: NodeJS.Timeout | undefined;
   private settle: NodeJS.Immediate | undefined;
@@ -105,14 +136,29 @@ export class RuntimeAgent extends EventEmitter {
     this.fetchTuner = new FetchTuner(this.config.connectionPooling, this.fault);
   }
 
+  private get eventLoopProbe(): EventLoopProbe {
+    if (!this.lazyEventLoop) {
+      const { EventLoopProbe } = require('./event-loop-probe') as typeof import('./event-loop-probe');
+      this.lazyEventLoop = new EventLoopProbe(this.eventLoopResolution);
+    }
+    return this.lazyEventLoop;
+  }
+
   private get probes(): { eventLoop: EventLoopProbe; gc: GcProbe; heap: HeapProbe } {
     if (!this.lazyProbes) {
-      const { EventLoopProbe } = require('./event-loop-probe') as typeof import('./event-loop-probe');
       const { GcProbe } = require('./gc-probe') as typeof import('./gc-probe');
       const { HeapProbe } = require('./heap-probe') as typeof import('./heap-probe');
-      this.lazyProbes = { eventLoop: new EventLoopProbe(this.eventLoopResolution), gc: new GcProbe(), heap: new HeapProbe() };
+      this.lazyProbes = { eventLoop: this.eventLoopProbe, gc: new GcProbe(), heap: new HeapProbe() };
     }
     return this.lazyProbes;
+  }
+
+  private get stallWarnings(): StallWarnings {
+    if (!this.lazyStallWarnings) {
+      const { StallWarnings } = require('./stall-warnings') as typeof import('./stall-warnings');
+      this.lazyStallWarnings = new StallWarnings(this.config.warningCooldown, (w) => this.safeEmit('performance-warning', w));
+    }
+    return this.lazyStallWarnings;
   }
 
   private get httpTuner(): HttpAgentTuner {
@@ -152,6 +198,13 @@ export class RuntimeAgent extends EventEmitter {
     // Only what must precede the app's first line runs here (the fetch wrapper);
     // the probes load node:perf_hooks and node:v8 and wait for the settle step.
     if (this.config.tuneFetch) this.guard('fetch tuning', () => this.fetchTuner.enable());
+    // The event loop is watched from here on, so that a stall in the app's first
+    // timer (before any I/O turn) is seen too.
+    this.guard('event-loop probe', () => this.eventLoopProbe.enable());
+    this.lastScanAt = Date.now();
+    this.lastScanPerf = performance.now();
+    this.scanDuePerf = this.lastScanPerf + this.scanPeriod;
+    this.stallTimer = setTimeout(() => this.scanStalls(false), this.scanPeriod).unref();
     // A timeout refreshed after each tick, unref'd: ticks never overlap and never keep the process alive.
     this.timer = setTimeout(() => this.tick(), this.config.sampleInterval).unref();
     // After the main module has run: start the probes, tune the http agents it
@@ -159,6 +212,10 @@ export class RuntimeAgent extends EventEmitter {
     // preload stays within its start-up budget.
     this.settle = setImmediate(() => this.guard('starting the probes', () => this.settleNow())).unref();
     return this;
+  }
+
+  private get scanPeriod(): number {
+    return Math.min(STALL_SCAN_MS, this.config.sampleInterval);
   }
 
   /**
@@ -171,6 +228,11 @@ export class RuntimeAgent extends EventEmitter {
   private settleNow(): void {
     if (this.settle) clearImmediate(this.settle);
     this.settle = undefined;
+    // Loading the app's main module is start-up, not a stall of a serving loop.
+    this.guard('event-loop probe', () => this.lazyEventLoop?.forgetStartup());
+    this.lastScanAt = Date.now();
+    this.lastScanPerf = performance.now();
+    this.startWatchdog();
     this.enableProbes();
     this.checkHttpAgents();
     this.announce();
@@ -184,15 +246,117 @@ export class RuntimeAgent extends EventEmitter {
     this.guard('GC probe', () => gc.enable());
   }
 
+  private startWatchdog(): void {
+    if (!this.config.stallCapture.enabled || this.watchdog || !isMainThread()) return;
+    this.guard('the stall watchdog', () => {
+      const { Watchdog } = require('./watchdog') as typeof import('./watchdog');
+      // The ping is answered in the poll phase, before the stalled turn's sample is recorded (at the check phase).
+      this.watchdog = new Watchdog(this.config.stallCapture, () => this.rescanAfterTurn(Date.now()), this.fault);
+      // Starting a thread is titan-perf's own time on the main thread.
+      selfTime().measure(() => this.watchdog?.start());
+    });
+  }
+
+  /**
+   * Reports the stalls recorded since the previous scan. `endedAt` (epoch
+   * ms): a stall is known to have ended then (the watchdog saw the main thread
+   * turn again, or this scan's timer ran late behind it).
+   */
+  private rescanAfterTurn(endedAt: number): void {
+    if (this.rescanPending) return;
+    this.rescanPending = true;
+    const rescan = () => {
+      this.rescanPending = false;
+      this.scanStalls(true, false, endedAt);
+    };
+    // Per iteration, the stalled turn's sample is recorded before the check phase;
+    // the timer mode records it when its own (overdue) timer runs, in the next timers phase.
+    if (this.lazyEventLoop?.mode.mode === 'timer') setTimeout(rescan, 1).unref();
+    else setImmediate(rescan).unref();
+  }
+
+  private scanStalls(late: boolean, inTick = false, endedAt?: number): void {
+    const start = performance.now();
+    try {
+      const probe = this.lazyEventLoop;
+      if (!probe?.enabled) return;
+      // The watchdog's own work on the main thread must be on record before stalls are judged.
+      this.watchdog?.drain();
+      const found = probe.takeStalls(this.config.maxEventLoopStall);
+      const now = Date.now();
+      const perfNow = performance.now();
+      // A scan that ran late by about the stall's length waited for it: the stall ended now.
+      const lateness = perfNow - this.scanDuePerf;
+      if (!late && !inTick && lateness >= this.config.maxEventLoopStall) {
+        // The timer ran right behind a stall, maybe in the same turn, whose sample
+        // is recorded only at the check phase: look again then.
+        this.rescanAfterTurn(now);
+      }
+      for (const durationMs of found) {
+        // Only a lone stall can be the one that held this scan up; of several, which one did is unknown.
+        const endsNow = found.length === 1 && (late || lateness >= durationMs * 0.5);
+        const end = endsNow ? (endedAt ?? now) : now;
+        const endPerf = endsNow ? perfNow - (now - end) : undefined;
+        const self = selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf);
+        const window = Math.max(0, now - this.lastScanAt);
+        let startedAt = end - durationMs;
+        // A stall that ran in the same timers phase as the previous scan was recorded only after
+        // it: it may have ended as early as one window before that scan.
+        let startUncertaintyMs = endsNow ? probe.mode.precisionMs + 2 : window + this.scanPeriod;
+        const stack = this.watchdog?.take(now - durationMs - window - 50, now);
+        if (stack && !endsNow) {
+          // The watchdog saw the stall under way: it began no later than its capture.
+          startedAt = Math.min(startedAt, stack.at - this.config.stallCapture.threshold);
+          startUncertaintyMs = Math.min(startUncertaintyMs, 60);
+        }
+        const stall: EventLoopStall = {
+          durationMs: Math.round(durationMs * 100) / 100,
+          startedAt: Math.round(startedAt),
+          startUncertaintyMs: Math.round(startUncertaintyMs),
+          threshold: this.config.maxEventLoopStall,
+          self,
+          stack,
+        };
+        if (self) this.selfStalls++;
+        this.safeEmit('event-loop-stall', stall);
+        if (!self) {
+          this.stallWarnings.add(stall, now);
+          if (stack) this.reportStack(stall);
+        }
+      }
+      this.lastScanAt = now;
+      this.lastScanPerf = perfNow;
+    } catch (err) {
+      this.fault('looking for event-loop stalls', err);
+    } finally {
+      if (!inTick) selfTime().add(start, performance.now());
+      if (this.stallTimer && !late) {
+        this.scanDuePerf = performance.now() + this.scanPeriod;
+        this.stallTimer.refresh();
+      }
+    }
+  }
+
+  private reportStack(stall: EventLoopStall): void {
+    this.guard('reporting a stall stack', () => {
+      const { reportStallStack } = require('./stall-report') as typeof import('./stall-report');
+      reportStallStack(stall);
+    });
+  }
+
   stop(): this {
     if (!this.running) return this;
     clearTimeout(this.timer);
+    clearTimeout(this.stallTimer);
+    this.stallTimer = undefined;
+    this.watchdog?.stop();
+    this.watchdog = undefined;
     if (this.settle) clearImmediate(this.settle);
     this.timer = undefined;
     this.settle = undefined;
+    if (this.lazyEventLoop) this.guard('event-loop probe', () => this.lazyEventLoop?.disable());
     if (this.lazyProbes) {
-      const { heap, eventLoop, gc } = this.lazyProbes;
-      this.guard('event-loop probe', () => eventLoop.disable());
+      const { heap, gc } = this.lazyProbes;
       this.guard('GC probe', () => gc.disable());
       heap.disable();
     }
@@ -238,14 +402,19 @@ export class RuntimeAgent extends EventEmitter {
   }
 
   private tick(): void {
+    const start = performance.now();
     try {
       if (this.settle) this.settleNow();
+      // Before the reading resets the histogram: no stall is lost between two scans.
+      this.scanStalls(false, true);
       const readings = this.sample();
+      readings.eventLoop.selfLongest = selfTime().longestSince(start - readings.intervalMs);
       this.thresholds.check(readings);
       this.safeEmit('readings', readings);
     } catch (err) {
       this.fault('taking a reading', err);
     } finally {
+      selfTime().add(start, performance.now());
       if (this.timer) this.timer.refresh();
     }
   }
@@ -311,6 +480,19 @@ export class RuntimeAgent extends EventEmitter {
         file: memory?.file,
         notes: memory?.notes ?? [],
         heapLimitBytes: (require('node:v8') as typeof import('node:v8')).getHeapStatistics().heap_size_limit,
+      },
+      eventLoop: {
+        ...this.lazyEventLoop?.mode,
+        stallThreshold: this.config.maxEventLoopStall,
+        stalls: this.lazyStallWarnings?.count ?? 0,
+        selfStalls: this.selfStalls,
+        selfTimeMs: Math.round(selfTime().totalMs * 100) / 100,
+        watchdog: this.watchdog?.status() ?? {
+          state: 'off',
+          reason: this.config.stallCapture.enabled ? 'starts once the main module has run' : 'nodejs.stallCapture.enabled is false',
+          stacksTaken: 0,
+          stacksSkipped: 0,
+        },
       },
     };
   }

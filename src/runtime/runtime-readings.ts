@@ -18,6 +18,8 @@ export interface EventLoopReading {
   /** Cumulative active and idle time since start, s (for nodejs.eventloop.time). */
   activeTime: number;
   idleTime: number;
+  /** Longest block of titan-perf's own work on the main thread in the interval, ms (0 when unknown). */
+  selfLongest?: number;
 }
 
 export type GcKind = 'major' | 'minor' | 'incremental' | 'weakcb';
@@ -103,6 +105,53 @@ export interface PerformanceWarning {
   since: number;
   severity: Severity;
   message: string;
+  /** Set for an event that happened once (a stall) rather than a condition that holds: no recovery follows. */
+  instant?: boolean;
+  /** A stall's length, ms. */
+  durationMs?: number;
+  /** Stalls of this metric since the previous warning, this one included (the cooldown holds back the rest). */
+  count?: number;
+  /** The main thread's stack during the stall, when the watchdog took one. */
+  stack?: StallStack;
+}
+
+/** One frame of the main thread's JavaScript stack, as the watchdog took it. */
+export interface StackFrame {
+  function: string;
+  file: string;
+  /** 1-based, like an Error stack. */
+  line: number;
+  column: number;
+}
+
+/** What the watchdog thread saw of the main thread during a stall. */
+export interface StallStack {
+  /** Innermost first; empty when no JavaScript frame of the stall could be had. */
+  frames: StackFrame[];
+  /** `js`: paused inside the blocking JavaScript; `native`: the block was native code, see `note`. */
+  kind: 'js' | 'native';
+  note?: string;
+  /** How long the main thread took to reach a safepoint for the pause, ms. */
+  pauseLatencyMs: number;
+  /** How long the main thread stood paused for the stack, ms. */
+  pausedMs: number;
+  /** Epoch ms when the stack was taken. */
+  at: number;
+  /** Frames were mapped through the app's source maps. */
+  sourceMapped?: boolean;
+}
+
+/** One event-loop turn at or above nodejs.maxEventLoopStall. */
+export interface EventLoopStall {
+  durationMs: number;
+  /** Epoch ms when the stall began (best estimate, see startUncertaintyMs). */
+  startedAt: number;
+  /** The stall began within this many ms before startedAt. */
+  startUncertaintyMs: number;
+  threshold: number;
+  /** titan-perf's own work caused it: counted apart, never warned. */
+  self: boolean;
+  stack?: StallStack;
 }
 
 /** A heap/GC verdict from flag and container validation. */

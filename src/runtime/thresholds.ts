@@ -25,6 +25,16 @@ interface Metric {
   critical: (value: number, threshold: number) => boolean;
 }
 
+/**
+ * The p99 the app is answerable for: when titan-perf's own longest block in
+ * the interval (loading its SDK, exporting) reaches the p99, that percentile
+ * is titan-perf's sample, and the p90 stands in for the app.
+ */
+export function appDelayP99(r: Readings): number {
+  const { p99, p90, selfLongest = 0 } = r.eventLoop;
+  return selfLongest > 0 && p99 <= selfLongest + 1 ? Math.min(p99, p90) : p99;
+}
+
 /** Old-generation use, 0..1; readings without it (built by hand) fall back to used / heap limit. */
 export function heapUsage(r: Readings): number {
   const old = r.heap.oldGeneration;
@@ -37,7 +47,7 @@ export const METRICS: readonly Metric[] = [
     name: 'eventLoop.delay.p99',
     label: 'event-loop delay p99',
     unit: 'ms',
-    value: (r) => r.eventLoop.p99,
+    value: (r) => appDelayP99(r),
     threshold: (c) => c.maxEventLoopDelay,
     critical: (v, t) => v >= t * 10,
   },

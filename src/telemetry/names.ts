@@ -33,6 +33,9 @@ export type DelayStat = (typeof DELAY_STATS)[number];
 /** GC pauses are mostly sub-10 ms: finer low buckets than the convention's [0.01, 0.1, 1, 10] advice. */
 export const GC_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 10];
 
+/** Event-loop stalls: from a few ms (a trading service's budget) to a 10 s hang. */
+export const STALL_BUCKETS = [0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10];
+
 const ORIGIN_ATTRS = ['server.address', 'server.port', 'url.scheme'] as const;
 
 export const PRELOAD_METRICS: readonly MetricSpec[] = [
@@ -112,6 +115,33 @@ export const PRELOAD_METRICS: readonly MetricSpec[] = [
     unit: 'By',
     attributes: [],
     description: 'Resident set size of the process.',
+    face: 'preload',
+  },
+  {
+    name: `${PREFIX}eventloop.stalls`,
+    kind: 'counter',
+    recorded: true,
+    unit: '{stall}',
+    attributes: [],
+    description:
+      'Event-loop turns at or above nodejs.maxEventLoopStall since start (cumulative: a scrape at any interval, or a second scraper, sees every stall).',
+    face: 'preload',
+  },
+  {
+    name: `${PREFIX}eventloop.stall.duration`,
+    kind: 'histogram',
+    recorded: true,
+    unit: 's',
+    attributes: [],
+    description: 'Length of each event-loop stall at or above nodejs.maxEventLoopStall (buckets 5 ms to 10 s).',
+    face: 'preload',
+  },
+  {
+    name: `${PREFIX}self.time`,
+    kind: 'counter',
+    unit: 's',
+    attributes: [],
+    description: "titan-perf's own time on the main thread (readings, SDK loading, collection, export): never counted against the app.",
     face: 'preload',
   },
   {

@@ -8,6 +8,7 @@ import type { MeterProvider } from '@opentelemetry/api';
 import type { PushMetricExporter, ResourceMetrics, IMetricReader } from '@opentelemetry/sdk-metrics';
 import { MissingPackageError, requireOptional } from '../optional-package';
 import type { ExportPlan } from './export-env';
+import { selfTime } from '../runtime/self-time';
 import { resourceAttributes } from './resource-attributes';
 
 export interface OwnPipeline {
@@ -41,10 +42,13 @@ class QuietExporter implements PushMetricExporter {
 
   export(metrics: ResourceMetrics, done: (result: { code: number; error?: Error }) => void): void {
     try {
-      this.inner.export(metrics, (result) => {
+      // Serializing and sending is titan-perf's own time on the main thread, not the app's.
+      selfTime().measure(() =>
+        this.inner.export(metrics, (result) => {
         if (result.code !== 0) this.fail(result.error);
         done({ code: 0 });
-      });
+      }),
+      );
     } catch (err) {
       this.fail(err as Error);
       done({ code: 0 });
@@ -118,7 +122,7 @@ export async function warmUpSdk(plan: ExportPlan, gapMs = 20): Promise<void> {
   for (const mod of modulesFor(plan)) {
     await new Promise<void>((resolve) => setTimeout(resolve, gapMs).unref());
     try {
-      require(mod);
+      selfTime().measure(() => require(mod));
     } catch {
       // Resolved through its parent package when the pipeline is built.
     }
@@ -127,7 +131,11 @@ export async function warmUpSdk(plan: ExportPlan, gapMs = 20): Promise<void> {
     // The OTLP HTTP transport import()s node:http on its first export; in a CommonJS
     // app that first import() also starts the ESM loader. Do it now, in its own turn.
     await new Promise<void>((resolve) => setTimeout(resolve, gapMs).unref());
-    await import('node:http').catch(() => undefined);
+    // The synchronous part (starting the ESM loader) is titan-perf's own time on the main thread.
+    const start = performance.now();
+    const loading = import('node:http');
+    selfTime().add(start, performance.now());
+    await loading.catch(() => undefined);
   }
 }
 

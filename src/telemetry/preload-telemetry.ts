@@ -67,7 +67,8 @@ function start(
   config: TelemetryConfig,
   onStarted?: (handle: TelemetryHandle) => void,
 ): void {
-  const { startTelemetry } = require('./start-telemetry') as typeof import('./start-telemetry');
+  const { selfTime } = require('../runtime/self-time') as typeof import('../runtime/self-time');
+  const { startTelemetry } = selfTime().measure(() => require('./start-telemetry') as typeof import('./start-telemetry'));
   let score: typeof import('../score/score') | undefined;
   const handle = startTelemetry({
     source,

@@ -6,9 +6,10 @@
  * another MeterProvider (the app's, registered after ours).
  */
 import type { Attributes, BatchObservableResult, Counter, Histogram, Meter, Observable } from '@opentelemetry/api';
-import type { DbPoolReading, PoolOriginReading, Readings } from '../runtime/runtime-readings';
+import type { DbPoolReading, EventLoopStall, PoolOriginReading, Readings } from '../runtime/runtime-readings';
+import { selfTime } from '../runtime/self-time';
 import { capRows } from './cap';
-import { GC_BUCKETS, OVERFLOW, PREFIX, PRELOAD_METRICS, type MetricSpec } from './names';
+import { GC_BUCKETS, OVERFLOW, PREFIX, PRELOAD_METRICS, STALL_BUCKETS, type MetricSpec } from './names';
 import type { SourceState } from './source';
 
 export interface RuntimeInstrumentLimits {
@@ -51,7 +52,10 @@ export class RuntimeInstruments {
   private readonly observables = new Map<string, Observable>();
   private readonly gcDuration: Histogram;
   private readonly warnings: Counter;
-  private readonly callback = (result: BatchObservableResult) => this.observe(result);
+  private readonly stalls: Counter;
+  private readonly stallDuration: Histogram;
+  // Collecting is titan-perf's own main-thread time.
+  private readonly callback = (result: BatchObservableResult) => selfTime().measure(() => this.observe(result));
   private disposed = false;
 
   constructor(
@@ -71,11 +75,20 @@ export class RuntimeInstruments {
     });
     const w = PRELOAD_METRICS.find((m) => m.name === `${PREFIX}warnings`)!;
     this.warnings = meter.createCounter(w.name, { unit: w.unit, description: w.description });
+    const stalls = PRELOAD_METRICS.find((m) => m.name === `${PREFIX}eventloop.stalls`)!;
+    this.stalls = meter.createCounter(stalls.name, { unit: stalls.unit, description: stalls.description });
+    const sd = PRELOAD_METRICS.find((m) => m.name === `${PREFIX}eventloop.stall.duration`)!;
+    this.stallDuration = meter.createHistogram(sd.name, {
+      unit: sd.unit,
+      description: sd.description,
+      advice: { explicitBucketBoundaries: STALL_BUCKETS },
+    });
     meter.addBatchObservableCallback(this.callback, [...this.observables.values()]);
     state.hooks = {
       readings: (r) => this.recordGc(r),
       warning: (warning) =>
         this.warnings.add(1, { [`${PREFIX}warning.metric`]: warning.metric, [`${PREFIX}warning.severity`]: warning.severity }),
+      stall: (stall) => this.recordStall(stall),
     };
   }
 
@@ -88,6 +101,12 @@ export class RuntimeInstruments {
 
   private recordGc(r: Readings): void {
     for (const p of r.gc.pauses) this.gcDuration.record(p.durationMs * MS, { 'v8js.gc.type': p.kind });
+  }
+
+  private recordStall(stall: EventLoopStall): void {
+    if (stall.self) return;
+    this.stalls.add(1);
+    this.stallDuration.record(stall.durationMs * MS);
   }
 
   private obs(name: string): Observable {
@@ -123,6 +142,7 @@ export class RuntimeInstruments {
     for (const v of this.state.verdicts()) {
       result.observe(this.obs(`${PREFIX}verdicts`), 1, { [`${PREFIX}verdict.id`]: v.id, [`${PREFIX}verdict.severity`]: v.severity });
     }
+    result.observe(this.obs(`${PREFIX}self.time`), selfTime().totalMs * MS);
     const score = this.opts.score?.();
     if (typeof score === 'number' && Number.isFinite(score)) result.observe(this.obs(`${PREFIX}score`), score);
   }

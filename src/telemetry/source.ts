@@ -3,7 +3,7 @@
  * (latest readings, warnings now holding) so that instruments can be built,
  * dropped and rebuilt on another MeterProvider without losing anything.
  */
-import type { EventLoopReading, PerformanceWarning, Readings, Verdict } from '../runtime/runtime-readings';
+import type { EventLoopReading, EventLoopStall, PerformanceWarning, Readings, Verdict } from '../runtime/runtime-readings';
 
 /** Readings kept between two collections; past this the oldest are dropped (bounded memory). */
 const MAX_PENDING = 120;
@@ -12,6 +12,7 @@ const MAX_PENDING = 120;
 export interface ReadingsSource {
   on(event: 'readings', listener: (r: Readings) => void): unknown;
   on(event: 'performance-warning' | 'performance-recovered', listener: (w: PerformanceWarning) => void): unknown;
+  on(event: 'event-loop-stall', listener: (s: EventLoopStall) => void): unknown;
   // biome-ignore lint/suspicious/noExplicitAny: the shape of EventEmitter's own listener type, so an emitter fits as it is
   off?(event: string, listener: (...args: any[]) => void): unknown;
   // biome-ignore lint/suspicious/noExplicitAny: the shape of EventEmitter's own listener type, so an emitter fits as it is
@@ -25,6 +26,8 @@ export interface SourceHooks {
   /** Each new reading, for instruments recorded per event (GC pauses). */
   readings(r: Readings): void;
   warning(w: PerformanceWarning): void;
+  /** Each stall, app's or titan-perf's own (every one, not only those warned). */
+  stall?(s: EventLoopStall): void;
 }
 
 export class SourceState {
@@ -36,6 +39,12 @@ export class SourceState {
   private pending: Readings[] = [];
   /** Warnings raised before instruments were attached (telemetry starts late), counted once they are. */
   private earlyWarnings: PerformanceWarning[] = [];
+  /** Stalls seen before instruments were attached: the counter starts with them. */
+  private earlyStalls: EventLoopStall[] = [];
+  private readonly onStall = (s: EventLoopStall) => {
+    if (this.currentHooks?.stall) this.currentHooks.stall(s);
+    else if (this.earlyStalls.length < MAX_PENDING) this.earlyStalls.push(s);
+  };
   private readonly onReadings = (r: Readings) => {
     this.latest = r;
     if (this.currentHooks) {
@@ -45,7 +54,8 @@ export class SourceState {
     }
   };
   private readonly onWarning = (w: PerformanceWarning) => {
-    this.active.set(w.metric, 1);
+    // A stall is over when it is reported: no condition holds, nothing to recover from.
+    if (!w.instant) this.active.set(w.metric, 1);
     if (this.currentHooks) this.currentHooks.warning(w);
     else if (this.earlyWarnings.length < MAX_PENDING) this.earlyWarnings.push(w);
   };
@@ -57,6 +67,7 @@ export class SourceState {
     source.on('readings', this.onReadings);
     source.on('performance-warning', this.onWarning);
     source.on('performance-recovered', this.onRecovered);
+    source.on('event-loop-stall', this.onStall);
   }
 
   get hooks(): SourceHooks | undefined {
@@ -69,6 +80,11 @@ export class SourceState {
     const early = this.earlyWarnings;
     this.earlyWarnings = [];
     for (const w of early) hooks.warning(w);
+    if (hooks.stall) {
+      const stalls = this.earlyStalls;
+      this.earlyStalls = [];
+      for (const s of stalls) hooks.stall(s);
+    }
   }
 
   readings(): Readings | undefined {
@@ -116,5 +132,6 @@ export class SourceState {
     off('readings', this.onReadings);
     off('performance-warning', this.onWarning);
     off('performance-recovered', this.onRecovered);
+    off('event-loop-stall', this.onStall);
   }
 }

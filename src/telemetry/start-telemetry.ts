@@ -19,6 +19,7 @@ import { telemetryDefaults, type TelemetryConfig } from '../config/sections/tele
 import { appMeterProvider } from './app-meter-provider';
 import { parseExportEnv, type ExportPlan } from './export-env';
 import { METER_NAME } from './names';
+import { selfTime } from '../runtime/self-time';
 import { createOwnPipeline, warmUpSdk, type OwnPipeline } from './own-pipeline';
 import { RuntimeInstruments } from './runtime-instruments';
 import { SourceState, type ReadingsSource } from './source';
@@ -100,7 +101,7 @@ class Telemetry implements TelemetryHandle {
         if (this.provider !== app) {
           this.detach();
           await this.stopOwn();
-          this.attach(app, 'app');
+          selfTime().measure(() => this.attach(app, 'app'));
         }
       } else {
         if (this.mode === 'app') {
@@ -112,8 +113,10 @@ class Telemetry implements TelemetryHandle {
           await warmUpSdk(this.plan);
           // The app may have registered while the SDK loaded: then its pipeline it is, next tick.
           if (this.mode === 'waiting' && !(this.cfg.useAppMeterProvider && appMeterProvider())) {
-            this.own = createOwnPipeline(this.plan, this.log, this.opts.env ?? process.env);
-            this.attach(this.own.provider, 'own');
+            selfTime().measure(() => {
+              this.own = createOwnPipeline(this.plan, this.log, this.opts.env ?? process.env);
+              this.attach(this.own.provider, 'own');
+            });
           }
         }
       }

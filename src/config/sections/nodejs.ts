@@ -5,10 +5,12 @@ import type { Profile } from '../types';
 /** Derived from the schema, so a field is written once (plus its default); types only, valibot is not loaded. */
 export type NodejsConfig = V.InferOutput<ReturnType<typeof nodejsSchema>>;
 export type ConnectionPoolingConfig = NodejsConfig['connectionPooling'];
+export type StallCaptureConfig = NodejsConfig['stallCapture'];
 
 export const nodejsDefaults: NodejsConfig = {
   maxOldSpaceSize: 4096,
   maxEventLoopDelay: 10,
+  maxEventLoopStall: 100,
   maxEventLoopUtilization: 0.9,
   maxHeapUsage: 0.75,
   incrementalMarking: true,
@@ -25,13 +27,22 @@ export const nodejsDefaults: NodejsConfig = {
     bodyTimeout: 300000,
     maxFreeSockets: 256,
   },
+  stallCapture: { enabled: false, threshold: 200, maxPerMinute: 6 },
 };
 
-export const nodejsProfiles: Record<Profile, Partial<Omit<NodejsConfig, 'connectionPooling'>> & { connectionPooling?: Partial<ConnectionPoolingConfig> }> = {
+export const nodejsProfiles: Record<
+  Profile,
+  Partial<Omit<NodejsConfig, 'connectionPooling' | 'stallCapture'>> & {
+    connectionPooling?: Partial<ConnectionPoolingConfig>;
+    stallCapture?: Partial<StallCaptureConfig>;
+  }
+> = {
   default: {},
   hft: {
     maxEventLoopDelay: 1,
+    maxEventLoopStall: 20,
     sampleInterval: 1000,
+    stallCapture: { enabled: true, threshold: 40 },
     connectionPooling: { maxConnections: 200, maxFreeSockets: 512, keepAliveTimeout: 30000 },
   },
 };
@@ -43,6 +54,8 @@ export function nodejsSchema() {
     maxOldSpaceSize: int(16, 1_048_576, 'MiB'),
     /** Event-loop delay p99 threshold, ms. */
     maxEventLoopDelay: num(0.1, 60_000, 'ms'),
+    /** Longest acceptable single block of the event loop, ms: each stall at or above it is counted and warned. */
+    maxEventLoopStall: num(1, 600_000, 'ms'),
     /** Event-loop utilization threshold per interval, 0..1. */
     maxEventLoopUtilization: num(0.01, 1),
     /**
@@ -75,6 +88,14 @@ export function nodejsSchema() {
       bodyTimeout: int(0, 86_400_000, 'ms'),
       /** Idle sockets kept per host by the http/https agents. */
       maxFreeSockets: int(0, 100_000),
+    }),
+    stallCapture: section({
+      /** Take the main thread's JavaScript stack of a stall from a watchdog thread. */
+      enabled: bool(),
+      /** How long the main thread must not have turned before its stack is taken, ms. */
+      threshold: int(10, 600_000, 'ms'),
+      /** Stacks taken per minute at most; stalls past it are still counted and warned, without a stack. */
+      maxPerMinute: int(1, 600),
     }),
   });
 }

@@ -18,13 +18,14 @@ export interface PrometheusServer {
   stop(): Promise<void>;
 }
 
-export async function startPrometheus(targets: Record<string, string>): Promise<PrometheusServer> {
+/** `scrapeSeconds`: Prometheus's own default is 15; 1 keeps most tests short. */
+export async function startPrometheus(targets: Record<string, string>, scrapeSeconds = 1): Promise<PrometheusServer> {
   const dir = mkdtempSync(join(tmpdir(), 'titan-perf-prom-'));
   const port = await freePort();
   const jobs = Object.entries(targets)
-    .map(([job, target]) => `  - job_name: ${job}\n    scrape_interval: 1s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['${target}']`)
+    .map(([job, target]) => `  - job_name: ${job}\n    scrape_interval: ${scrapeSeconds}s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['${target}']`)
     .join('\n');
-  writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n${jobs}\n`);
+  writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: ${scrapeSeconds}s\n  evaluation_interval: 1s\nscrape_configs:\n${jobs}\n`);
   const child: ChildProcess = spawn(
     '/usr/bin/prometheus',
     [

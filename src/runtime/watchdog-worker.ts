@@ -1,0 +1,158 @@
+/**
+ * The watchdog thread. It never runs the preload (started with execArgv []
+ * and TITAN_PERF_DISABLED=1). It pings the main thread through a
+ * MessagePort; the main thread answers on its next turn by writing into
+ * shared memory, at no cost of its own beyond that write. A ping that stays
+ * unanswered for `thresholdMs` is a stall: the watchdog attaches to the main
+ * thread's inspector (no port, no native addon), pauses it, reads the stack
+ * and resumes it at once.
+ *
+ * On Linux no ping is sent while the main thread sleeps in the kernel (an
+ * idle loop waiting in epoll): an idle process is never woken by the watchdog.
+ */
+import { readFileSync } from 'node:fs';
+import type { Session } from 'node:inspector';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { HB_ANSWERED, HB_ANSWERED_AT, HB_SENT_AT, type CaptureMessage, type WatchdogData } from './watchdog-protocol';
+
+const data = workerData as WatchdogData;
+const seq = new Int32Array(data.heartbeat, 0, 2);
+const times = new Float64Array(data.heartbeat, 8, 2);
+const pings = data.pings as MessagePort;
+const captures = data.captures as MessagePort;
+
+const now = () => performance.timeOrigin + performance.now();
+const statPath = `/proc/self/task/${data.pid}/stat`;
+let procfs = process.platform === 'linux';
+
+/** The main thread is asleep in the kernel (S): idle in epoll, or in a sleeping syscall. */
+function mainAsleep(): boolean {
+  if (!procfs) return false;
+  try {
+    const stat = readFileSync(statPath, 'latin1');
+    return stat.charAt(stat.lastIndexOf(')') + 2) === 'S';
+  } catch {
+    procfs = false;
+    return false;
+  }
+}
+
+let sent = 0;
+let sentAt = 0;
+let capturedFor = -1;
+const recent: number[] = [];
+let session: Session | undefined;
+/** scriptId -> url: a paused frame names its script by id only (its own url field is deprecated and empty). */
+const scripts = new Map<string, string>();
+
+function post(method: string, params?: object): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    session!.post(method, params ?? {}, (err, result) => (err ? reject(err) : resolve(result)));
+  });
+}
+
+interface PausedFrame {
+  functionName: string;
+  url: string;
+  location: { scriptId: string; lineNumber: number; columnNumber: number };
+}
+
+async function capture(ping: number, stalledSince: number): Promise<void> {
+  const at = now();
+  while (recent.length > 0 && at - recent[0] > 60_000) recent.shift();
+  if (recent.length >= data.maxPerMinute) {
+    captures.postMessage({ type: 'skipped', at, stalledSince, reason: `more than ${data.maxPerMinute} stacks this minute` } satisfies CaptureMessage);
+    return;
+  }
+  recent.push(at);
+  const s = session;
+  if (!s) {
+    captures.postMessage({ type: 'failed', at, stalledSince, reason: 'the inspector session is not ready' } satisfies CaptureMessage);
+    return;
+  }
+  const paused = new Promise<PausedFrame[]>((resolve) => {
+    s.once('Debugger.paused', (m) => resolve((m.params as { callFrames: PausedFrame[] }).callFrames));
+  });
+  const requested = now();
+  try {
+    // Reaches the main thread at its next JavaScript safepoint: at once in a
+    // JavaScript loop, only after native code (a sync crypto call) returns.
+    const pausing = post('Debugger.pause');
+    const frames = await paused;
+    const pausedAt = now();
+    // Native code ran to its end and the loop turned before JavaScript could be paused: the frames are of later work.
+    const turned = Atomics.load(seq, HB_ANSWERED) >= ping;
+    await post('Debugger.resume');
+    const resumedAt = now();
+    await pausing;
+    captures.postMessage({
+      type: 'stack',
+      at: pausedAt,
+      stalledSince,
+      requestedAt: requested,
+      pausedAt,
+      resumedAt,
+      turned,
+      frames: frames.map((f) => ({
+        function: f.functionName,
+        url: f.url || scripts.get(f.location.scriptId) || '',
+        line: f.location.lineNumber + 1,
+        column: f.location.columnNumber + 1,
+      })),
+    } satisfies CaptureMessage);
+  } catch (err) {
+    captures.postMessage({ type: 'failed', at: now(), stalledSince, reason: String((err as Error)?.message ?? err) } satisfies CaptureMessage);
+  }
+}
+
+/**
+ * Enabling the debugger makes the main thread describe every script it has
+ * loaded: tens of ms, once. Done at start, in a turn of its own, and reported
+ * as titan-perf's own time; done on demand, it would lengthen each stall by as much.
+ */
+async function connect(): Promise<void> {
+  const inspector = require('node:inspector') as typeof import('node:inspector');
+  const s = new inspector.Session();
+  s.connectToMainThread();
+  session = s;
+  s.on('Debugger.scriptParsed', (m) => {
+    const p = m.params as { scriptId: string; url: string };
+    if (p.url) scripts.set(p.scriptId, p.url);
+  });
+  // While the main thread is idle, so that the time measured is the enable's alone.
+  for (let i = 0; i < 100 && procfs && !mainAsleep(); i++) await new Promise((r) => setTimeout(r, 20));
+  const start = now();
+  await post('Debugger.enable');
+  captures.postMessage({ type: 'self', at: now(), start, end: now() } satisfies CaptureMessage);
+}
+
+let busy = false;
+function tick(): void {
+  if (busy) return;
+  const answered = Atomics.load(seq, HB_ANSWERED);
+  const t = now();
+  if (sent > answered) {
+    if (t - sentAt >= data.thresholdMs && capturedFor !== sent) {
+      capturedFor = sent;
+      busy = true;
+      // Since when the main thread has not turned: the ping went out no later than this.
+      const since = Math.max(times[HB_ANSWERED_AT], sentAt - data.periodMs);
+      capture(sent, since).finally(() => (busy = false));
+    }
+    return;
+  }
+  if (mainAsleep()) return;
+  sent = answered + 1;
+  sentAt = t;
+  times[HB_SENT_AT] = t;
+  Atomics.store(seq, 1, sent);
+  pings.postMessage(sent);
+}
+
+connect().then(
+  () => setInterval(tick, data.periodMs),
+  (err) => captures.postMessage({ type: 'unavailable', at: now(), reason: String((err as Error)?.message ?? err) } satisfies CaptureMessage),
+);
+parentPort?.on('message', (m) => {
+  if (m === 'stop') process.exit(0);
+});
