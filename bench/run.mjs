@@ -16,12 +16,25 @@ import { describeMachine, machineLine } from './lib/machine.mjs';
 import { writeResults } from './lib/report.mjs';
 import { ANCHORS, BENCH, ROOT, anchorInstalled } from './lib/subject.mjs';
 
-const PART_IDS = ['startup', 'throughput', 'steady', 'pooling', 'network', 'shortjob', 'watching', 'stalls', 'sidecar', 'gc'];
+const PART_IDS = [
+  'startup',
+  'throughput',
+  'steady',
+  'pooling',
+  'network',
+  'shortjob',
+  'watching',
+  'stalls',
+  'sidecar',
+  'gc',
+];
 const ANCHOR_PARTS = new Set(['startup', 'throughput', 'steady', 'network', 'shortjob']);
 
 function usage(message) {
   if (message) process.stderr.write(`bench: ${message}\n`);
-  process.stderr.write(`usage: node bench/run.mjs [--quick] [--only ${PART_IDS.join(',')}] [--node 22|24|26] [--out DIR] [--no-build] [--no-install]\n`);
+  process.stderr.write(
+    `usage: node bench/run.mjs [--quick] [--only ${PART_IDS.join(',')}] [--node 22|24|26] [--out DIR] [--no-build] [--no-install]\n`,
+  );
   process.exit(2);
 }
 
@@ -62,7 +75,9 @@ async function main() {
   }
   if (opts.install && opts.only.some((p) => ANCHOR_PARTS.has(p)) && !Object.keys(ANCHORS).every(anchorInstalled)) {
     progress('installing the anchors into bench/node_modules (npm ci --prefix bench)');
-    const r = spawnSync('npm', ['ci', '--prefix', BENCH, '--no-audit', '--no-fund'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const r = spawnSync('npm', ['ci', '--prefix', BENCH, '--no-audit', '--no-fund'], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     if (r.status !== 0) progress('npm ci in bench/ failed; anchors that are missing will be reported as not measured');
   }
 
@@ -90,9 +105,19 @@ async function main() {
       } catch (err) {
         failed++;
         progress(`part ${partId} failed: ${err.stack ?? err}`);
-        result = { status: 'failed', notes: [`failed: ${String(err.message ?? err).slice(0, 500)}`], comparisons: [], tables: [] };
+        result = {
+          status: 'failed',
+          notes: [`failed: ${String(err.message ?? err).slice(0, 500)}`],
+          comparisons: [],
+          tables: [],
+        };
       }
-      results.parts[partId] = { id: partId, title: part.title, durationS: Math.round((Date.now() - t0) / 1000), ...result };
+      results.parts[partId] = {
+        id: partId,
+        title: part.title,
+        durationS: Math.round((Date.now() - t0) / 1000),
+        ...result,
+      };
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });
@@ -103,10 +128,13 @@ async function main() {
   progress(`done in ${results.durationS} s: ${join(opts.out, 'report.md')}`);
   for (const p of Object.values(results.parts)) {
     for (const c of p.comparisons) {
-      const rows = c.rows.map((r) => `${r.id} ${r.median}${!c.baseline || r.id === c.baseline ? '' : ` (x${r.ratio})`}`).join(', ');
+      const rows = c.rows
+        .map((r) => `${r.id} ${r.median}${!c.baseline || r.id === c.baseline ? '' : ` (x${r.ratio})`}`)
+        .join(', ');
       process.stdout.write(`${p.id} / ${c.title} [${c.unit}]: ${rows}\n`);
     }
-    if (p.status !== 'measured') process.stdout.write(`${p.id}: ${p.status}${p.notes?.length ? `: ${p.notes[0]}` : ''}\n`);
+    if (p.status !== 'measured')
+      process.stdout.write(`${p.id}: ${p.status}${p.notes?.length ? `: ${p.notes[0]}` : ''}\n`);
   }
   process.exitCode = failed ? 1 : 0;
 }

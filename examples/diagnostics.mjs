@@ -13,4 +13,12 @@ const redisHealth = await optimizer.redisOptimizer.performHealthCheck();
 const systemMetrics = await optimizer.systemOptimizer.getSystemMetrics();
 
 // Print what came back.
-console.log(JSON.stringify({ score: metrics.overall.score, redisHealthy: redisHealth.healthy, redisVersion: redisHealth.health?.version, fileDescriptors: systemMetrics.fileDescriptors, sysctls: systemMetrics.sysctls.length }));
+console.log(
+  JSON.stringify({
+    score: metrics.overall.score,
+    redisHealthy: redisHealth.healthy,
+    redisVersion: redisHealth.health?.version,
+    fileDescriptors: systemMetrics.fileDescriptors,
+    sysctls: systemMetrics.sysctls.length,
+  }),
+);

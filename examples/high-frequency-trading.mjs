@@ -5,4 +5,9 @@ const optimizer = new PerformanceOptimizer();
 await optimizer.optimizeForHighFrequencyTrading();
 
 // What the profile is now.
-console.log(JSON.stringify({ maxEventLoopDelay: optimizer.config.nodejs.maxEventLoopDelay, redis: optimizer.config.redis.appendFsync }));
+console.log(
+  JSON.stringify({
+    maxEventLoopDelay: optimizer.config.nodejs.maxEventLoopDelay,
+    redis: optimizer.config.redis.appendFsync,
+  }),
+);

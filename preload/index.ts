@@ -17,7 +17,6 @@ import type { TelemetryConfig } from '../src/config/sections/telemetry';
 import type { ConfigIssue } from '../src/errors';
 import { claimAgentSlot, isMainThread, setAgentSlot } from '../src/runtime/agent-slot';
 
-
 /** The oldest Node the agent runs on (package.json engines): older ones lack APIs it relies on. */
 const OLDEST_NODE: readonly [number, number] = [22, 15];
 
@@ -36,12 +35,18 @@ function flag(name: string): boolean {
   return v === '1' || v === 'true';
 }
 
-function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryConfig; issues: ConfigIssue[]; heapSizeChosen: boolean } {
+function resolveNodejsConfig(): {
+  config: NodejsConfig;
+  telemetry?: TelemetryConfig;
+  issues: ConfigIssue[];
+  heapSizeChosen: boolean;
+} {
   const env = process.env;
   const { isConfigInput } = require('../src/config/env-names') as typeof import('../src/config/env-names');
   const names = Object.keys(env).filter(isConfigInput);
   if (names.length === 0) {
-    const { nodejsDefaults } = require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
+    const { nodejsDefaults } =
+      require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
     return { config: nodejsDefaults, issues: [], heapSizeChosen: false };
   }
   const { resolveConfig } = require('../src/config/load') as typeof import('../src/config/load');
@@ -63,7 +68,9 @@ function resolveNodejsConfig(): { config: NodejsConfig; telemetry?: TelemetryCon
     };
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`titan-perf: ${err.message}\nTITAN_PERF_STRICT=1: the app is not started; fix the configuration or unset TITAN_PERF_STRICT.\n`);
+      process.stderr.write(
+        `titan-perf: ${err.message}\nTITAN_PERF_STRICT=1: the app is not started; fix the configuration or unset TITAN_PERF_STRICT.\n`,
+      );
       process.exit(1);
     }
     throw err;
@@ -81,7 +88,8 @@ function start(): void {
   setAgentSlot(agent);
   agent.start();
 
-  const { startPreloadTelemetry } = require('../src/telemetry/preload-telemetry') as typeof import('../src/telemetry/preload-telemetry');
+  const { startPreloadTelemetry } =
+    require('../src/telemetry/preload-telemetry') as typeof import('../src/telemetry/preload-telemetry');
   startPreloadTelemetry(agent, telemetry);
 }
 
@@ -89,7 +97,10 @@ try {
   start();
 } catch (err) {
   try {
-    (require('../src/runtime/fault') as typeof import('../src/runtime/fault')).reportFault('the titan-perf preload', err);
+    (require('../src/runtime/fault') as typeof import('../src/runtime/fault')).reportFault(
+      'the titan-perf preload',
+      err,
+    );
   } catch {
     // The package itself is broken (a partial install): stay silent rather than fail the app.
   }

@@ -23,7 +23,11 @@ export const BUNDLE_DIR = join(ROOT, 'dist', 'preload-bundle');
  * in one file, the parse of ~1 MB cost every process start-up.
  */
 const CHUNKS = [
-  { file: 'otel-grpc.js', packages: /^(@grpc\/|@opentelemetry\/(exporter-metrics-otlp-grpc|otlp-grpc-exporter-base)$|@js-sdsl\/|lodash\.camelcase$|long$|protobufjs$|@protobufjs\/)/ },
+  {
+    file: 'otel-grpc.js',
+    packages:
+      /^(@grpc\/|@opentelemetry\/(exporter-metrics-otlp-grpc|otlp-grpc-exporter-base)$|@js-sdsl\/|lodash\.camelcase$|long$|protobufjs$|@protobufjs\/)/,
+  },
   { file: 'otel.js', packages: /^@opentelemetry\// },
   { file: 'config.js', packages: /^(yaml|valibot)$/ },
 ];
@@ -103,7 +107,9 @@ export async function buildPreloadBundle({ outdir = BUNDLE_DIR, minify = true } 
     const keys = [...(wanted.get(chunk.file) ?? [])].sort();
     if (keys.length === 0) continue;
     built.set(chunk.file, keys.length);
-    const table = keys.map((k) => `  get ${JSON.stringify(k)}() { return require(${JSON.stringify(join(ROOT, k))}); },`).join('\n');
+    const table = keys
+      .map((k) => `  get ${JSON.stringify(k)}() { return require(${JSON.stringify(join(ROOT, k))}); },`)
+      .join('\n');
     const part = await build({
       ...common,
       stdin: { contents: `module.exports = {\n${table}\n};\n`, resolveDir: ROOT, sourcefile: chunk.file, loader: 'js' },
@@ -113,7 +119,8 @@ export async function buildPreloadBundle({ outdir = BUNDLE_DIR, minify = true } 
     metafiles.push(part.metafile);
   }
   for (const [file, keys] of wanted) {
-    if (keys.size !== built.get(file)) throw new Error(`${file} was built before every file that needs it: reorder CHUNKS`);
+    if (keys.size !== built.get(file))
+      throw new Error(`${file} was built before every file that needs it: reorder CHUNKS`);
   }
   writeThirdPartyLicenses(ROOT, metafiles, join(outdir, 'THIRD-PARTY-LICENSES.txt'));
   // The folder is its own package scope: the files are CommonJS whatever the app's package.json says.

@@ -17,7 +17,10 @@ export function writeThirdPartyLicenses(root, metafiles, outFile) {
   for (const dir of [...dirs].sort()) {
     const pkg = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
     const file = readdirSync(join(root, dir)).find((f) => /^(licen[sc]e|copying)(\.|$)/i.test(f));
-    const text = file && existsSync(join(root, dir, file)) ? readFileSync(join(root, dir, file), 'utf8').trim() : `(no license file; package.json says ${pkg.license})`;
+    const text =
+      file && existsSync(join(root, dir, file))
+        ? readFileSync(join(root, dir, file), 'utf8').trim()
+        : `(no license file; package.json says ${pkg.license})`;
     const names = byText.get(text) ?? byText.set(text, []).get(text);
     names.push(`${pkg.name}@${pkg.version} (${pkg.license ?? 'unknown'})`);
   }

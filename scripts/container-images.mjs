@@ -9,7 +9,16 @@
 // Usage: node scripts/container-images.mjs base|build|sizes|clean [--node 24]
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,7 +28,14 @@ const PODMAN_DIR = join(ROOT, 'scripts', 'podman');
 /** The packages the base adds to minbase: the sidecar rotates logs with the real logrotate. */
 const BASE_PACKAGES = ['logrotate'];
 /** What the base does not need at run time (apt lists alone are ~50 MB). */
-const STRIP = ['var/cache/apt/archives', 'var/lib/apt/lists', 'usr/share/doc', 'usr/share/man', 'usr/share/info', 'usr/share/locale'];
+const STRIP = [
+  'var/cache/apt/archives',
+  'var/lib/apt/lists',
+  'usr/share/doc',
+  'usr/share/man',
+  'usr/share/info',
+  'usr/share/locale',
+];
 
 export const IMAGES = {
   init: 'localhost/titan-perf-preload-init:test',
@@ -54,7 +70,8 @@ export function imageExists(ref) {
 export function containersUnavailable() {
   if (process.getuid?.() !== 0) return 'podman tests need root (network namespaces and runc as root)';
   for (const tool of ['podman', 'runc', 'debootstrap']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} is not installed (Debian package ${tool})`;
+    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0)
+      return `${tool} is not installed (Debian package ${tool})`;
   }
   const r = podman(['info', '--format', '{{.Host.OCIRuntime.Name}}']);
   if (r.code !== 0) return `podman info failed: ${r.stderr.trim().split('\n').pop()}`;
@@ -99,15 +116,29 @@ export function ensureBaseImage(log = () => {}) {
   try {
     const rootfs = join(work, 'rootfs');
     log(`debootstrap --variant=minbase ${suite} from ${mirror} (a few minutes, once per machine)`);
-    const d = spawnSync('debootstrap', ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, suite, rootfs, mirror], { encoding: 'utf8', maxBuffer: 64 << 20 });
-    if (d.status !== 0) throw new Error(`debootstrap exited ${d.status}:\n${(d.stdout + d.stderr).split('\n').slice(-15).join('\n')}`);
+    const d = spawnSync(
+      'debootstrap',
+      ['--variant=minbase', `--include=${BASE_PACKAGES.join(',')}`, suite, rootfs, mirror],
+      { encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    if (d.status !== 0)
+      throw new Error(`debootstrap exited ${d.status}:\n${(d.stdout + d.stderr).split('\n').slice(-15).join('\n')}`);
     for (const p of STRIP) {
       const dirPath = join(rootfs, p);
-      if (existsSync(dirPath)) for (const e of readdirSync(dirPath)) rmSync(join(dirPath, e), { recursive: true, force: true });
+      if (existsSync(dirPath))
+        for (const e of readdirSync(dirPath)) rmSync(join(dirPath, e), { recursive: true, force: true });
     }
     const tar = join(work, 'rootfs.tar');
     execFileSync('tar', ['--numeric-owner', '-C', rootfs, '-cf', tar, '.']);
-    podmanOk(['import', '--change', 'CMD ["/bin/bash"]', '--change', 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', tar, ref]);
+    podmanOk([
+      'import',
+      '--change',
+      'CMD ["/bin/bash"]',
+      '--change',
+      'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+      tar,
+      ref,
+    ]);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -129,7 +160,18 @@ export function ensureNodeBase(base, major = 24) {
   try {
     copyFileSync(bin, join(ctx, 'node'));
     writeFileSync(join(ctx, 'Containerfile'), readFileSync(join(PODMAN_DIR, 'node-base.Containerfile')));
-    podmanOk(['build', '--network', 'none', '--build-arg', `BASE=${base}`, '-t', ref, '-f', join(ctx, 'Containerfile'), ctx]);
+    podmanOk([
+      'build',
+      '--network',
+      'none',
+      '--build-arg',
+      `BASE=${base}`,
+      '-t',
+      ref,
+      '-f',
+      join(ctx, 'Containerfile'),
+      ctx,
+    ]);
   } finally {
     rmSync(ctx, { recursive: true, force: true });
   }
@@ -142,8 +184,30 @@ export function buildImages({ base, nodeBase }) {
     if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: run npm run build`);
   }
   const t0 = Date.now();
-  podmanOk(['build', '--network', 'none', '--build-arg', `BASE=${base}`, '-t', IMAGES.init, '-f', join(ROOT, 'deploy', 'images', 'preload-init.Dockerfile'), ROOT]);
-  podmanOk(['build', '--network', 'none', '--build-arg', `NODE_BASE=${nodeBase}`, '-t', IMAGES.sidecar, '-f', join(ROOT, 'sidecar', 'Dockerfile'), ROOT]);
+  podmanOk([
+    'build',
+    '--network',
+    'none',
+    '--build-arg',
+    `BASE=${base}`,
+    '-t',
+    IMAGES.init,
+    '-f',
+    join(ROOT, 'deploy', 'images', 'preload-init.Dockerfile'),
+    ROOT,
+  ]);
+  podmanOk([
+    'build',
+    '--network',
+    'none',
+    '--build-arg',
+    `NODE_BASE=${nodeBase}`,
+    '-t',
+    IMAGES.sidecar,
+    '-f',
+    join(ROOT, 'sidecar', 'Dockerfile'),
+    ROOT,
+  ]);
   return { ms: Date.now() - t0 };
 }
 
@@ -173,7 +237,8 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (cmd === 'build' || cmd === 'sizes') {
     if (cmd === 'build') buildImages({ base: base.ref, nodeBase: node.ref });
     const mib = (ref) => `${(imageSize(ref) / 2 ** 20).toFixed(1)} MiB`;
-    for (const ref of [base.ref, node.ref, IMAGES.init, IMAGES.sidecar]) if (imageExists(ref)) console.log(`${ref}  ${mib(ref)}`);
+    for (const ref of [base.ref, node.ref, IMAGES.init, IMAGES.sidecar])
+      if (imageExists(ref)) console.log(`${ref}  ${mib(ref)}`);
   } else if (cmd === 'clean') {
     removeImages(Object.values(IMAGES));
   }

@@ -31,7 +31,9 @@ export async function showSidecar({ root, node }) {
     const planState = join(tmp, 'plan-state');
     console.log('1. its plan for this machine, read-only: it reads the current values and writes nothing');
     console.log('   (the state dir it is given does not even get created). Exit 2 means changes are pending,');
-    console.log('   1 that a store could not be planned (usually: no Redis answers at 127.0.0.1:6379); the rest is shown.\n');
+    console.log(
+      '   1 that a store could not be planned (usually: no Redis answers at 127.0.0.1:6379); the rest is shown.\n',
+    );
     const plan = await runCli(node, cli, ['plan', '--state-dir', planState], { cleanup });
     const written = existsSync(planState) ? `WRITTEN: ${planState} exists` : 'nothing written';
     console.log(`   (exit ${plan.code}; ${written})\n`);
@@ -74,7 +76,9 @@ async function inNamespace({ node, cli, tmp, cleanup, root }) {
   console.log('   made for this demo and deleted at the end: the per-namespace sysctls change there only; node-wide');
   console.log('   keys (vm.*, fs.*, net.core.rmem_max, ...) are left out since they are not per namespace.');
 
-  const { SYSCTL_CATALOGUE } = createRequire(import.meta.url)(join(root, 'dist', 'src', 'config', 'sysctl-catalogue.js'));
+  const { SYSCTL_CATALOGUE } = createRequire(import.meta.url)(
+    join(root, 'dist', 'src', 'config', 'sysctl-catalogue.js'),
+  );
   const nodeWide = SYSCTL_CATALOGUE.filter((s) => s.scope === 'node');
   const kernelParams = Object.fromEntries(nodeWide.map((s) => [s.param, null]));
   const config = { system: { kernelParams } };
@@ -198,7 +202,9 @@ class Cleanup {
     if (this.netns) {
       // Processes still inside would keep the namespace alive after `ip netns del`.
       try {
-        const pids = execFileSync('ip', ['netns', 'pids', this.netns], { encoding: 'utf8' }).split('\n').filter(Boolean);
+        const pids = execFileSync('ip', ['netns', 'pids', this.netns], { encoding: 'utf8' })
+          .split('\n')
+          .filter(Boolean);
         for (const pid of pids) process.kill(Number(pid), 'SIGKILL');
       } catch {
         // None left, or the namespace is already gone.
@@ -214,5 +220,7 @@ class Cleanup {
 }
 
 function firstLine(err) {
-  return String(err.stderr || err.message).trim().split('\n')[0];
+  return String(err.stderr || err.message)
+    .trim()
+    .split('\n')[0];
 }

@@ -51,12 +51,18 @@ async function showPreload(node) {
   };
   console.log('=== the preload (titan-perf/preload) in an example service ===\n');
   console.log(`starting the example service: ${node} --require dist/preload/index.js scripts/demo.mjs --service`);
-  console.log('  (config from the environment: sample every 1 s, warn above 50 ms p99 delay, 4 fetch connections per origin)\n');
-  const child = spawn(node, ['--require', join(ROOT, 'dist', 'preload', 'index.js'), fileURLToPath(import.meta.url), '--service'], {
-    cwd: ROOT,
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  console.log(
+    '  (config from the environment: sample every 1 s, warn above 50 ms p99 delay, 4 fetch connections per origin)\n',
+  );
+  const child = spawn(
+    node,
+    ['--require', join(ROOT, 'dist', 'preload', 'index.js'), fileURLToPath(import.meta.url), '--service'],
+    {
+      cwd: ROOT,
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   let port;
   let buffered = '';
   const ready = new Promise((resolve) => {
@@ -150,22 +156,33 @@ async function service() {
     const byKind = {};
     for (const p of r.gc.pauses) byKind[p.kind] = (byKind[p.kind] || 0) + 1;
     const gcTotal = r.gc.pauses.reduce((s, p) => s + p.durationMs, 0);
-    const pools = r.pools.map((p) => `${p.origin} conn ${p.connected} free ${p.free} pending ${p.pending} queued ${p.queued}`).join('; ') || 'no outbound yet';
+    const pools =
+      r.pools
+        .map((p) => `${p.origin} conn ${p.connected} free ${p.free} pending ${p.pending} queued ${p.queued}`)
+        .join('; ') || 'no outbound yet';
     console.log(
       `[${String(Math.round((r.at - t0) / 1000)).padStart(2)}s] ${String(requests).padStart(5)} req | loop p50 ${fmt(e.p50)} p99 ${fmt(e.p99)} max ${fmt(e.max)} ms, util ${fmt(e.utilization * 100, 0)}%` +
         ` | gc ${r.gc.pauses.length} pauses ${JSON.stringify(byKind)} ${fmt(gcTotal)} ms | heap ${fmt(r.heap.used / MiB)} of ${fmt(r.heap.limit / MiB, 0)} MiB | fetch pool ${pools}`,
     );
     requests = 0;
   });
-  agent.on('performance-warning', (w) => console.log(`  !! performance-warning [${w.severity}] ${w.metric}: ${w.message}`));
+  agent.on('performance-warning', (w) =>
+    console.log(`  !! performance-warning [${w.severity}] ${w.metric}: ${w.message}`),
+  );
   agent.on('performance-recovered', (w) => console.log(`  ok performance-recovered ${w.metric}: ${w.message}`));
 
   setTimeout(() => {
     const s = agent.status();
     console.log('\nstatus() at the end:');
-    for (const t of s.tuning) console.log(`  ${t.name}: ${t.state}${t.reason ? ` (${t.reason})` : ''}${t.settings ? ` ${JSON.stringify(t.settings)}` : ''}`);
-    console.log(`  memory limit: ${fmt(s.memory.limitBytes / MiB, 0)} MiB (${s.memory.source}), V8 heap limit ${fmt(s.memory.heapLimitBytes / MiB, 0)} MiB`);
-    for (const v of s.verdicts) console.log(`  verdict [${v.severity}] ${v.id}: ${v.message}${v.fix ? `\n      fix: ${v.fix}` : ''}`);
+    for (const t of s.tuning)
+      console.log(
+        `  ${t.name}: ${t.state}${t.reason ? ` (${t.reason})` : ''}${t.settings ? ` ${JSON.stringify(t.settings)}` : ''}`,
+      );
+    console.log(
+      `  memory limit: ${fmt(s.memory.limitBytes / MiB, 0)} MiB (${s.memory.source}), V8 heap limit ${fmt(s.memory.heapLimitBytes / MiB, 0)} MiB`,
+    );
+    for (const v of s.verdicts)
+      console.log(`  verdict [${v.severity}] ${v.id}: ${v.message}${v.fix ? `\n      fix: ${v.fix}` : ''}`);
     server.close();
     server.closeAllConnections();
   }, RUN_MS).unref();

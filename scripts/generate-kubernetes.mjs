@@ -96,7 +96,9 @@ function appContainer({ hardened }) {
     ],
     readinessProbe: { httpGet: { path: '/', port: 'http' }, periodSeconds: 10 },
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '256Mi' } },
-    securityContext: hardened ? { ...dropAll, runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001 } : { allowPrivilegeEscalation: false },
+    securityContext: hardened
+      ? { ...dropAll, runAsNonRoot: true, runAsUser: 10001, runAsGroup: 10001 }
+      : { allowPrivilegeEscalation: false },
     volumeMounts: [{ name: 'titan-perf', mountPath: PRELOAD_DIR, readOnly: true }],
   };
 }
@@ -117,7 +119,11 @@ function deployment({ name, podSpec }) {
       template: {
         metadata: {
           labels: labels(name),
-          annotations: { 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(PROMETHEUS_PORT), 'prometheus.io/path': '/metrics' },
+          annotations: {
+            'prometheus.io/scrape': 'true',
+            'prometheus.io/port': String(PROMETHEUS_PORT),
+            'prometheus.io/path': '/metrics',
+          },
         },
         spec: podSpec,
       },
@@ -129,7 +135,10 @@ function sidecarConfig({ allowNodeScope }) {
   return {
     apiVersion: 'v1',
     kind: 'ConfigMap',
-    metadata: { name: allowNodeScope ? 'titan-perf-node' : 'titan-perf-sidecar', labels: labels(allowNodeScope ? 'titan-perf-node' : 'pricing-sidecar') },
+    metadata: {
+      name: allowNodeScope ? 'titan-perf-node' : 'titan-perf-sidecar',
+      labels: labels(allowNodeScope ? 'titan-perf-node' : 'pricing-sidecar'),
+    },
     data: {
       'config.yaml': YAML.stringify(
         allowNodeScope
@@ -141,7 +150,15 @@ function sidecarConfig({ allowNodeScope }) {
 }
 
 function sidecarContainer({ node }) {
-  const args = ['run', '--config', '/etc/titan-perf/config.yaml', '--state-dir', '/var/lib/titan-perf', '--listen', '0.0.0.0:9477'];
+  const args = [
+    'run',
+    '--config',
+    '/etc/titan-perf/config.yaml',
+    '--state-dir',
+    '/var/lib/titan-perf',
+    '--listen',
+    '0.0.0.0:9477',
+  ];
   return {
     name: 'titan-perf-sidecar',
     image: IMAGES.sidecar,
@@ -174,7 +191,11 @@ export function manifests() {
   files['preload/deployment.yaml'] = [
     deployment({
       name: 'pricing',
-      podSpec: { initContainers: [initContainer()], containers: [appContainer({ hardened: false })], volumes: [preloadVolume()] },
+      podSpec: {
+        initContainers: [initContainer()],
+        containers: [appContainer({ hardened: false })],
+        volumes: [preloadVolume()],
+      },
     }),
   ];
   files['least-privilege/deployment.yaml'] = [
@@ -240,7 +261,12 @@ export function manifests() {
       data: { 'titan-perf-dashboard.json': dashboard },
     },
   ];
-  return Object.fromEntries(Object.entries(files).map(([f, docs]) => [f, HEADER + docs.map((d) => YAML.stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n')]));
+  return Object.fromEntries(
+    Object.entries(files).map(([f, docs]) => [
+      f,
+      HEADER + docs.map((d) => YAML.stringify(d, { lineWidth: 0, aliasDuplicateObjects: false })).join('---\n'),
+    ]),
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -22,7 +22,8 @@ export function runtimeBin(major) {
 export function ensureRuntime(major) {
   const version = RUNTIMES[major];
   if (!version) throw new Error(`unsupported Node major ${major}; supported: ${Object.keys(RUNTIMES).join(', ')}`);
-  if (!ARCH || process.platform !== 'linux') throw new Error(`no packaged runtime for ${process.platform}/${process.arch}`);
+  if (!ARCH || process.platform !== 'linux')
+    throw new Error(`no packaged runtime for ${process.platform}/${process.arch}`);
   const bin = runtimeBin(major);
   if (existsSync(bin)) {
     const have = execFileSync(bin, ['--version'], { encoding: 'utf8' }).trim();
@@ -30,9 +31,22 @@ export function ensureRuntime(major) {
   }
   const prefix = join(ROOT, '.runtimes', String(major));
   process.stderr.write(`titan-perf: installing Node ${version} into ${prefix}\n`);
-  execFileSync('npm', ['install', '--no-save', '--no-package-lock', '--no-audit', '--no-fund', '--prefix', prefix, `node-linux-${ARCH}@${version}`], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
+  execFileSync(
+    'npm',
+    [
+      'install',
+      '--no-save',
+      '--no-package-lock',
+      '--no-audit',
+      '--no-fund',
+      '--prefix',
+      prefix,
+      `node-linux-${ARCH}@${version}`,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    },
+  );
   return bin;
 }
 

@@ -16,8 +16,20 @@ const PREFIX = 'titan-perf test set-up:';
 const SBIN_DIRS = ['/usr/local/sbin', '/usr/sbin', '/sbin'];
 // Flags that take the next argument as their value (test-all's --node, vitest's own): that value is not a file filter.
 const VALUE_FLAGS = new Set([
-  '--node', '-t', '--testNamePattern', '-c', '--config', '--project', '--reporter', '--outputFile',
-  '--root', '--dir', '--exclude', '--shard', '--maxWorkers', '--pool',
+  '--node',
+  '-t',
+  '--testNamePattern',
+  '-c',
+  '--config',
+  '--project',
+  '--reporter',
+  '--outputFile',
+  '--root',
+  '--dir',
+  '--exclude',
+  '--shard',
+  '--maxWorkers',
+  '--pool',
 ]);
 
 /**

@@ -53,7 +53,8 @@ for (const major of majors) {
   }
 }
 console.log('\n=== summary ===');
-for (const [major, status] of results) console.log(`Node ${RUNTIMES[major]}: ${status === 0 ? 'passed' : `FAILED (exit ${status})`}`);
+for (const [major, status] of results)
+  console.log(`Node ${RUNTIMES[major]}: ${status === 0 ? 'passed' : `FAILED (exit ${status})`}`);
 // One plain closing line over all runtimes, for readers that do not know vitest.
 console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(results.every(([, s]) => s === 0) ? 0 : 1);

@@ -80,10 +80,21 @@ export function parseCliArgs(argv: string[]): CliArgs {
     throw new ArgumentError('flags', argv.join(' '), `known flags only (${(err as Error).message}); see --help`);
   }
   const { values, positionals } = parsed;
-  if (values.help || positionals.length === 0) return { command: 'help', procRoot: '/proc', dryRun: false, json: false, atomic: true, force: false, overrides: {} };
-  if (positionals.length > 1) throw new ArgumentError('command', positionals.join(' '), `one command: ${COMMANDS.join(', ')}`);
+  if (values.help || positionals.length === 0)
+    return {
+      command: 'help',
+      procRoot: '/proc',
+      dryRun: false,
+      json: false,
+      atomic: true,
+      force: false,
+      overrides: {},
+    };
+  if (positionals.length > 1)
+    throw new ArgumentError('command', positionals.join(' '), `one command: ${COMMANDS.join(', ')}`);
   const command = positionals[0];
-  if (!(COMMANDS as readonly string[]).includes(command)) throw new ArgumentError('command', command, `one of ${COMMANDS.join(', ')}`);
+  if (!(COMMANDS as readonly string[]).includes(command))
+    throw new ArgumentError('command', command, `one of ${COMMANDS.join(', ')}`);
   for (const name of ['config', 'state-dir', 'proc-root'] as const) {
     if (values[name] !== undefined && values[name] === '') throw new ArgumentError(`--${name}`, '', 'a path');
   }
@@ -97,7 +108,8 @@ export function parseCliArgs(argv: string[]): CliArgs {
   if (values['rollback-on-exit'] !== undefined) daemon.rollbackOnExit = values['rollback-on-exit'];
   if (values.listen !== undefined) {
     const m = /^(.+):(\d{1,5})$/.exec(values.listen);
-    if (!m) throw new ArgumentError('--listen', values.listen, "HOST:PORT, e.g. '127.0.0.1:9477' (port 0 picks a free one)");
+    if (!m)
+      throw new ArgumentError('--listen', values.listen, "HOST:PORT, e.g. '127.0.0.1:9477' (port 0 picks a free one)");
     daemon.host = m[1].replace(/^\[(.*)\]$/, '$1');
     daemon.port = Number(m[2]);
   }

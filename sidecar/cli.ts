@@ -21,7 +21,12 @@ const LOCK_WAIT_ENV = `${TEST_ENV_PREFIX}LOCK_WAIT_MS`;
 const EXIT = { ok: 0, failed: 1, invalid: 2, pending: 2, drift: 3 } as const;
 
 // Input errors: the user fixes the config or flags; nothing was touched.
-const INPUT_ERRORS = new Set(['TITAN_PERF_CONFIG_INVALID', 'TITAN_PERF_INVALID_ARGUMENT', 'TITAN_PERF_SYSCTL_KEY_INVALID', 'TITAN_PERF_SYSCTL_VALUE_INVALID']);
+const INPUT_ERRORS = new Set([
+  'TITAN_PERF_CONFIG_INVALID',
+  'TITAN_PERF_INVALID_ARGUMENT',
+  'TITAN_PERF_SYSCTL_KEY_INVALID',
+  'TITAN_PERF_SYSCTL_VALUE_INVALID',
+]);
 
 async function main(argv: string[]): Promise<number> {
   let args: CliArgs;
@@ -32,7 +37,13 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(USAGE);
       return EXIT.ok;
     }
-    config = resolveConfig({ env: process.env, file: args.config, profile: args.profile, code: args.overrides, strict: true }).config;
+    config = resolveConfig({
+      env: process.env,
+      file: args.config,
+      profile: args.profile,
+      code: args.overrides,
+      strict: true,
+    }).config;
   } catch (err) {
     return fail(err);
   }
@@ -78,7 +89,13 @@ async function main(argv: string[]): Promise<number> {
       case 'rollback': {
         if (args.dryRun) {
           const originals = await built.engine.originals();
-          out(args, { originals }, () => originals.map((o) => `would restore ${o.store} ${o.key} = ${o.original ?? '(absent)'}\n`).join('') || 'nothing to roll back\n');
+          out(
+            args,
+            { originals },
+            () =>
+              originals.map((o) => `would restore ${o.store} ${o.key} = ${o.original ?? '(absent)'}\n`).join('') ||
+              'nothing to roll back\n',
+          );
           return EXIT.ok;
         }
         const r = await built.engine.rollback();
@@ -141,7 +158,11 @@ async function status(built: SidecarEngine, args: CliArgs): Promise<number> {
   } else if (built.redisUnavailable) {
     redis = { error: built.redisUnavailable };
   }
-  out(args, { system, redis }, () => readingsText(system) + (redis === undefined ? '' : `\nredis: ${JSON.stringify(redis, null, 2)}\n`));
+  out(
+    args,
+    { system, redis },
+    () => readingsText(system) + (redis === undefined ? '' : `\nredis: ${JSON.stringify(redis, null, 2)}\n`),
+  );
   return EXIT.ok;
 }
 

@@ -51,37 +51,62 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     for (const t of timers) clearTimeout(t);
     log({ event: 'stopping', signal: why });
     // Last resort: whatever is stuck below (an exporter, a dependency without a deadline), the process ends.
-    const hardStop = setTimeout(() => {
-      log({ event: 'stop-timeout', level: 'error', message: 'shutdown did not finish in time; exiting without waiting further' });
-      process.exit(1);
-    }, 3 * daemon.shutdownGrace + 60_000);
+    const hardStop = setTimeout(
+      () => {
+        log({
+          event: 'stop-timeout',
+          level: 'error',
+          message: 'shutdown did not finish in time; exiting without waiting further',
+        });
+        process.exit(1);
+      },
+      3 * daemon.shutdownGrace + 60_000,
+    );
     hardStop.unref();
     if (!(await settledWithin(inflight, daemon.shutdownGrace))) {
       // Interrupt: the apply stops before its next write and undoes this run's writes (atomic mode).
       log({ event: 'pass-interrupted', level: 'warn', graceMs: daemon.shutdownGrace });
       abort.abort(new Error(`the daemon is stopping (${why})`));
       if (!(await settledWithin(inflight, daemon.shutdownGrace)))
-        log({ event: 'pass-abandoned', level: 'error', message: 'the pass did not stop; rolling back what can be reached' });
+        log({
+          event: 'pass-abandoned',
+          level: 'error',
+          message: 'the pass did not stop; rolling back what can be reached',
+        });
     }
     if (daemon.rollbackOnExit) {
       try {
         // Bounded like the rest of the stop: a rollback that cannot get the state lock within the grace gives up.
         const graceOver = new AbortController();
-        const t = setTimeout(() => graceOver.abort(new Error(`the shutdown grace of ${daemon.shutdownGrace} ms ran out`)), daemon.shutdownGrace);
+        const t = setTimeout(
+          () => graceOver.abort(new Error(`the shutdown grace of ${daemon.shutdownGrace} ms ran out`)),
+          daemon.shutdownGrace,
+        );
         const r = await built.engine.rollback({ signal: graceOver.signal }).finally(() => clearTimeout(t));
         log({ event: 'rollback', restored: r.restored.length, failed: r.failed });
         metrics.rolledBack(r);
         if (!r.ok) code = 1;
       } catch (err) {
         metrics.rolledBack(undefined);
-        log({ event: 'rollback-failed', level: 'error', error: (err as Error).message, code: (err as { code?: string }).code });
+        log({
+          event: 'rollback-failed',
+          level: 'error',
+          error: (err as Error).message,
+          code: (err as { code?: string }).code,
+        });
         code = 1;
       }
     }
     server?.close();
     server?.closeAllConnections();
-    await settledWithin(metrics.shutdown().catch(() => {}), daemon.shutdownGrace);
-    await settledWithin(built.close().catch(() => {}), daemon.shutdownGrace);
+    await settledWithin(
+      metrics.shutdown().catch(() => {}),
+      daemon.shutdownGrace,
+    );
+    await settledWithin(
+      built.close().catch(() => {}),
+      daemon.shutdownGrace,
+    );
     process.off('SIGTERM', onTerm);
     process.off('SIGINT', onInt);
     log({ event: 'stopped', code });
@@ -114,9 +139,12 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
         if (path === '/healthz') {
           // Alive while passes keep happening; a wedged loop fails the liveness probe.
           const stale = Date.now() - state.lastPassAt > 3 * daemon.verifyInterval + 60_000;
-          return stale ? [503, { status: 'stale', lastPassAt: state.lastPassAt }] : [200, { status: 'ok', lastPassAt: state.lastPassAt }];
+          return stale
+            ? [503, { status: 'stale', lastPassAt: state.lastPassAt }]
+            : [200, { status: 'ok', lastPassAt: state.lastPassAt }];
         }
-        if (path === '/readyz') return state.ready ? [200, { status: 'ready' }] : [503, { status: 'not ready', reason: state.reason }];
+        if (path === '/readyz')
+          return state.ready ? [200, { status: 'ready' }] : [503, { status: 'not ready', reason: state.reason }];
         return [404, { error: 'not found' }];
       },
       (message) => log({ event: 'probe-error', level: 'warn', message }),
@@ -136,26 +164,45 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
   const settle = (unavailable: { store: string; reason: string }[], failed: string[]) => {
     const down = unavailable.map((u) => `${u.store}: ${u.reason}`);
     state.lastPassOk = failed.length === 0 && down.length === 0;
-    state.reason = [...(failed.length ? [`apply failed: ${failed.join(', ')}`] : []), ...down].join('; ').slice(0, MAX_REASON);
+    state.reason = [...(failed.length ? [`apply failed: ${failed.join(', ')}`] : []), ...down]
+      .join('; ')
+      .slice(0, MAX_REASON);
   };
 
   const pass = async (first: boolean) => {
     try {
       const verify = first ? undefined : await built.engine.verify();
       if (verify && (verify.inSync || daemon.drift === 'report')) {
-        log({ event: 'verify', inSync: verify.inSync, drift: verify.drift.map((d) => ({ store: d.store, key: d.key, current: d.current, desired: d.desired })) });
+        log({
+          event: 'verify',
+          inSync: verify.inSync,
+          drift: verify.drift.map((d) => ({ store: d.store, key: d.key, current: d.current, desired: d.desired })),
+        });
         settle(verify.unavailable, []);
         metrics.verified(verify);
       } else if (!state.stopping) {
         const r = await built.engine.apply({ atomic: opts.atomic, force: opts.force, signal: abort.signal });
-        log({ event: first ? 'initial-apply' : 'repair', changed: r.changed.length, failed: r.failed, rolledBack: r.rolledBack.length });
-        settle(r.unavailable, r.failed.map((f) => `${f.store} ${f.key}`));
+        log({
+          event: first ? 'initial-apply' : 'repair',
+          changed: r.changed.length,
+          failed: r.failed,
+          rolledBack: r.rolledBack.length,
+        });
+        settle(
+          r.unavailable,
+          r.failed.map((f) => `${f.store} ${f.key}`),
+        );
         metrics.applied(r, !first);
       }
     } catch (err) {
       state.lastPassOk = false;
       state.reason = String((err as Error).message).slice(0, MAX_REASON);
-      log({ event: 'pass-failed', level: 'error', error: (err as Error).message, code: (err as { code?: string }).code });
+      log({
+        event: 'pass-failed',
+        level: 'error',
+        error: (err as Error).message,
+        code: (err as { code?: string }).code,
+      });
     }
     state.lastPassAt = Date.now();
     state.ready = state.lastPassOk && !state.stopping;
@@ -169,7 +216,8 @@ export async function runDaemon(opts: DaemonOptions): Promise<number> {
     if (built.logrotate) {
       try {
         const r = await built.logrotate.rotate();
-        if (r.rotated.length || r.created.length || r.removed.length || r.errors.length) log({ event: 'logrotate', ...r });
+        if (r.rotated.length || r.created.length || r.removed.length || r.errors.length)
+          log({ event: 'logrotate', ...r });
         metrics.logrotateRan(r.errors.length === 0);
       } catch (err) {
         metrics.logrotateRan(false);

@@ -14,7 +14,11 @@ export function shortValue(value: string | null): string {
 
 export function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -46,7 +50,8 @@ export function verifyText(r: VerifyResult): string {
 }
 
 function verifyBody(r: VerifyResult): string {
-  if (r.inSync) return `in the desired state (${r.plan.filter((e) => e.action === 'ok').length} settings ok, ${r.plan.filter((e) => e.action === 'skip').length} skipped)\n`;
+  if (r.inSync)
+    return `in the desired state (${r.plan.filter((e) => e.action === 'ok').length} settings ok, ${r.plan.filter((e) => e.action === 'skip').length} skipped)\n`;
   return `drift in ${r.drift.length} setting(s):\n${planTable(r.drift)}`;
 }
 
@@ -62,9 +67,21 @@ export function readingsText(s: SystemReadings): string {
   const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
   let out = `load ${s.load.avg1.toFixed(2)} ${s.load.avg5.toFixed(2)} ${s.load.avg15.toFixed(2)} (${s.load.cpus} cpus)\n`;
   out += `memory ${pct(s.memory.usage)} used of ${(s.memory.totalBytes / 2 ** 20).toFixed(0)} MiB\n`;
-  out += s.fileDescriptors ? `file descriptors ${s.fileDescriptors.allocated} of ${s.fileDescriptors.max} (${pct(s.fileDescriptors.usage)})\n` : 'file descriptors: unknown\n';
+  out += s.fileDescriptors
+    ? `file descriptors ${s.fileDescriptors.allocated} of ${s.fileDescriptors.max} (${pct(s.fileDescriptors.usage)})\n`
+    : 'file descriptors: unknown\n';
   if (s.sysctls.length > 0) {
-    out += '\n' + table(['SYSCTL', 'CURRENT', 'DESIRED', 'STATE'], s.sysctls.map((x) => [x.key, shortValue(x.current), shortValue(x.desired), x.skipped ? 'skipped' : x.ok ? 'ok' : 'drift']));
+    out +=
+      '\n' +
+      table(
+        ['SYSCTL', 'CURRENT', 'DESIRED', 'STATE'],
+        s.sysctls.map((x) => [
+          x.key,
+          shortValue(x.current),
+          shortValue(x.desired),
+          x.skipped ? 'skipped' : x.ok ? 'ok' : 'drift',
+        ]),
+      );
   }
   return out;
 }

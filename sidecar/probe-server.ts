@@ -62,7 +62,12 @@ export function startProbeServer(
   });
 }
 
-function serve(req: IncomingMessage, res: ServerResponse, handle: ProbeHandler, onError: (message: string) => void): void {
+function serve(
+  req: IncomingMessage,
+  res: ServerResponse,
+  handle: ProbeHandler,
+  onError: (message: string) => void,
+): void {
   try {
     // A body is never read: discard it so the connection can finish.
     req.resume();
@@ -92,9 +97,16 @@ function serve(req: IncomingMessage, res: ServerResponse, handle: ProbeHandler, 
   }
 }
 
-function reply(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+function reply(
+  req: IncomingMessage,
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   let text = JSON.stringify(body) ?? 'null';
-  if (Buffer.byteLength(text) > PROBE_LIMITS.maxBody) text = JSON.stringify({ status, truncated: true, head: text.slice(0, PROBE_LIMITS.maxBody / 2) });
+  if (Buffer.byteLength(text) > PROBE_LIMITS.maxBody)
+    text = JSON.stringify({ status, truncated: true, head: text.slice(0, PROBE_LIMITS.maxBody / 2) });
   res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),

@@ -31,7 +31,12 @@ export function checkOptions(name: string, value: unknown, known: readonly strin
     throw new ArgumentError(name, value, 'an options object or undefined');
   }
   for (const key of Object.keys(value)) {
-    if (!known.includes(key)) throw new ArgumentError(`${name}.${key}`, (value as Record<string, unknown>)[key], `no such option; known: ${known.join(', ')}`);
+    if (!known.includes(key))
+      throw new ArgumentError(
+        `${name}.${key}`,
+        (value as Record<string, unknown>)[key],
+        `no such option; known: ${known.join(', ')}`,
+      );
   }
   return value as Record<string, unknown>;
 }

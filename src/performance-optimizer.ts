@@ -56,12 +56,14 @@ export class PerformanceOptimizer extends EventEmitter {
    */
   constructor(config?: DeepPartial<TitanPerfConfig>, options?: PerformanceOptimizerOptions) {
     super();
-    if (config !== undefined && !isPlainObject(config)) throw new ArgumentError('PerformanceOptimizer config', config, 'a configuration object or undefined');
+    if (config !== undefined && !isPlainObject(config))
+      throw new ArgumentError('PerformanceOptimizer config', config, 'a configuration object or undefined');
     const opts = checkOptions('PerformanceOptimizer options', options, OPTION_KEYS) as PerformanceOptimizerOptions;
     if (opts.procRoot !== undefined && (typeof opts.procRoot !== 'string' || !opts.procRoot.startsWith('/'))) {
       throw new ArgumentError('PerformanceOptimizer options.procRoot', opts.procRoot, 'an absolute directory path');
     }
-    if (opts.env !== undefined && !isPlainObject(opts.env)) throw new ArgumentError('PerformanceOptimizer options.env', opts.env, 'an object of environment variables');
+    if (opts.env !== undefined && !isPlainObject(opts.env))
+      throw new ArgumentError('PerformanceOptimizer options.env', opts.env, 'an object of environment variables');
     this.currentConfig = resolveCodeConfig(config, opts.env);
     this.nodejsOptimizer = new NodeJSOptimizer(this.currentConfig.nodejs);
     this.redisOptimizer = new RedisOptimizer(this.currentConfig);
@@ -128,7 +130,12 @@ export class PerformanceOptimizer extends EventEmitter {
    */
   optimizeForHighFrequencyTrading(...args: unknown[]): Promise<OptimizationResult> {
     return this.run('optimizeForHighFrequencyTrading', args, async () => {
-      const next = resolveConfig({ env: {}, file: null, code: deepMerge(this.currentConfig, PROFILE_OVERRIDES.hft), strict: true }).config;
+      const next = resolveConfig({
+        env: {},
+        file: null,
+        code: deepMerge(this.currentConfig, PROFILE_OVERRIDES.hft),
+        strict: true,
+      }).config;
       this.useConfig(next);
       return this.applyAll();
     });
@@ -152,7 +159,8 @@ export class PerformanceOptimizer extends EventEmitter {
           ? this.systemOptimizer.getSystemMetrics().catch((err: unknown) => ({ error: errorOf('system', err) }))
           : Promise.resolve({ enabled: false as const }),
       ]);
-      const redisInput = 'enabled' in redis ? undefined : redis.health ?? { error: redis.error?.message ?? 'unreadable' };
+      const redisInput =
+        'enabled' in redis ? undefined : (redis.health ?? { error: redis.error?.message ?? 'unreadable' });
       const overall = scorePerformance({
         nodejs: c.nodejs,
         redisConfig: c.redis,

@@ -38,13 +38,17 @@ export function readTrustedFile(path: string, opts: TrustedReadOptions): Trusted
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return null;
-    if (code === 'ELOOP' && opts.noFollow) throw refused(opts, path, 'is a symbolic link; it must be a regular file (a planted link could point anywhere)');
-    throw new TitanPerfError(opts.code, `cannot open ${opts.what} ${path} (${code ?? (err as Error).message})`, { cause: err });
+    if (code === 'ELOOP' && opts.noFollow)
+      throw refused(opts, path, 'is a symbolic link; it must be a regular file (a planted link could point anywhere)');
+    throw new TitanPerfError(opts.code, `cannot open ${opts.what} ${path} (${code ?? (err as Error).message})`, {
+      cause: err,
+    });
   }
   try {
     const stat = fstatSync(fd);
     if (!stat.isFile()) throw refused(opts, path, `is ${kindOf(stat)}, not a regular file`);
-    if (stat.size > opts.maxBytes) throw refused(opts, path, `is ${stat.size} bytes; at most ${opts.maxBytes} are read`);
+    if (stat.size > opts.maxBytes)
+      throw refused(opts, path, `is ${stat.size} bytes; at most ${opts.maxBytes} are read`);
     if (opts.strictOwner) {
       const why = ownerProblem(stat);
       if (why) throw refused(opts, path, why);
@@ -62,7 +66,8 @@ export function readTrustedFile(path: string, opts: TrustedReadOptions): Trusted
       try {
         got = readSync(fd, buf, n, buf.length - n, null);
       } catch (err) {
-        if ((err as NodeJS.ErrnoException).code === 'EAGAIN') throw refused(opts, path, 'cannot be read without waiting');
+        if ((err as NodeJS.ErrnoException).code === 'EAGAIN')
+          throw refused(opts, path, 'cannot be read without waiting');
         throw err;
       }
       if (got === 0) break;
@@ -86,7 +91,9 @@ export function checkTrustedDir(dir: string, what: string, code: string): void {
     st = lstatSync(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new TitanPerfError(code, `cannot inspect ${what} ${dir} (${(err as NodeJS.ErrnoException).code})`, { cause: err });
+    throw new TitanPerfError(code, `cannot inspect ${what} ${dir} (${(err as NodeJS.ErrnoException).code})`, {
+      cause: err,
+    });
   }
   if (st.isSymbolicLink()) throw new TitanPerfError(code, `${what} ${dir} is a symbolic link; use the real directory`);
   if (!st.isDirectory()) throw new TitanPerfError(code, `${what} ${dir} is ${kindOf(st)}, not a directory`);
@@ -103,7 +110,8 @@ export function createExclusive(path: string, mode: number): number {
 export function ownerProblem(st: Stats): string | undefined {
   const me = uid();
   if (st.uid !== me && st.uid !== 0) return `is owned by uid ${st.uid}, not by this user (uid ${me}) or root`;
-  if ((st.mode & 0o022) !== 0) return `is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
+  if ((st.mode & 0o022) !== 0)
+    return `is writable by ${st.mode & 0o002 ? 'every user' : 'its group'} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')})`;
   return undefined;
 }
 

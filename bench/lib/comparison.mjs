@@ -46,13 +46,19 @@ export function makeComparison({ id, title, unit, baseline, lowerIsBetter, varia
         pairedDelta: round(pairedDelta(samples[v.id], samples[baseline])),
       };
     });
-  const checked = targets
-    .map((t) => {
-      const row = rows.find((r) => r.id === t.variant);
-      if (!row) return { ...t, measured: null, ok: null };
-      const measured = { 'delta-max': row.delta, 'ratio-min': row.ratio, 'ratio-max': row.ratio, 'value-max': row.median, 'max-max': row.max, 'min-min': row.min }[t.kind];
-      const ok = t.kind === 'ratio-min' || t.kind === 'min-min' ? measured >= t.limit : measured <= t.limit;
-      return { ...t, measured, ok };
-    });
+  const checked = targets.map((t) => {
+    const row = rows.find((r) => r.id === t.variant);
+    if (!row) return { ...t, measured: null, ok: null };
+    const measured = {
+      'delta-max': row.delta,
+      'ratio-min': row.ratio,
+      'ratio-max': row.ratio,
+      'value-max': row.median,
+      'max-max': row.max,
+      'min-min': row.min,
+    }[t.kind];
+    const ok = t.kind === 'ratio-min' || t.kind === 'min-min' ? measured >= t.limit : measured <= t.limit;
+    return { ...t, measured, ok };
+  });
   return { id, title, unit, baseline, lowerIsBetter, rows, targets: checked, ...(note ? { note } : {}) };
 }

@@ -46,7 +46,10 @@ export function startFixture(cmd, args, { env, timeoutMs = 30_000, ipc = false, 
     let out = '';
     let err = '';
     let settled = false;
-    const timer = setTimeout(() => fail(new Error(`fixture ${args.join(' ')} not ready in ${timeoutMs} ms: ${err.slice(-400)}`)), timeoutMs);
+    const timer = setTimeout(
+      () => fail(new Error(`fixture ${args.join(' ')} not ready in ${timeoutMs} ms: ${err.slice(-400)}`)),
+      timeoutMs,
+    );
     function fail(e) {
       if (settled) return;
       settled = true;
@@ -78,7 +81,9 @@ export function startFixture(cmd, args, { env, timeoutMs = 30_000, ipc = false, 
         return resolve({ child, info, stderr: () => err });
       }
     });
-    child.on('exit', (code, signal) => fail(new Error(`fixture ${args.join(' ')} exited (${code ?? signal}) before ready: ${err.slice(-400)}`)));
+    child.on('exit', (code, signal) =>
+      fail(new Error(`fixture ${args.join(' ')} exited (${code ?? signal}) before ready: ${err.slice(-400)}`)),
+    );
   });
 }
 

@@ -7,7 +7,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, sleep, stop } from './proc.mjs';
 
-
 function ping(port) {
   return new Promise((resolve) => {
     const sock = connect(port, '127.0.0.1');
@@ -28,7 +27,11 @@ function ping(port) {
 export async function startRedis() {
   const dir = mkdtempSync(join(tmpdir(), 'titan-bench-redis-'));
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    { stdio: 'ignore' },
+  );
   const until = Date.now() + 15_000;
   while (!(await ping(port))) {
     if (child.exitCode !== null || Date.now() > until) {

@@ -28,16 +28,28 @@ function comparisonMarkdown(c) {
   const lines = [`#### ${c.title}`, ''];
   if (c.note) lines.push(c.note, '');
   if (c.baseline) {
-    lines.push(`| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference | paired difference |`, '|---|---:|---:|---:|---:|---:|---:|---:|');
+    lines.push(
+      `| variant | median (${c.unit}) | min | max | n | ratio to ${c.baseline} | difference | paired difference |`,
+      '|---|---:|---:|---:|---:|---:|---:|---:|',
+    );
   } else {
     lines.push(`| variant | median (${c.unit}) | min | max | n |`, '|---|---:|---:|---:|---:|');
   }
   for (const r of c.rows) {
     const cells = [r.label, n(r.median), n(r.min), n(r.max), r.n];
-    if (c.baseline) cells.push(r.id === c.baseline ? 'baseline' : n(r.ratio), r.id === c.baseline ? '' : n(r.delta), r.id === c.baseline ? '' : n(r.pairedDelta));
+    if (c.baseline)
+      cells.push(
+        r.id === c.baseline ? 'baseline' : n(r.ratio),
+        r.id === c.baseline ? '' : n(r.delta),
+        r.id === c.baseline ? '' : n(r.pairedDelta),
+      );
     lines.push(`| ${cells.join(' | ')} |`);
   }
-  if (c.baseline) lines.push('', 'Difference = difference of the medians; paired difference = median of the per-round differences (each round\'s runs sat next to each other under the same load).');
+  if (c.baseline)
+    lines.push(
+      '',
+      "Difference = difference of the medians; paired difference = median of the per-round differences (each round's runs sat next to each other under the same load).",
+    );
   lines.push('', `![${c.title}](${c.chart})`, '');
   for (const t of c.targets ?? []) lines.push(`- Target: ${t.text}: measured ${n(t.measured)}, ${verdict(t.ok)}.`);
   if (c.targets?.length) lines.push('');
@@ -70,16 +82,27 @@ export function renderMarkdown(results) {
   ];
   const targets = targetRows(results);
   if (targets.length) {
-    out.push('## Targets', '', '| part | target | measured | verdict | baseline median (min..max) |', '|---|---|---:|---|---|');
-    for (const t of targets) out.push(`| ${t.part} | ${t.text} | ${n(t.measured)} | ${verdict(t.ok)} | ${t.baselineSpread ?? ''} |`);
+    out.push(
+      '## Targets',
+      '',
+      '| part | target | measured | verdict | baseline median (min..max) |',
+      '|---|---|---:|---|---|',
+    );
+    for (const t of targets)
+      out.push(`| ${t.part} | ${t.text} | ${n(t.measured)} | ${verdict(t.ok)} | ${t.baselineSpread ?? ''} |`);
     out.push('');
   }
   for (const part of Object.values(results.parts)) {
     out.push(`## ${part.title}`, '', `Status: ${part.status}.`, '');
-    if (part.ranAt) out.push(`Measured in an earlier run: ${part.ranAt}, ${part.ranOn}; load average at its end ${part.loadAverageAtEnd?.join(' ')}.`, '');
+    if (part.ranAt)
+      out.push(
+        `Measured in an earlier run: ${part.ranAt}, ${part.ranOn}; load average at its end ${part.loadAverageAtEnd?.join(' ')}.`,
+        '',
+      );
     for (const note of part.notes ?? []) out.push(`- ${note}`);
     if (part.notes?.length) out.push('');
-    if (part.parameters && Object.keys(part.parameters).length) out.push(`Parameters: \`${JSON.stringify(part.parameters)}\``, '');
+    if (part.parameters && Object.keys(part.parameters).length)
+      out.push(`Parameters: \`${JSON.stringify(part.parameters)}\``, '');
     // A part's summary table (first: true) is what a reader wants before the detail.
     for (const t of (part.tables ?? []).filter((t) => t.first)) out.push(tableMarkdown(t));
     for (const c of part.comparisons ?? []) out.push(comparisonMarkdown(c));
@@ -106,7 +129,12 @@ function keepEarlierParts(dir, results) {
   const kept = {};
   for (const [partId, part] of Object.entries(earlier.parts)) {
     if (results.parts[partId]) continue;
-    kept[partId] = { ranAt: earlier.startedAt, ranOn: machineLine(earlier.machine), loadAverageAtEnd: earlier.loadAverageAtEnd, ...part };
+    kept[partId] = {
+      ranAt: earlier.startedAt,
+      ranOn: machineLine(earlier.machine),
+      loadAverageAtEnd: earlier.loadAverageAtEnd,
+      ...part,
+    };
   }
   results.parts = { ...kept, ...results.parts };
 }

@@ -23,7 +23,11 @@ export const ANCHORS = {
     packages: ['@opentelemetry/sdk-metrics', '@opentelemetry/instrumentation-runtime-node'],
     file: 'anchor-otel-runtime.cjs',
   },
-  'otel-nodesdk': { label: 'OTel NodeSDK + runtime-node', packages: ['@opentelemetry/sdk-node', '@opentelemetry/instrumentation-runtime-node'], file: 'anchor-otel-nodesdk.cjs' },
+  'otel-nodesdk': {
+    label: 'OTel NodeSDK + runtime-node',
+    packages: ['@opentelemetry/sdk-node', '@opentelemetry/instrumentation-runtime-node'],
+    file: 'anchor-otel-nodesdk.cjs',
+  },
   'dd-trace': { label: 'dd-trace runtime metrics', packages: ['dd-trace'], file: 'anchor-dd-trace.cjs' },
 };
 

@@ -31,10 +31,17 @@ export function barChart(comparison) {
     const fill = isBase ? '#9aa5b1' : '#3b7dd8';
     out.push(`<text x="${labelW - 8}" y="${y + 17}" text-anchor="end">${esc(r.label)}</text>`);
     if (Number.isFinite(r.median)) {
-      out.push(`<rect x="${labelW}" y="${y + 5}" width="${(x(r.median) - labelW).toFixed(1)}" height="${rowH - 12}" fill="${fill}"><title>${esc(`${r.label}: median ${fmt(r.median)} ${unit}, min ${fmt(r.min)}, max ${fmt(r.max)}, n=${r.n}`)}</title></rect>`);
+      out.push(
+        `<rect x="${labelW}" y="${y + 5}" width="${(x(r.median) - labelW).toFixed(1)}" height="${rowH - 12}" fill="${fill}"><title>${esc(`${r.label}: median ${fmt(r.median)} ${unit}, min ${fmt(r.min)}, max ${fmt(r.max)}, n=${r.n}`)}</title></rect>`,
+      );
       const wy = y + rowH / 2 - 1;
-      out.push(`<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${wy}" y2="${wy}" stroke="#222" stroke-width="1.5"/>`);
-      for (const v of [r.min, r.max]) out.push(`<line x1="${x(v).toFixed(1)}" x2="${x(v).toFixed(1)}" y1="${wy - 5}" y2="${wy + 5}" stroke="#222" stroke-width="1.5"/>`);
+      out.push(
+        `<line x1="${x(r.min).toFixed(1)}" x2="${x(r.max).toFixed(1)}" y1="${wy}" y2="${wy}" stroke="#222" stroke-width="1.5"/>`,
+      );
+      for (const v of [r.min, r.max])
+        out.push(
+          `<line x1="${x(v).toFixed(1)}" x2="${x(v).toFixed(1)}" y1="${wy - 5}" y2="${wy + 5}" stroke="#222" stroke-width="1.5"/>`,
+        );
     }
     const rel = isBase ? 'baseline' : Number.isFinite(r.ratio) ? `×${r.ratio.toFixed(3)}` : '';
     out.push(`<text x="${labelW + plotW + 8}" y="${y + 17}">${esc(`${fmt(r.median)} ${rel}`)}</text>`);
@@ -43,7 +50,9 @@ export function barChart(comparison) {
   out.push(`<line x1="${labelW}" x2="${labelW + plotW}" y1="${axisY}" y2="${axisY}" stroke="#888"/>`);
   for (const f of [0, 0.25, 0.5, 0.75, 1]) {
     const v = hi * f;
-    out.push(`<text x="${x(v).toFixed(1)}" y="${axisY + 16}" text-anchor="middle" fill="#555" font-size="10">${esc(fmt(v))}</text>`);
+    out.push(
+      `<text x="${x(v).toFixed(1)}" y="${axisY + 16}" text-anchor="middle" fill="#555" font-size="10">${esc(fmt(v))}</text>`,
+    );
   }
   out.push(`<text x="10" y="${axisY + 16}" fill="#555" font-size="10">bar = median, whisker = min..max</text>`);
   out.push('</svg>');

@@ -23,24 +23,46 @@ export function costVariants({ otlpEndpoint, titanExportDelayMs, exportAtOnce = 
   const variants = [{ id: 'bare', label: 'bare node', args: [], env: cleanEnv() }];
   const skipped = [];
   if (hasPreload()) {
-    variants.push({ id: 'titan', label: 'titan-perf, metrics only', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }) });
-    const delay = titanExportDelayMs === undefined ? {} : { TITAN_PERF_TELEMETRY__EXPORT_DELAY: String(titanExportDelayMs) };
-    variants.push({ id: 'titan-otlp', label: 'titan-perf + OTLP export', args: ['--require', PRELOAD], env: cleanEnv({ ...otlp, ...delay }) });
+    variants.push({
+      id: 'titan',
+      label: 'titan-perf, metrics only',
+      args: ['--require', PRELOAD],
+      env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }),
+    });
+    const delay =
+      titanExportDelayMs === undefined ? {} : { TITAN_PERF_TELEMETRY__EXPORT_DELAY: String(titanExportDelayMs) };
+    variants.push({
+      id: 'titan-otlp',
+      label: 'titan-perf + OTLP export',
+      args: ['--require', PRELOAD],
+      env: cleanEnv({ ...otlp, ...delay }),
+    });
     if (exportAtOnce) {
-      variants.push({ id: 'titan-otlp-now', label: 'titan-perf + OTLP, exportDelay 0', args: ['--require', PRELOAD], env: cleanEnv({ ...otlp, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0' }) });
+      variants.push({
+        id: 'titan-otlp-now',
+        label: 'titan-perf + OTLP, exportDelay 0',
+        args: ['--require', PRELOAD],
+        env: cleanEnv({ ...otlp, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0' }),
+      });
     }
   } else {
     skipped.push(`titan-perf: not measured, ${PRELOAD} does not exist yet (the preload has not landed)`);
   }
   for (const [id, a] of Object.entries(ANCHORS)) {
     if (!anchorInstalled(id)) {
-      skipped.push(`${a.label}: not measured, ${a.packages.join(', ')} not installed in bench/ (npm ci --prefix bench)`);
+      skipped.push(
+        `${a.label}: not measured, ${a.packages.join(', ')} not installed in bench/ (npm ci --prefix bench)`,
+      );
       continue;
     }
     const env = id === 'otel-nodesdk' ? cleanEnv(otlp) : cleanEnv();
-    if (id === 'dd-trace') Object.assign(env, { DD_TRACE_TELEMETRY_ENABLED: 'false', DD_INSTRUMENTATION_TELEMETRY_ENABLED: 'false', DD_REMOTE_CONFIGURATION_ENABLED: 'false' });
+    if (id === 'dd-trace')
+      Object.assign(env, {
+        DD_TRACE_TELEMETRY_ENABLED: 'false',
+        DD_INSTRUMENTATION_TELEMETRY_ENABLED: 'false',
+        DD_REMOTE_CONFIGURATION_ENABLED: 'false',
+      });
     variants.push({ id, label: a.label, args: ['--require', join(FIXTURES, a.file)], env });
   }
   return { variants, skipped };
 }
-

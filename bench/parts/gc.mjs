@@ -30,7 +30,13 @@ export async function run({ quick, nodeBin, progress }) {
       const { stdout } = timedRun(nodeBin, [...v.flags, join(FIXTURES, 'alloc-workload.cjs')], { env });
       const r = JSON.parse(stdout.trim().split('\n').pop());
       (newSpace[v.id] ??= []).push(r.newSpaceMiB);
-      return { workMs: r.ms, gcMs: r.gcMs, minorShare: r.gcMs > 0 ? (r.minorMs / r.gcMs) * 100 : 0, scavenges: r.scavenges, majors: r.majors };
+      return {
+        workMs: r.ms,
+        gcMs: r.gcMs,
+        minorShare: r.gcMs > 0 ? (r.minorMs / r.gcMs) * 100 : 0,
+        scavenges: r.scavenges,
+        majors: r.majors,
+      };
     },
   });
   const common = { baseline: 'default', lowerIsBetter: true, variants: VARIANTS };
@@ -42,9 +48,27 @@ export async function run({ quick, nodeBin, progress }) {
       `New-space size seen at the end (MiB, median): ${VARIANTS.map((v) => `${v.id} ${round(median(newSpace[v.id]))}`).join(', ')}. The default depends on the machine's memory and the Node version.`,
     ],
     comparisons: [
-      makeComparison({ id: 'work-ms', title: 'Time for the fixed workload', unit: 'ms', samples: samples.workMs, ...common }),
-      makeComparison({ id: 'gc-ms', title: 'Total GC pause during the workload', unit: 'ms', samples: samples.gcMs, ...common }),
-      makeComparison({ id: 'scavenges', title: 'Scavenges (minor GCs)', unit: 'count', samples: samples.scavenges, ...common }),
+      makeComparison({
+        id: 'work-ms',
+        title: 'Time for the fixed workload',
+        unit: 'ms',
+        samples: samples.workMs,
+        ...common,
+      }),
+      makeComparison({
+        id: 'gc-ms',
+        title: 'Total GC pause during the workload',
+        unit: 'ms',
+        samples: samples.gcMs,
+        ...common,
+      }),
+      makeComparison({
+        id: 'scavenges',
+        title: 'Scavenges (minor GCs)',
+        unit: 'count',
+        samples: samples.scavenges,
+        ...common,
+      }),
       makeComparison({ id: 'majors', title: 'Major GCs', unit: 'count', samples: samples.majors, ...common }),
       makeComparison({
         id: 'minor-share',

@@ -25,10 +25,38 @@ const MAJORS = ['22', '24', '26'];
 /** The load shapes; `origins` spreads the workers over that many origins (proxy ports). */
 function scenarios(quick) {
   const all = {
-    steady: { label: 'steady: 16 concurrent callers x 20 calls', bursts: 1, concurrency: 16, perWorker: quick ? 5 : 20, gapMs: 0, origins: 1 },
-    burst: { label: 'bursts: 3 bursts of 100 concurrent calls, 300 ms apart', bursts: quick ? 2 : 3, concurrency: quick ? 50 : 100, perWorker: 1, gapMs: 300, origins: 1 },
-    origins: { label: 'many origins: 20 origins x 2 callers x 5 calls', bursts: 1, concurrency: 40, perWorker: 5, gapMs: 0, origins: 20 },
-    idle: { label: 'idle gaps: 4 calls 6 s apart (past the 4-5 s default keep-alive)', bursts: 4, concurrency: 1, perWorker: 1, gapMs: 6000, origins: 1 },
+    steady: {
+      label: 'steady: 16 concurrent callers x 20 calls',
+      bursts: 1,
+      concurrency: 16,
+      perWorker: quick ? 5 : 20,
+      gapMs: 0,
+      origins: 1,
+    },
+    burst: {
+      label: 'bursts: 3 bursts of 100 concurrent calls, 300 ms apart',
+      bursts: quick ? 2 : 3,
+      concurrency: quick ? 50 : 100,
+      perWorker: 1,
+      gapMs: 300,
+      origins: 1,
+    },
+    origins: {
+      label: 'many origins: 20 origins x 2 callers x 5 calls',
+      bursts: 1,
+      concurrency: 40,
+      perWorker: 5,
+      gapMs: 0,
+      origins: 20,
+    },
+    idle: {
+      label: 'idle gaps: 4 calls 6 s apart (past the 4-5 s default keep-alive)',
+      bursts: 4,
+      concurrency: 1,
+      perWorker: 1,
+      gapMs: 6000,
+      origins: 1,
+    },
   };
   if (quick) {
     delete all.origins;
@@ -57,20 +85,93 @@ async function runtimes(nodeBin, progress) {
 function variantsFor({ own, bins, quick }) {
   const env = (extra = {}) => cleanEnv({ OTEL_METRICS_EXPORTER: 'none', ...extra });
   const preload = ['--require', PRELOAD];
-  const v = [{ id: 'node', label: `Node ${own} fetch, default dispatcher`, client: 'fetch', agent: 'default', bin: bins[own], args: [], env: env() }];
+  const v = [
+    {
+      id: 'node',
+      label: `Node ${own} fetch, default dispatcher`,
+      client: 'fetch',
+      agent: 'default',
+      bin: bins[own],
+      args: [],
+      env: env(),
+    },
+  ];
   if (!quick) {
     // The other majors' own dispatchers are references: measured in the single-origin shapes only, to keep the run short.
     for (const m of MAJORS) {
-      if (m !== own && bins[m]) v.push({ id: `node${m}`, label: `Node ${m} fetch, default dispatcher`, client: 'fetch', agent: 'default', bin: bins[m], args: [], env: env(), only: ['steady', 'burst'] });
+      if (m !== own && bins[m])
+        v.push({
+          id: `node${m}`,
+          label: `Node ${m} fetch, default dispatcher`,
+          client: 'fetch',
+          agent: 'default',
+          bin: bins[m],
+          args: [],
+          env: env(),
+          only: ['steady', 'burst'],
+        });
     }
   }
   v.push(
-    { id: 'titan', label: 'titan-perf preload, default profile (fetch)', client: 'fetch', agent: 'default', bin: bins[own], args: preload, env: env() },
-    ...(quick ? [] : [{ id: 'titan-hft', label: 'titan-perf preload, hft profile (fetch)', client: 'fetch', agent: 'default', bin: bins[own], args: preload, env: env({ TITAN_PERF_PROFILE: 'hft' }), only: ['steady', 'burst', 'idle'] }]),
-    { id: 'undici', label: 'hand-tuned undici Agent, same limits (fetch)', client: 'fetch', agent: 'undici', bin: bins[own], args: [], env: env() },
-    { id: 'http-node', label: `Node ${own} http.request, default globalAgent`, client: 'http', agent: 'default', bin: bins[own], args: [], env: env() },
-    { id: 'http-titan', label: 'titan-perf preload, default profile (http.request)', client: 'http', agent: 'default', bin: bins[own], args: preload, env: env() },
-    { id: 'http-akeep', label: 'hand-tuned agentkeepalive, same limits (http.request)', client: 'http', agent: 'agentkeepalive', bin: bins[own], args: [], env: env() },
+    {
+      id: 'titan',
+      label: 'titan-perf preload, default profile (fetch)',
+      client: 'fetch',
+      agent: 'default',
+      bin: bins[own],
+      args: preload,
+      env: env(),
+    },
+    ...(quick
+      ? []
+      : [
+          {
+            id: 'titan-hft',
+            label: 'titan-perf preload, hft profile (fetch)',
+            client: 'fetch',
+            agent: 'default',
+            bin: bins[own],
+            args: preload,
+            env: env({ TITAN_PERF_PROFILE: 'hft' }),
+            only: ['steady', 'burst', 'idle'],
+          },
+        ]),
+    {
+      id: 'undici',
+      label: 'hand-tuned undici Agent, same limits (fetch)',
+      client: 'fetch',
+      agent: 'undici',
+      bin: bins[own],
+      args: [],
+      env: env(),
+    },
+    {
+      id: 'http-node',
+      label: `Node ${own} http.request, default globalAgent`,
+      client: 'http',
+      agent: 'default',
+      bin: bins[own],
+      args: [],
+      env: env(),
+    },
+    {
+      id: 'http-titan',
+      label: 'titan-perf preload, default profile (http.request)',
+      client: 'http',
+      agent: 'default',
+      bin: bins[own],
+      args: preload,
+      env: env(),
+    },
+    {
+      id: 'http-akeep',
+      label: 'hand-tuned agentkeepalive, same limits (http.request)',
+      client: 'http',
+      agent: 'agentkeepalive',
+      bin: bins[own],
+      args: [],
+      env: env(),
+    },
   );
   return v;
 }
@@ -95,7 +196,14 @@ async function runClient({ variant, cell, scenario, proxy, tls, startDelayMs = 0
 function metricsOf(client, connections) {
   const busyMs = client.burstMs.reduce((a, b) => a + b, 0);
   const { p50, p99 } = percentiles(client.latencies);
-  return { p50, p99, rps: (client.latencies.length / busyMs) * 1000, handshakes: connections, failures: client.failures, clientCpuMs: client.cpuMs };
+  return {
+    p50,
+    p99,
+    rps: (client.latencies.length / busyMs) * 1000,
+    handshakes: connections,
+    failures: client.failures,
+    clientCpuMs: client.cpuMs,
+  };
 }
 
 /** Verdict of one claim from the per-round ratios: met in every round, in the median only, or not. */
@@ -115,21 +223,48 @@ const spread = (xs) => {
 };
 
 export async function run({ quick, nodeBin, progress, tmp }) {
-  if (!hasPreload()) return { status: 'not measured', notes: [`${PRELOAD} does not exist yet (the preload has not landed).`], comparisons: [], tables: [] };
+  if (!hasPreload())
+    return {
+      status: 'not measured',
+      notes: [`${PRELOAD} does not exist yet (the preload has not landed).`],
+      comparisons: [],
+      tables: [],
+    };
   const { own, bins, notes: runtimeNotes } = await runtimes(nodeBin, progress);
   const variants = variantsFor({ own, bins, quick });
   const shapes = scenarios(quick);
   const rounds = quick ? 1 : 3;
   // HTTPS at every round trip (a new connection costs 2 round trips there, 1 over HTTP); HTTP at 2 ms for contrast.
   // Three rounds of this matrix take 25-30 minutes on a loaded 2-core machine, 8-10 on a quiet one.
-  const paths = quick ? [['http', 2], ['https', 2]] : [['http', 2], ['https', 0.5], ['https', 2], ['https', 10]];
+  const paths = quick
+    ? [
+        ['http', 2],
+        ['https', 2],
+      ]
+    : [
+        ['http', 2],
+        ['https', 0.5],
+        ['https', 2],
+        ['https', 10],
+      ];
   const cells = paths.map(([proto, rtt]) => ({ key: `${proto}-${rtt}`, rtt, proto, group: `${proto}-${rtt}` }));
   const maxOrigins = Math.max(...Object.values(shapes).map((s) => s.origins));
 
   const tls = makeCertificate(tmp);
-  const upstream = await startFixture(nodeBin, [join(FIXTURES, 'upstream.cjs')], { env: cleanEnv({ BENCH_KEY: tls.key, BENCH_CERT: tls.cert }), ipc: true });
-  const groups = cells.map((c) => ({ group: c.group, oneWayMs: c.rtt / 2, upstreamPort: upstream.info[c.proto], ports: maxOrigins }));
-  const proxy = await startFixture(nodeBin, [join(FIXTURES, 'delay-proxy.cjs')], { env: cleanEnv({ BENCH_PROXY: JSON.stringify(groups) }), ipc: true });
+  const upstream = await startFixture(nodeBin, [join(FIXTURES, 'upstream.cjs')], {
+    env: cleanEnv({ BENCH_KEY: tls.key, BENCH_CERT: tls.cert }),
+    ipc: true,
+  });
+  const groups = cells.map((c) => ({
+    group: c.group,
+    oneWayMs: c.rtt / 2,
+    upstreamPort: upstream.info[c.proto],
+    ports: maxOrigins,
+  }));
+  const proxy = await startFixture(nodeBin, [join(FIXTURES, 'delay-proxy.cjs')], {
+    env: cleanEnv({ BENCH_PROXY: JSON.stringify(groups) }),
+    ipc: true,
+  });
   const loads = [];
   const failedRuns = [];
   const loadNow = () => loads.push(os.loadavg()[0]);
@@ -143,7 +278,9 @@ export async function run({ quick, nodeBin, progress, tmp }) {
         // Idle by nature: every variant of every cell runs at once, start times
         // staggered so that no two calls meet; each call's latency is its own sample.
         const idleVariants = variants.filter((v) => !v.only || v.only.includes('idle'));
-        progress(`[${id}] round ${r + 1}/${rounds} idle gaps: ${cells.length * idleVariants.length} clients side by side, 25 s or more`);
+        progress(
+          `[${id}] round ${r + 1}/${rounds} idle gaps: ${cells.length * idleVariants.length} clients side by side, 25 s or more`,
+        );
         await ask(proxy.child, 'reset');
         const jobs = [];
         let k = 0;
@@ -157,7 +294,9 @@ export async function run({ quick, nodeBin, progress, tmp }) {
             jobs.push(
               runClient({ variant: v, cell, scenario, proxy: own, tls, startDelayMs: k * stagger }).then(
                 (client) => ({ cell, v, port, client }),
-                (err) => (failedRuns.push(`${cell.key} idle ${v.id}: ${String(err.message ?? err).slice(0, 200)}`), null),
+                (err) => (
+                  failedRuns.push(`${cell.key} idle ${v.id}: ${String(err.message ?? err).slice(0, 200)}`), null
+                ),
               ),
             );
             k++;
@@ -172,7 +311,10 @@ export async function run({ quick, nodeBin, progress, tmp }) {
           put(cell.key, 'idle', 'handshakes', v.id, stats[cell.group].ports[port]);
           put(cell.key, 'idle', 'failures', v.id, client.failures);
         }
-        if (maxOrigins < idleVariants.length) progress(`[${id}] idle gaps: ${idleVariants.length} clients share ${maxOrigins} origins; handshake counts are per origin`);
+        if (maxOrigins < idleVariants.length)
+          progress(
+            `[${id}] idle gaps: ${idleVariants.length} clients share ${maxOrigins} origins; handshake counts are per origin`,
+          );
       }
       for (const cell of cells) {
         for (const [sc, scenario] of Object.entries(shapes)) {
@@ -203,7 +345,10 @@ export async function run({ quick, nodeBin, progress, tmp }) {
     loadNow();
     const delays = await ask(proxy.child, 'delays');
     const result = report({ quick, cells, shapes, variants, samples, rounds, loads, delays, runtimeNotes, own });
-    if (failedRuns.length) result.notes.push(`Client runs that failed and left no sample (${failedRuns.length}): ${failedRuns.slice(0, 5).join('; ')}`);
+    if (failedRuns.length)
+      result.notes.push(
+        `Client runs that failed and left no sample (${failedRuns.length}): ${failedRuns.slice(0, 5).join('; ')}`,
+      );
     return result;
   } finally {
     await stop(proxy.child);
@@ -267,7 +412,7 @@ function report({ quick, cells, shapes, variants, samples, rounds, loads, delays
       lowerIsBetter: lower,
       variants: ratioVariants.filter((v) => ratioSamples[metric][v.id]?.length),
       samples: ratioSamples[metric],
-      note: 'Each sample is one round\'s ratio of the preloaded client to default Node with the same client code on the same runtime; the bar is the median over rounds, the whisker min..max. Below 1 is better for latency and connections, above 1 for throughput.',
+      note: "Each sample is one round's ratio of the preloaded client to default Node with the same client code on the same runtime; the bar is the median over rounds, the whisker min..max. Below 1 is better for latency and connections, above 1 for throughput.",
     }),
   );
   const detail = [];
@@ -294,7 +439,18 @@ function report({ quick, cells, shapes, variants, samples, rounds, loads, delays
     note:
       'Ratios of the preloaded client to default Node (same client code, same runtime): median over rounds (min..max). Latency claim: p50 ratio <= 0.80; throughput claim: ratio >= 1.30. "vs hand-tuned": p50 of the preload / p50 of the hand-tuned agent with the same limits (undici Agent for fetch, agentkeepalive for http.request). ' +
       'Idle gaps: p50 = median latency of calls 2..4, p99 = the slowest of them; no throughput.',
-    columns: ['path', 'scenario', 'variant', 'p50 ratio', 'p99 ratio', 'throughput ratio', 'connections (variant vs default)', 'p50 vs hand-tuned', 'latency claim', 'throughput claim'],
+    columns: [
+      'path',
+      'scenario',
+      'variant',
+      'p50 ratio',
+      'p99 ratio',
+      'throughput ratio',
+      'connections (variant vs default)',
+      'p50 vs hand-tuned',
+      'latency claim',
+      'throughput claim',
+    ],
     rows: claimRows,
   };
   const delayTable = {
@@ -306,12 +462,21 @@ function report({ quick, cells, shapes, variants, samples, rounds, loads, delays
   const loadText = loads.map((x) => x.toFixed(2)).join(', ');
   return {
     status: 'measured',
-    parameters: { rounds, rtts: cells.map((c) => c.rtt).filter((x, i, a) => a.indexOf(x) === i), protocols: ['http', 'https'], scenarios: shapes, limits: LIMITS, loadAverage1m: loads },
+    parameters: {
+      rounds,
+      rtts: cells.map((c) => c.rtt).filter((x, i, a) => a.indexOf(x) === i),
+      protocols: ['http', 'https'],
+      scenarios: shapes,
+      limits: LIMITS,
+      loadAverage1m: loads,
+    },
     notes: [
       ...runtimeNotes,
       `Path: client process -> delaying TCP proxy (its own process, fixed delay of half the round trip in each direction, bytes kept in order) -> upstream (node:http and node:https in one process, keep-alive kept by the server and no Keep-Alive hint, so the client's idle timeout decides reuse). Connections are counted at the proxy: one per TCP handshake, and each one is also a TLS handshake over HTTPS.`,
       `Every variant runs the same client file (bench/fixtures/net-client.mjs) in a fresh process; the preloaded and hand-tuned variants on Node ${own}. Rounds: ${rounds}; within a round each cell and scenario runs all variants back to back, order alternating. Load average (1 min) at the start of each round and at the end: ${loadText}.`,
-      quick ? 'Quick mode: one round trip (2 ms), steady and burst shapes only, fewer variants; numbers are a smoke test, not a result.' : '',
+      quick
+        ? 'Quick mode: one round trip (2 ms), steady and burst shapes only, fewer variants; numbers are a smoke test, not a result.'
+        : '',
     ].filter(Boolean),
     comparisons,
     tables: [claim, ...detail, delayTable],

@@ -20,7 +20,10 @@ async function runOnce({ nodeBin, variant, scenario, tls, originEnv = {} }) {
   try {
     const url = `https://${variant.host ?? '127.0.0.1'}:${info.port}/quote`;
     const env = { ...variant.env, NODE_EXTRA_CA_CERTS: tls.cert, BENCH_SCENARIO: JSON.stringify({ ...scenario, url }) };
-    const { stdout } = await runCollect(nodeBin, [...variant.args, join(FIXTURES, 'fetch-client.mjs')], { env, timeoutMs: 300_000 });
+    const { stdout } = await runCollect(nodeBin, [...variant.args, join(FIXTURES, 'fetch-client.mjs')], {
+      env,
+      timeoutMs: 300_000,
+    });
     const client = JSON.parse(stdout.trim().split('\n').pop());
     const server = await ask(child, 'stats');
     const busyMs = client.burstMs.reduce((a, b) => a + b, 0);
@@ -33,24 +36,77 @@ async function runOnce({ nodeBin, variant, scenario, tls, originEnv = {} }) {
 function scenarioResult({ key, label, variants, samples, dispatchers, baseline = 'bare', note }) {
   const common = { baseline, variants };
   const comparisons = [
-    makeComparison({ id: `${key}-rps`, title: `${label}: throughput`, unit: 'req/s', lowerIsBetter: false, samples: samples.rps, note, ...common }),
-    makeComparison({ id: `${key}-p50`, title: `${label}: p50 latency`, unit: 'ms', lowerIsBetter: true, samples: samples.p50, ...common }),
-    makeComparison({ id: `${key}-p99`, title: `${label}: p99 latency`, unit: 'ms', lowerIsBetter: true, samples: samples.p99, ...common }),
-    makeComparison({ id: `${key}-handshakes`, title: `${label}: TLS handshakes at the origin per run`, unit: 'count', lowerIsBetter: true, samples: samples.handshakes, ...common }),
+    makeComparison({
+      id: `${key}-rps`,
+      title: `${label}: throughput`,
+      unit: 'req/s',
+      lowerIsBetter: false,
+      samples: samples.rps,
+      note,
+      ...common,
+    }),
+    makeComparison({
+      id: `${key}-p50`,
+      title: `${label}: p50 latency`,
+      unit: 'ms',
+      lowerIsBetter: true,
+      samples: samples.p50,
+      ...common,
+    }),
+    makeComparison({
+      id: `${key}-p99`,
+      title: `${label}: p99 latency`,
+      unit: 'ms',
+      lowerIsBetter: true,
+      samples: samples.p99,
+      ...common,
+    }),
+    makeComparison({
+      id: `${key}-handshakes`,
+      title: `${label}: TLS handshakes at the origin per run`,
+      unit: 'count',
+      lowerIsBetter: true,
+      samples: samples.handshakes,
+      ...common,
+    }),
   ];
   const table = {
     title: `${label}: latency percentiles and connections (medians over rounds)`,
-    columns: ['variant', 'p50 ms', 'p99 ms', 'p99.9 ms', 'req/s', 'TCP connections', 'TLS handshakes', 'failed requests', 'fetch dispatcher'],
+    columns: [
+      'variant',
+      'p50 ms',
+      'p99 ms',
+      'p99.9 ms',
+      'req/s',
+      'TCP connections',
+      'TLS handshakes',
+      'failed requests',
+      'fetch dispatcher',
+    ],
     rows: variants.map((v) => [
       v.label,
-      ...['p50', 'p99', 'p999', 'rps', 'connections', 'handshakes', 'failures'].map((m) => round(median(samples[m]?.[v.id] ?? []))),
+      ...['p50', 'p99', 'p999', 'rps', 'connections', 'handshakes', 'failures'].map((m) =>
+        round(median(samples[m]?.[v.id] ?? [])),
+      ),
       [...new Set(dispatchers[v.id] ?? [])].join(', '),
     ]),
   };
   return { comparisons, table };
 }
 
-async function interleavedScenario({ key, label, variants, scenario, rounds, tls, nodeBin, progress, originEnv, baseline, note }) {
+async function interleavedScenario({
+  key,
+  label,
+  variants,
+  scenario,
+  rounds,
+  tls,
+  nodeBin,
+  progress,
+  originEnv,
+  baseline,
+  note,
+}) {
   const dispatchers = {};
   const samples = await interleave({
     label: `${id}/${key}`,
@@ -60,7 +116,15 @@ async function interleavedScenario({ key, label, variants, scenario, rounds, tls
     measure: async (v) => {
       const r = await runOnce({ nodeBin, variant: v, scenario, tls, originEnv });
       (dispatchers[v.id] ??= []).push(r.client.dispatcher);
-      return { rps: r.rps, p50: r.p50, p99: r.p99, p999: r.p999, connections: r.server.connections, handshakes: r.server.handshakes, failures: r.client.failures };
+      return {
+        rps: r.rps,
+        p50: r.p50,
+        p99: r.p99,
+        p999: r.p999,
+        connections: r.server.connections,
+        handshakes: r.server.handshakes,
+        failures: r.client.failures,
+      };
     },
   });
   return scenarioResult({ key, label, variants, samples, dispatchers, baseline, note });
@@ -69,7 +133,9 @@ async function interleavedScenario({ key, label, variants, scenario, rounds, tls
 /** Periodic calls are idle most of the time, so the variants run side by side rather than one after another. */
 async function periodicScenario({ variants, scenario, tls, nodeBin, progress }) {
   progress(`[${id}/periodic] ${scenario.bursts} calls ${scenario.gapMs} ms apart, all variants side by side`);
-  const runs = await Promise.all(variants.map((v) => runOnce({ nodeBin, variant: v, scenario, tls, originEnv: { BENCH_KEEPALIVE_MS: '0' } })));
+  const runs = await Promise.all(
+    variants.map((v) => runOnce({ nodeBin, variant: v, scenario, tls, originEnv: { BENCH_KEEPALIVE_MS: '0' } })),
+  );
   const samples = { latency: {}, handshakes: {} };
   variants.forEach((v, i) => {
     samples.latency[v.id] = runs[i].client.latencies.slice(1);
@@ -84,13 +150,19 @@ async function periodicScenario({ variants, scenario, tls, nodeBin, progress }) 
       lowerIsBetter: true,
       variants,
       samples: samples.latency,
-      note: 'The first call always connects and is left out; each sample is one later call. The origin sends no Keep-Alive hint (keepAliveTimeout 0), so the client\'s own idle timeout decides whether a call reuses its connection.',
+      note: "The first call always connects and is left out; each sample is one later call. The origin sends no Keep-Alive hint (keepAliveTimeout 0), so the client's own idle timeout decides whether a call reuses its connection.",
     }),
   ];
   const table = {
     title: 'Periodic calls: TLS handshakes at the origin',
     columns: ['variant', 'calls', 'TCP connections', 'TLS handshakes', 'fetch dispatcher'],
-    rows: variants.map((v, i) => [v.label, runs[i].client.latencies.length, runs[i].server.connections, runs[i].server.handshakes, runs[i].client.dispatcher]),
+    rows: variants.map((v, i) => [
+      v.label,
+      runs[i].client.latencies.length,
+      runs[i].server.connections,
+      runs[i].server.handshakes,
+      runs[i].client.dispatcher,
+    ]),
   };
   return { comparisons, table };
 }
@@ -132,11 +204,27 @@ function claimsTable(comparisons, pairs) {
 }
 
 export async function run({ quick, nodeBin, progress, tmp }) {
-  if (!hasPreload()) return { status: 'not measured', notes: [`${PRELOAD} does not exist yet (the preload has not landed).`], comparisons: [], tables: [] };
+  if (!hasPreload())
+    return {
+      status: 'not measured',
+      notes: [`${PRELOAD} does not exist yet (the preload has not landed).`],
+      comparisons: [],
+      tables: [],
+    };
   const tls = makeCertificate(tmp);
   const bare = { id: 'bare', label: 'default Node', args: [], env: cleanEnv() };
-  const titan = { id: 'titan', label: 'titan-perf preload', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }) };
-  const titanHft = { id: 'titan-hft', label: 'titan-perf preload, hft profile', args: ['--require', PRELOAD], env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none', TITAN_PERF_PROFILE: 'hft' }) };
+  const titan = {
+    id: 'titan',
+    label: 'titan-perf preload',
+    args: ['--require', PRELOAD],
+    env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }),
+  };
+  const titanHft = {
+    id: 'titan-hft',
+    label: 'titan-perf preload, hft profile',
+    args: ['--require', PRELOAD],
+    env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none', TITAN_PERF_PROFILE: 'hft' }),
+  };
   const rounds = quick ? 1 : 3;
   const parameters = { rounds };
   const comparisons = [];
@@ -147,13 +235,31 @@ export async function run({ quick, nodeBin, progress, tmp }) {
 
   const burst = { bursts: quick ? 2 : 4, concurrency: 200, perWorker: 2, gapMs: 1000 };
   parameters.burst = burst;
-  let r = await interleavedScenario({ key: 'burst', label: `Bursts of ${burst.concurrency} concurrent requests`, variants: [bare, titan], scenario: burst, rounds, tls, nodeBin, progress });
+  let r = await interleavedScenario({
+    key: 'burst',
+    label: `Bursts of ${burst.concurrency} concurrent requests`,
+    variants: [bare, titan],
+    scenario: burst,
+    rounds,
+    tls,
+    nodeBin,
+    progress,
+  });
   comparisons.push(...r.comparisons);
   tables.push(r.table);
 
   const small = { bursts: 1, concurrency: 8, perWorker: quick ? 100 : 150, gapMs: 0 };
   parameters.small = small;
-  r = await interleavedScenario({ key: 'small', label: `Many small requests (${small.concurrency} x ${small.perWorker}) to one origin`, variants: [bare, titan], scenario: small, rounds, tls, nodeBin, progress });
+  r = await interleavedScenario({
+    key: 'small',
+    label: `Many small requests (${small.concurrency} x ${small.perWorker}) to one origin`,
+    variants: [bare, titan],
+    scenario: small,
+    rounds,
+    tls,
+    nodeBin,
+    progress,
+  });
   comparisons.push(...r.comparisons);
   tables.push(r.table);
 
@@ -165,12 +271,24 @@ export async function run({ quick, nodeBin, progress, tmp }) {
     { ...titan, id: 'titan-ip', label: 'titan-perf, 127.0.0.1' },
     { ...titan, id: 'titan-host', label: 'titan-perf, localhost', host: 'localhost' },
   ];
-  r = await interleavedScenario({ key: 'hostname', label: 'Hostname (localhost, DNS) vs IP origin', variants: byHost, scenario: dns, rounds, tls, nodeBin, progress, baseline: 'bare-ip' });
+  r = await interleavedScenario({
+    key: 'hostname',
+    label: 'Hostname (localhost, DNS) vs IP origin',
+    variants: byHost,
+    scenario: dns,
+    rounds,
+    tls,
+    nodeBin,
+    progress,
+    baseline: 'bare-ip',
+  });
   comparisons.push(...r.comparisons);
   tables.push(r.table);
 
   if (quick) {
-    notes.push('Periodic calls spaced wider than the keep-alive: skipped in quick mode (they take half a minute by nature).');
+    notes.push(
+      'Periodic calls spaced wider than the keep-alive: skipped in quick mode (they take half a minute by nature).',
+    );
   } else {
     const periodic = { bursts: 5, concurrency: 1, perWorker: 1, gapMs: 5000 };
     parameters.periodic = periodic;
@@ -186,13 +304,25 @@ export async function run({ quick, nodeBin, progress, tmp }) {
   ];
   if (!quick) {
     pairs.push(
-      { key: 'periodic', label: 'periodic calls 5 s apart, default config', bare: 'bare', titan: 'titan', latencyId: 'periodic-latency' },
-      { key: 'periodic', label: 'periodic calls 5 s apart, hft profile', bare: 'bare', titan: 'titan-hft', latencyId: 'periodic-latency' },
+      {
+        key: 'periodic',
+        label: 'periodic calls 5 s apart, default config',
+        bare: 'bare',
+        titan: 'titan',
+        latencyId: 'periodic-latency',
+      },
+      {
+        key: 'periodic',
+        label: 'periodic calls 5 s apart, hft profile',
+        bare: 'bare',
+        titan: 'titan-hft',
+        latencyId: 'periodic-latency',
+      },
     );
   }
   tables.unshift(claimsTable(comparisons, pairs));
   notes.push(
-    'On loopback a TLS handshake costs CPU on both ends of the same 2 cores, so fewer handshakes show up as more throughput; the preload\'s cap of connections per origin (50 by default) queues what is beyond it, which against a remote origin with real network latency can cost more than the handshakes it saves.',
+    "On loopback a TLS handshake costs CPU on both ends of the same 2 cores, so fewer handshakes show up as more throughput; the preload's cap of connections per origin (50 by default) queues what is beyond it, which against a remote origin with real network latency can cost more than the handshakes it saves.",
   );
   return { status: 'measured', parameters, notes, comparisons, tables };
 }

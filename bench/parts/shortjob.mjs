@@ -16,9 +16,15 @@ const CPU_HOOK = join(FIXTURES, 'report-cpu.cjs');
 const JOB = join(FIXTURES, 'short-job.cjs');
 
 export async function run({ quick, nodeBin, progress }) {
-  if (!hasPreload()) return { status: 'not measured', notes: [`${PRELOAD} does not exist yet.`], comparisons: [], tables: [] };
+  if (!hasPreload())
+    return { status: 'not measured', notes: [`${PRELOAD} does not exist yet.`], comparisons: [], tables: [] };
   if (!existsSync(join(BENCH, 'node_modules', 'axios', 'package.json'))) {
-    return { status: 'not measured', notes: ['axios is not installed in bench/ (npm ci --prefix bench).'], comparisons: [], tables: [] };
+    return {
+      status: 'not measured',
+      notes: ['axios is not installed in bench/ (npm ci --prefix bench).'],
+      comparisons: [],
+      tables: [],
+    };
   }
   const server = await startFixture(nodeBin, [join(FIXTURES, 'hello-server.cjs')], { env: cleanEnv() });
   try {
@@ -31,7 +37,13 @@ export async function run({ quick, nodeBin, progress }) {
     ];
     // An earlier build of the preload, to measure a change before/after in the same interleaved rounds.
     const before = process.env.BENCH_PRELOAD_BEFORE;
-    if (before && existsSync(before)) variants.push({ id: 'titan-before', label: `titan-perf preload, earlier build (BENCH_PRELOAD_BEFORE=${before})`, args: ['--require', before], env: env() });
+    if (before && existsSync(before))
+      variants.push({
+        id: 'titan-before',
+        label: `titan-perf preload, earlier build (BENCH_PRELOAD_BEFORE=${before})`,
+        args: ['--require', before],
+        env: env(),
+      });
     const parameters = { rounds: quick ? 3 : 20, job: 'bench/fixtures/short-job.cjs', warmupRuns: 1 };
     for (const v of variants) {
       timedRun(nodeBin, [...v.args, JOB], { env: v.env });
@@ -62,17 +74,41 @@ export async function run({ quick, nodeBin, progress }) {
         note: 'Spawn to exit, measured by the harness; each round runs every variant once (order alternating), the job and `node -e 0` back to back.',
         ...common,
       }),
-      makeComparison({ id: 'job-cpu', title: 'Short job: CPU time (user + system)', unit: 'ms', samples: samples.jobCpuMs, ...common }),
-      makeComparison({ id: 'empty-ms', title: 'node -e 0 in the same rounds: wall time', unit: 'ms', samples: samples.emptyMs, ...common }),
-      makeComparison({ id: 'empty-cpu', title: 'node -e 0 in the same rounds: CPU time', unit: 'ms', samples: samples.emptyCpuMs, ...common }),
-      makeComparison({ id: 'job-rss', title: 'Short job: peak RSS', unit: 'MiB', samples: samples.jobRssMiB, ...common }),
+      makeComparison({
+        id: 'job-cpu',
+        title: 'Short job: CPU time (user + system)',
+        unit: 'ms',
+        samples: samples.jobCpuMs,
+        ...common,
+      }),
+      makeComparison({
+        id: 'empty-ms',
+        title: 'node -e 0 in the same rounds: wall time',
+        unit: 'ms',
+        samples: samples.emptyMs,
+        ...common,
+      }),
+      makeComparison({
+        id: 'empty-cpu',
+        title: 'node -e 0 in the same rounds: CPU time',
+        unit: 'ms',
+        samples: samples.emptyCpuMs,
+        ...common,
+      }),
+      makeComparison({
+        id: 'job-rss',
+        title: 'Short job: peak RSS',
+        unit: 'MiB',
+        samples: samples.jobRssMiB,
+        ...common,
+      }),
     ];
     return {
       status: 'measured',
       parameters: { ...parameters, loadAverage1m: loads },
       notes: [
         `Load average (1 min) at the start and end of the rounds: ${loads.map((x) => x.toFixed(2)).join(', ')}. The paired difference (median of the per-round differences) is the figure to quote on a busy machine.`,
-        'The job\'s cost beyond start-up is what the first fetch and the first http request cost under the preload (the tuned fetch Agent, the after-start step: probes, http agent tuning).',
+        "The job's cost beyond start-up is what the first fetch and the first http request cost under the preload (the tuned fetch Agent, the after-start step: probes, http agent tuning).",
       ],
       comparisons,
       tables: [],

@@ -36,8 +36,24 @@ function fakeProcRoot(dir) {
 }
 
 async function idleDaemon({ nodeBin, configFile, procRoot, stateDir, seconds, intervalMs, progress }) {
-  const args = [SIDECAR, 'run', '--config', configFile, '--proc-root', procRoot, '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--interval', String(intervalMs)];
-  const { child } = await startFixture(nodeBin, args, { env: cleanEnv(), ready: (l) => l.event === 'initial-apply' || l.event === 'verify' });
+  const args = [
+    SIDECAR,
+    'run',
+    '--config',
+    configFile,
+    '--proc-root',
+    procRoot,
+    '--state-dir',
+    stateDir,
+    '--listen',
+    '127.0.0.1:0',
+    '--interval',
+    String(intervalMs),
+  ];
+  const { child } = await startFixture(nodeBin, args, {
+    env: cleanEnv(),
+    ready: (l) => l.event === 'initial-apply' || l.event === 'verify',
+  });
   try {
     await sleep(1000);
     const first = procUsage(child.pid);
@@ -49,7 +65,9 @@ async function idleDaemon({ nodeBin, configFile, procRoot, stateDir, seconds, in
     }
     const last = procUsage(child.pid);
     const cpuPercent = ((last.cpuMs - first.cpuMs) / (Date.now() - t0)) * 100;
-    progress(`[${id}] idle daemon: RSS ${round(median(rss))} MiB, CPU ${round(cpuPercent)}% of a core over ${seconds} s`);
+    progress(
+      `[${id}] idle daemon: RSS ${round(median(rss))} MiB, CPU ${round(cpuPercent)}% of a core over ${seconds} s`,
+    );
     return { rssMiB: rss, cpuPercent };
   } finally {
     await stop(child);
@@ -57,7 +75,13 @@ async function idleDaemon({ nodeBin, configFile, procRoot, stateDir, seconds, in
 }
 
 export async function run({ quick, nodeBin, progress, tmp }) {
-  if (!hasSidecar()) return { status: 'not measured', notes: [`${SIDECAR} does not exist yet (the sidecar has not landed).`], comparisons: [], tables: [] };
+  if (!hasSidecar())
+    return {
+      status: 'not measured',
+      notes: [`${SIDECAR} does not exist yet (the sidecar has not landed).`],
+      comparisons: [],
+      tables: [],
+    };
   const rounds = quick ? 1 : 8;
   const idleSeconds = quick ? 3 : 20;
   const daemonIntervalMs = 10_000;
@@ -95,10 +119,14 @@ export async function run({ quick, nodeBin, progress, tmp }) {
       progress,
       measure: async (v) => {
         const s = setup[v.id];
-        const env = cleanEnv({ BENCH_LIBRARY: LIBRARY, BENCH_SIDECAR: JSON.stringify({ config: s.config, procRoot: s.procRoot, stateDir: s.stateDir }) });
+        const env = cleanEnv({
+          BENCH_LIBRARY: LIBRARY,
+          BENCH_SIDECAR: JSON.stringify({ config: s.config, procRoot: s.procRoot, stateDir: s.stateDir }),
+        });
         const { stdout } = await runCollect(nodeBin, [join(FIXTURES, 'sidecar-cycle.cjs')], { env });
         const r = JSON.parse(stdout.trim().split('\n').pop());
-        if (!r.applyOk || !r.inSync || !r.rollbackOk) throw new Error(`sidecar cycle (${v.id}) did not succeed: ${stdout}`);
+        if (!r.applyOk || !r.inSync || !r.rollbackOk)
+          throw new Error(`sidecar cycle (${v.id}) did not succeed: ${stdout}`);
         shapes[v.id] = { settings: r.settings, byStore: r.byStore, changes: r.changes };
         return { applyMs: r.applyMs, planMs: r.planMs, verifyMs: r.verifyMs, rollbackMs: r.rollbackMs };
       },
@@ -119,7 +147,11 @@ export async function run({ quick, nodeBin, progress, tmp }) {
         const s = setup[v.id];
         const out = {};
         for (const [step, okCodes] of cliSteps) {
-          const r = timedRun(nodeBin, [SIDECAR, step, '--config', s.configFile, '--proc-root', s.procRoot, '--state-dir', s.stateDir], { env: cleanEnv(), okCodes });
+          const r = timedRun(
+            nodeBin,
+            [SIDECAR, step, '--config', s.configFile, '--proc-root', s.procRoot, '--state-dir', s.stateDir],
+            { env: cleanEnv(), okCodes },
+          );
           out[`${step}Ms`] = r.ms;
           if (step === 'apply') out.rssMiB = r.rssMiB;
         }
@@ -127,15 +159,33 @@ export async function run({ quick, nodeBin, progress, tmp }) {
       },
     });
 
-    const idle = await idleDaemon({ nodeBin, configFile: setup['no-redis'].configFile, procRoot: setup['no-redis'].procRoot, stateDir: setup['no-redis'].stateDir, seconds: idleSeconds, intervalMs: daemonIntervalMs, progress });
+    const idle = await idleDaemon({
+      nodeBin,
+      configFile: setup['no-redis'].configFile,
+      procRoot: setup['no-redis'].procRoot,
+      stateDir: setup['no-redis'].stateDir,
+      seconds: idleSeconds,
+      intervalMs: daemonIntervalMs,
+      progress,
+    });
 
     const stepVariants = ['plan', 'apply', 'verify', 'rollback'].map((step) => ({ id: step, label: step }));
     const perStep = (samples, mode) => Object.fromEntries(stepVariants.map((s) => [s.id, samples[`${s.id}Ms`][mode]]));
     const budget = (mode) =>
       mode === 'no-redis'
         ? [
-            { variant: 'apply', kind: 'value-max', limit: 100, text: 'engine apply of the default plan < 100 ms without Redis round trips (median)' },
-            { variant: 'verify', kind: 'value-max', limit: 100, text: 'engine verify < 100 ms without Redis round trips (median)' },
+            {
+              variant: 'apply',
+              kind: 'value-max',
+              limit: 100,
+              text: 'engine apply of the default plan < 100 ms without Redis round trips (median)',
+            },
+            {
+              variant: 'verify',
+              kind: 'value-max',
+              limit: 100,
+              text: 'engine verify < 100 ms without Redis round trips (median)',
+            },
           ]
         : [];
     const comparisons = [];
@@ -191,7 +241,13 @@ export async function run({ quick, nodeBin, progress, tmp }) {
     );
     const plan = shapes.redis ?? shapes['no-redis'];
     notes.push(
-      `The default plan here: ${plan ? `${plan.settings} settings (${Object.entries(plan.byStore).map(([k, n]) => `${k} ${n}`).join(', ')}), ${plan.changes} to change` : 'unknown'}; sysctls against a fake procfs root filled with stock-kernel-like values (allowNodeScope on, so node-wide keys count too), one logrotate config for a temp log dir, Redis a real redis-server on loopback.`,
+      `The default plan here: ${
+        plan
+          ? `${plan.settings} settings (${Object.entries(plan.byStore)
+              .map(([k, n]) => `${k} ${n}`)
+              .join(', ')}), ${plan.changes} to change`
+          : 'unknown'
+      }; sysctls against a fake procfs root filled with stock-kernel-like values (allowNodeScope on, so node-wide keys count too), one logrotate config for a temp log dir, Redis a real redis-server on loopback.`,
       'Every round ends with a rollback, so each apply changes the full set again.',
     );
     return { status: 'measured', parameters, notes, comparisons, tables: [] };

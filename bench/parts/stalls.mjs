@@ -19,7 +19,10 @@ export const title = 'Event-loop stalls: cost of sampling and of the stack watch
 
 const FIXTURE = join(FIXTURES, 'stall-service.cjs');
 const QUIET = { OTEL_METRICS_EXPORTER: 'none', TITAN_PERF_TELEMETRY__ENABLED: 'false' };
-const WATCHDOG = { TITAN_PERF_NODEJS__STALL_CAPTURE__ENABLED: 'true', TITAN_PERF_NODEJS__STALL_CAPTURE__THRESHOLD: '40' };
+const WATCHDOG = {
+  TITAN_PERF_NODEJS__STALL_CAPTURE__ENABLED: 'true',
+  TITAN_PERF_NODEJS__STALL_CAPTURE__THRESHOLD: '40',
+};
 
 /** Voluntary context switches of every thread of the process: how often it went to sleep and was woken. */
 function wakeups(pid) {
@@ -46,7 +49,11 @@ const IDLE_VARIANTS = [
   { id: 'per-iteration', label: 'monitorEventLoopDelay, per iteration', env: { BENCH_WATCH: 'per-iteration' } },
   { id: 'preload', label: 'preload (its sampling mode for this Node)', preload: true },
   { id: 'preload-watchdog', label: 'preload + stall watchdog', preload: true, env: WATCHDOG },
-  { id: 'sentry-style', label: 'Sentry-style heartbeat (50 ms interval + worker)', env: { BENCH_WATCH: 'sentry-style' } },
+  {
+    id: 'sentry-style',
+    label: 'Sentry-style heartbeat (50 ms interval + worker)',
+    env: { BENCH_WATCH: 'sentry-style' },
+  },
 ];
 
 const LOAD_VARIANTS = [
@@ -100,7 +107,8 @@ async function stallRound(variant, nodeBin, rounds, workRounds) {
       const work = events.slice(before).find((e) => e.event === 'work');
       if (work) out.work.push(work.ms);
       if (variant.preload) {
-        while (Date.now() < deadline && !events.slice(before).some((e) => e.event === 'stall' && !e.self)) await sleep(20);
+        while (Date.now() < deadline && !events.slice(before).some((e) => e.event === 'stall' && !e.self))
+          await sleep(20);
         const stall = events.slice(before).find((e) => e.event === 'stall' && !e.self);
         if (stall && work) out.lag.push(stall.seenAt - work.end);
         if (stall?.pausedMs !== undefined) out.paused.push(stall.pausedMs);
@@ -124,14 +132,53 @@ function calibrate() {
 }
 
 export async function run({ quick, nodeBin, progress }) {
-  if (!hasPreload()) return { status: 'not measured', notes: [`${PRELOAD} does not exist yet.`], comparisons: [], tables: [] };
+  if (!hasPreload())
+    return { status: 'not measured', notes: [`${PRELOAD} does not exist yet.`], comparisons: [], tables: [] };
   const idleSeconds = quick ? 5 : 20;
   const idleRounds = quick ? 3 : 5;
-  const idle = await interleave({ label: `${id} idle`, variants: IDLE_VARIANTS, rounds: idleRounds, measure: (v) => idleRound(v, nodeBin, idleSeconds), progress });
+  const idle = await interleave({
+    label: `${id} idle`,
+    variants: IDLE_VARIANTS,
+    rounds: idleRounds,
+    measure: (v) => idleRound(v, nodeBin, idleSeconds),
+    progress,
+  });
   const comparisons = [
-    makeComparison({ id: 'idle-cpu', title: 'Idle CPU', unit: 'CPU ms per s', baseline: 'bare', lowerIsBetter: true, variants: IDLE_VARIANTS, samples: idle.cpuMsPerS }),
-    makeComparison({ id: 'idle-wakeups', title: 'Idle wake-ups (voluntary context switches, all threads)', unit: 'per s', baseline: 'bare', lowerIsBetter: true, variants: IDLE_VARIANTS, samples: idle.wakeupsPerS }),
-    makeComparison({ id: 'idle-rss', title: 'Idle RSS', unit: 'MiB', baseline: 'bare', lowerIsBetter: true, variants: IDLE_VARIANTS, samples: idle.rssMiB, targets: [{ variant: 'preload-watchdog', kind: 'delta-max', limit: 8, text: 'the watchdog costs at most 8 MiB RSS over the preload alone' }] }),
+    makeComparison({
+      id: 'idle-cpu',
+      title: 'Idle CPU',
+      unit: 'CPU ms per s',
+      baseline: 'bare',
+      lowerIsBetter: true,
+      variants: IDLE_VARIANTS,
+      samples: idle.cpuMsPerS,
+    }),
+    makeComparison({
+      id: 'idle-wakeups',
+      title: 'Idle wake-ups (voluntary context switches, all threads)',
+      unit: 'per s',
+      baseline: 'bare',
+      lowerIsBetter: true,
+      variants: IDLE_VARIANTS,
+      samples: idle.wakeupsPerS,
+    }),
+    makeComparison({
+      id: 'idle-rss',
+      title: 'Idle RSS',
+      unit: 'MiB',
+      baseline: 'bare',
+      lowerIsBetter: true,
+      variants: IDLE_VARIANTS,
+      samples: idle.rssMiB,
+      targets: [
+        {
+          variant: 'preload-watchdog',
+          kind: 'delta-max',
+          limit: 8,
+          text: 'the watchdog costs at most 8 MiB RSS over the preload alone',
+        },
+      ],
+    }),
   ];
   const notes = [
     `Idle: each process idles ${idleSeconds} s after a 1.5 s settle; CPU from /proc/PID/stat, wake-ups as voluntary context switches summed over /proc/PID/task/*/status; ${idleRounds} interleaved rounds.`,
@@ -139,13 +186,53 @@ export async function run({ quick, nodeBin, progress }) {
   if (loadGenerator()) {
     const seconds = quick ? 4 : 10;
     const rounds = quick ? 3 : 5;
-    const load = await interleave({ label: `${id} load`, variants: LOAD_VARIANTS, rounds, measure: (v) => loadRound(v, nodeBin, seconds), progress });
+    const load = await interleave({
+      label: `${id} load`,
+      variants: LOAD_VARIANTS,
+      rounds,
+      measure: (v) => loadRound(v, nodeBin, seconds),
+      progress,
+    });
     comparisons.push(
-      makeComparison({ id: 'load-rps', title: 'Throughput, node:http hello world', unit: 'requests per s', baseline: 'bare', lowerIsBetter: false, variants: LOAD_VARIANTS, samples: load.rps }),
-      makeComparison({ id: 'load-cpu', title: 'CPU per request', unit: 'CPU µs per request', baseline: 'preload', lowerIsBetter: true, variants: LOAD_VARIANTS, samples: load.cpuUsPerRequest, targets: [{ variant: 'preload-watchdog', kind: 'ratio-max', limit: 1.01, text: 'the watchdog costs at most 1% CPU per request' }] }),
-      makeComparison({ id: 'load-rss', title: 'RSS under load', unit: 'MiB', baseline: 'preload', lowerIsBetter: true, variants: LOAD_VARIANTS, samples: load.rssMiB }),
+      makeComparison({
+        id: 'load-rps',
+        title: 'Throughput, node:http hello world',
+        unit: 'requests per s',
+        baseline: 'bare',
+        lowerIsBetter: false,
+        variants: LOAD_VARIANTS,
+        samples: load.rps,
+      }),
+      makeComparison({
+        id: 'load-cpu',
+        title: 'CPU per request',
+        unit: 'CPU µs per request',
+        baseline: 'preload',
+        lowerIsBetter: true,
+        variants: LOAD_VARIANTS,
+        samples: load.cpuUsPerRequest,
+        targets: [
+          {
+            variant: 'preload-watchdog',
+            kind: 'ratio-max',
+            limit: 1.01,
+            text: 'the watchdog costs at most 1% CPU per request',
+          },
+        ],
+      }),
+      makeComparison({
+        id: 'load-rss',
+        title: 'RSS under load',
+        unit: 'MiB',
+        baseline: 'preload',
+        lowerIsBetter: true,
+        variants: LOAD_VARIANTS,
+        samples: load.rssMiB,
+      }),
     );
-    notes.push(`Load: ${loadGenerator()} with 16 connections for ${seconds} s per round, ${rounds} interleaved rounds; CPU per request = process CPU time / requests served.`);
+    notes.push(
+      `Load: ${loadGenerator()} with 16 connections for ${seconds} s per round, ${rounds} interleaved rounds; CPU per request = process CPU time / requests served.`,
+    );
   } else notes.push('Load: no load generator (wrk or autocannon), throughput not measured.');
 
   const workRounds = calibrate();
@@ -159,14 +246,51 @@ export async function run({ quick, nodeBin, progress }) {
     for (const v of r % 2 ? [...stallVariants].reverse() : stallVariants) {
       const out = await stallRound(v, nodeBin, stallsPer, workRounds);
       for (const k of Object.keys(out)) ((stalls[k] ??= {})[v.id] ??= []).push(...out[k]);
-      progress(`[${id} stalls] round ${r + 1}: ${v.id} work ${round(median(out.work))} ms, warning after ${round(median(out.lag))} ms`);
+      progress(
+        `[${id} stalls] round ${r + 1}: ${v.id} work ${round(median(out.work))} ms, warning after ${round(median(out.lag))} ms`,
+      );
     }
   }
   comparisons.push(
-    makeComparison({ id: 'stall-work', title: 'The same JavaScript work (a ~150 ms stall), wall time', unit: 'ms', baseline: 'preload', lowerIsBetter: true, variants: stallVariants, samples: stalls.work, note: 'The difference is what pausing the main thread for its stack adds to a stall.' }),
-    makeComparison({ id: 'stall-lag', title: 'From the end of a stall to its event', unit: 'ms', baseline: null, lowerIsBetter: true, variants: stallVariants, samples: stalls.lag, targets: [{ variant: 'preload', kind: 'max-max', limit: 1000, text: 'every stall is reported within one second of its end' }] }),
-    makeComparison({ id: 'stall-paused', title: 'Main thread paused for the stack', unit: 'ms', baseline: null, lowerIsBetter: true, variants: stallVariants, samples: stalls.paused }),
+    makeComparison({
+      id: 'stall-work',
+      title: 'The same JavaScript work (a ~150 ms stall), wall time',
+      unit: 'ms',
+      baseline: 'preload',
+      lowerIsBetter: true,
+      variants: stallVariants,
+      samples: stalls.work,
+      note: 'The difference is what pausing the main thread for its stack adds to a stall.',
+    }),
+    makeComparison({
+      id: 'stall-lag',
+      title: 'From the end of a stall to its event',
+      unit: 'ms',
+      baseline: null,
+      lowerIsBetter: true,
+      variants: stallVariants,
+      samples: stalls.lag,
+      targets: [
+        {
+          variant: 'preload',
+          kind: 'max-max',
+          limit: 1000,
+          text: 'every stall is reported within one second of its end',
+        },
+      ],
+    }),
+    makeComparison({
+      id: 'stall-paused',
+      title: 'Main thread paused for the stack',
+      unit: 'ms',
+      baseline: null,
+      lowerIsBetter: true,
+      variants: stallVariants,
+      samples: stalls.paused,
+    }),
   );
-  notes.push(`Stalls: ${stallsPer} per process, ${workRounds} rounds of Math.sqrt work each (fixed work, so the pause shows as added wall time); threshold 100 ms default / watchdog 40 ms.`);
+  notes.push(
+    `Stalls: ${stallsPer} per process, ${workRounds} rounds of Math.sqrt work each (fixed work, so the pause shows as added wall time); threshold 100 ms default / watchdog 40 ms.`,
+  );
   return { status: 'measured', parameters: { quick, idleSeconds, workRounds }, notes, comparisons, tables: [] };
 }

@@ -17,7 +17,11 @@ export async function run({ quick, nodeBin, progress }) {
   const receiver = await startOtlpReceiver(nodeBin);
   try {
     const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint, exportAtOnce: true });
-    const parameters = { rounds: quick ? 3 : 25, command: 'node --require report-cpu.cjs [--require X] -e 0', warmupRuns: 1 };
+    const parameters = {
+      rounds: quick ? 3 : 25,
+      command: 'node --require report-cpu.cjs [--require X] -e 0',
+      warmupRuns: 1,
+    };
     // One unmeasured run each, so the first round does not pay for a cold page cache.
     for (const v of variants) timedRun(nodeBin, [...v.args, '-e', '0'], { env: v.env });
     const samples = await interleave({
@@ -42,8 +46,18 @@ export async function run({ quick, nodeBin, progress }) {
         samples: samples.ms,
         targets: hasTitan
           ? [
-              { variant: 'titan', kind: 'delta-max', limit: 10, text: 'preload adds <= 10 ms to start-up (metrics only)' },
-              { variant: 'titan-otlp', kind: 'delta-max', limit: 10, text: 'preload adds <= 10 ms to start-up with OTLP export on' },
+              {
+                variant: 'titan',
+                kind: 'delta-max',
+                limit: 10,
+                text: 'preload adds <= 10 ms to start-up (metrics only)',
+              },
+              {
+                variant: 'titan-otlp',
+                kind: 'delta-max',
+                limit: 10,
+                text: 'preload adds <= 10 ms to start-up with OTLP export on',
+              },
             ]
           : [],
         note: 'Wall time measured by the harness around the whole process (spawn to exit), the same spawn cost for every variant.',
@@ -74,8 +88,18 @@ export async function run({ quick, nodeBin, progress }) {
           samples: samples.rssMiB,
           targets: hasTitan
             ? [
-                { variant: 'titan', kind: 'delta-max', limit: 5, text: 'preload adds <= 5 MiB peak RSS (metrics only)' },
-                { variant: 'titan-otlp', kind: 'delta-max', limit: 5, text: 'preload adds <= 5 MiB peak RSS with OTLP export on' },
+                {
+                  variant: 'titan',
+                  kind: 'delta-max',
+                  limit: 5,
+                  text: 'preload adds <= 5 MiB peak RSS (metrics only)',
+                },
+                {
+                  variant: 'titan-otlp',
+                  kind: 'delta-max',
+                  limit: 5,
+                  text: 'preload adds <= 5 MiB peak RSS with OTLP export on',
+                },
               ]
             : [],
           note: 'Maximum resident set size as reported by GNU time (%M).',
@@ -88,7 +112,9 @@ export async function run({ quick, nodeBin, progress }) {
     const otlpRow = ms.find((r) => r.id === 'titan-otlp');
     const sdkRow = ms.find((r) => r.id === 'otel-nodesdk');
     if (otlpRow && sdkRow) {
-      notes.push(`With OTLP export on, titan-perf adds ${otlpRow.delta} ms (median) where the OpenTelemetry NodeSDK adds ${sdkRow.delta} ms.`);
+      notes.push(
+        `With OTLP export on, titan-perf adds ${otlpRow.delta} ms (median) where the OpenTelemetry NodeSDK adds ${sdkRow.delta} ms.`,
+      );
     }
     return { status: hasTitan ? 'measured' : 'partial', parameters, notes, comparisons, tables: [] };
   } finally {

@@ -25,7 +25,6 @@ export const title = 'Cost of telemetry: the one-off SDK load apart from the ste
 const HOOK = join(FIXTURES, 'probe-hook.cjs');
 const MiB = 2 ** 20;
 
-
 function variantsFor({ otlpEndpoint, quick }) {
   const otlp = (intervalMs) => ({
     OTEL_METRICS_EXPORTER: 'otlp',
@@ -35,7 +34,12 @@ function variantsFor({ otlpEndpoint, quick }) {
     OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
     OTEL_METRIC_EXPORT_INTERVAL: String(intervalMs),
   });
-  const prom = { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_TRACES_EXPORTER: 'none', OTEL_LOGS_EXPORTER: 'none', OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1' };
+  const prom = {
+    OTEL_METRICS_EXPORTER: 'prometheus',
+    OTEL_TRACES_EXPORTER: 'none',
+    OTEL_LOGS_EXPORTER: 'none',
+    OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+  };
   const titan = ['--require', PRELOAD];
   const v = [{ id: 'bare', label: 'bare node', args: [], env: cleanEnv() }];
   const skipped = [];
@@ -43,16 +47,52 @@ function variantsFor({ otlpEndpoint, quick }) {
     v.push(
       { id: 'titan', label: 'titan-perf, no export', args: titan, env: cleanEnv({ OTEL_METRICS_EXPORTER: 'none' }) },
       { id: 'titan-otlp1', label: 'titan-perf, OTLP every 1 s', args: titan, env: cleanEnv(otlp(1000)) },
-      ...(quick ? [] : [{ id: 'titan-otlp60', label: 'titan-perf, OTLP every 60 s', args: titan, env: cleanEnv(otlp(60000)) }]),
-      ...(quick ? [] : [{ id: 'titan-prom', label: 'titan-perf, Prometheus scraped every 1 s', args: titan, env: cleanEnv(prom), prometheus: true }]),
+      ...(quick
+        ? []
+        : [{ id: 'titan-otlp60', label: 'titan-perf, OTLP every 60 s', args: titan, env: cleanEnv(otlp(60000)) }]),
+      ...(quick
+        ? []
+        : [
+            {
+              id: 'titan-prom',
+              label: 'titan-perf, Prometheus scraped every 1 s',
+              args: titan,
+              env: cleanEnv(prom),
+              prometheus: true,
+            },
+          ]),
     );
   } else skipped.push(`titan-perf: not measured, ${PRELOAD} does not exist yet`);
   if (anchorInstalled('otel-nodesdk')) {
     const nodesdk = ['--require', join(FIXTURES, ANCHORS['otel-nodesdk'].file)];
     v.push(
-      { id: 'otel-otlp1', label: 'OTel NodeSDK + runtime-node, OTLP every 1 s', args: nodesdk, env: cleanEnv(otlp(1000)) },
-      ...(quick ? [] : [{ id: 'otel-otlp60', label: 'OTel NodeSDK + runtime-node, OTLP every 60 s', args: nodesdk, env: cleanEnv(otlp(60000)) }]),
-      ...(quick ? [] : [{ id: 'otel-prom', label: 'OTel NodeSDK + runtime-node, Prometheus scraped every 1 s', args: nodesdk, env: cleanEnv(prom), prometheus: true }]),
+      {
+        id: 'otel-otlp1',
+        label: 'OTel NodeSDK + runtime-node, OTLP every 1 s',
+        args: nodesdk,
+        env: cleanEnv(otlp(1000)),
+      },
+      ...(quick
+        ? []
+        : [
+            {
+              id: 'otel-otlp60',
+              label: 'OTel NodeSDK + runtime-node, OTLP every 60 s',
+              args: nodesdk,
+              env: cleanEnv(otlp(60000)),
+            },
+          ]),
+      ...(quick
+        ? []
+        : [
+            {
+              id: 'otel-prom',
+              label: 'OTel NodeSDK + runtime-node, Prometheus scraped every 1 s',
+              args: nodesdk,
+              env: cleanEnv(prom),
+              prometheus: true,
+            },
+          ]),
     );
   } else skipped.push('OTel NodeSDK: not measured, not installed in bench/ (npm ci --prefix bench)');
   return { variants: v, skipped };
@@ -83,12 +123,25 @@ function pausesOf(stderr) {
 
 export async function run({ quick, nodeBin, progress }) {
   const generator = loadGenerator();
-  if (!generator) return { status: 'not measured', notes: ['No load generator: install wrk (apt) or bench/ packages (autocannon).'], comparisons: [], tables: [] };
+  if (!generator)
+    return {
+      status: 'not measured',
+      notes: ['No load generator: install wrk (apt) or bench/ packages (autocannon).'],
+      comparisons: [],
+      tables: [],
+    };
   const receiver = await startOtlpReceiver(nodeBin);
   try {
     const { variants, skipped } = variantsFor({ otlpEndpoint: receiver.endpoint, quick });
     // Idle long enough for titan-perf's exportDelay (3 s by default) and the first export to pass.
-    const parameters = { rounds: quick ? 1 : 3, idleSeconds: quick ? 4.5 : 6, warmupSeconds: quick ? 1 : 2, seconds: quick ? 2 : 6, connections: 32, generator };
+    const parameters = {
+      rounds: quick ? 1 : 3,
+      idleSeconds: quick ? 4.5 : 6,
+      warmupSeconds: quick ? 1 : 2,
+      seconds: quick ? 2 : 6,
+      connections: 32,
+      generator,
+    };
     const loads = [os.loadavg()[0]];
     const extra = {};
     const samples = await interleave({
@@ -100,7 +153,11 @@ export async function run({ quick, nodeBin, progress }) {
         const promPort = v.prometheus ? await freePort() : undefined;
         const env = promPort ? { ...v.env, OTEL_EXPORTER_PROMETHEUS_PORT: String(promPort) } : v.env;
         const exportsBefore = await receiver.exports();
-        const fixture = await startFixture(nodeBin, ['--require', HOOK, ...v.args, join(FIXTURES, 'hello-server.cjs')], { env, ipc: true });
+        const fixture = await startFixture(
+          nodeBin,
+          ['--require', HOOK, ...v.args, join(FIXTURES, 'hello-server.cjs')],
+          { env, ipc: true },
+        );
         const { child } = fixture;
         const scrape = promPort ? scraper(promPort) : undefined;
         try {
@@ -178,15 +235,29 @@ export async function run({ quick, nodeBin, progress }) {
         note: `User + system CPU of the server over the measured window divided by the requests served; ${parameters.warmupSeconds} s of warm-up load first, after the idle window, so every pipeline is loaded.`,
         ...common,
       }),
-      makeComparison({ id: 'rss', title: 'Steady state: RSS at the end of the load', unit: 'MiB', lowerIsBetter: true, samples: samples.rssMiB, ...common }),
-      makeComparison({ id: 'heap', title: 'Steady state: V8 heap (heapTotal) at the end of the load', unit: 'MiB', lowerIsBetter: true, samples: samples.heapTotalMiB, ...common }),
+      makeComparison({
+        id: 'rss',
+        title: 'Steady state: RSS at the end of the load',
+        unit: 'MiB',
+        lowerIsBetter: true,
+        samples: samples.rssMiB,
+        ...common,
+      }),
+      makeComparison({
+        id: 'heap',
+        title: 'Steady state: V8 heap (heapTotal) at the end of the load',
+        unit: 'MiB',
+        lowerIsBetter: true,
+        samples: samples.heapTotalMiB,
+        ...common,
+      }),
       makeComparison({
         id: 'outside-heap',
         title: 'Steady state: RSS outside the V8 heap and external memory',
         unit: 'MiB',
         lowerIsBetter: true,
         samples: samples.outsideHeapMiB,
-        note: 'RSS - heapTotal - external: the binary\'s and libraries\' touched pages, malloc arenas, thread stacks.',
+        note: "RSS - heapTotal - external: the binary's and libraries' touched pages, malloc arenas, thread stacks.",
         ...common,
       }),
     ];
@@ -195,17 +266,43 @@ export async function run({ quick, nodeBin, progress }) {
       first: true,
       title: 'Where the memory goes at the end of the load (medians over rounds, MiB)',
       note: 'From the server itself (process.memoryUsage, v8.getHeapSpaceStatistics) right after the load; RSS from /proc. "outside heap" = RSS - heapTotal - external.',
-      columns: ['variant', 'RSS', 'peak RSS', 'heapTotal', 'heapUsed', 'old space', 'new space', 'code space', 'external', 'outside heap'],
+      columns: [
+        'variant',
+        'RSS',
+        'peak RSS',
+        'heapTotal',
+        'heapUsed',
+        'old space',
+        'new space',
+        'code space',
+        'external',
+        'outside heap',
+      ],
       rows: variants.map((v) => [
         v.label,
-        ...['rssMiB', 'peakRssMiB', 'heapTotalMiB', 'heapUsedMiB', 'oldSpaceMiB', 'newSpaceMiB', 'codeSpaceMiB', 'externalMiB', 'outsideHeapMiB'].map((k) => med(k, v.id)),
+        ...[
+          'rssMiB',
+          'peakRssMiB',
+          'heapTotalMiB',
+          'heapUsedMiB',
+          'oldSpaceMiB',
+          'newSpaceMiB',
+          'codeSpaceMiB',
+          'externalMiB',
+          'outsideHeapMiB',
+        ].map((k) => med(k, v.id)),
       ]),
     };
     const oneOff = {
       title: 'One-off: when the longest idle pause happened, and what was exported',
       note: 'Pause time in ms since the server process started (titan-perf loads its SDK about 3000 ms after start). Exports: OTLP requests the receiver got from this server per run; scrapes: successful Prometheus scrapes per run.',
       columns: ['variant', 'longest pause at (ms, per run)', 'exports per run', 'scrapes per run'],
-      rows: variants.map((v) => [v.label, (extra[v.id]?.longestAt ?? []).map((x) => (Number.isFinite(x) ? x : '–')).join(' '), (extra[v.id]?.exports ?? []).join(' '), (extra[v.id]?.scrapes ?? []).join(' ') || '–']),
+      rows: variants.map((v) => [
+        v.label,
+        (extra[v.id]?.longestAt ?? []).map((x) => (Number.isFinite(x) ? x : '–')).join(' '),
+        (extra[v.id]?.exports ?? []).join(' '),
+        (extra[v.id]?.scrapes ?? []).join(' ') || '–',
+      ]),
     };
     return {
       status: variants.some((v) => v.id === 'titan') ? 'measured' : 'partial',

@@ -16,7 +16,13 @@ export const title = 'Cost of the preload under load: node:http hello-world thro
 
 export async function run({ quick, nodeBin, progress }) {
   const generator = loadGenerator();
-  if (!generator) return { status: 'not measured', notes: ['No load generator: install wrk (apt) or bench/ packages (autocannon).'], comparisons: [], tables: [] };
+  if (!generator)
+    return {
+      status: 'not measured',
+      notes: ['No load generator: install wrk (apt) or bench/ packages (autocannon).'],
+      comparisons: [],
+      tables: [],
+    };
   const receiver = await startOtlpReceiver(nodeBin);
   try {
     const { variants, skipped } = costVariants({ otlpEndpoint: receiver.endpoint, titanExportDelayMs: 500 });
@@ -29,7 +35,9 @@ export async function run({ quick, nodeBin, progress }) {
       progress,
       measure: async (v) => {
         const exportsBefore = await receiver.exports();
-        const { child, info } = await startFixture(nodeBin, [...v.args, join(FIXTURES, 'hello-server.cjs')], { env: v.env });
+        const { child, info } = await startFixture(nodeBin, [...v.args, join(FIXTURES, 'hello-server.cjs')], {
+          env: v.env,
+        });
         try {
           const url = `http://127.0.0.1:${info.port}/`;
           await loadRps({ url, seconds: parameters.warmupSeconds, connections: parameters.connections, nodeBin });
@@ -62,7 +70,16 @@ export async function run({ quick, nodeBin, progress }) {
           unit: 'req/s',
           lowerIsBetter: false,
           samples: samples.rps,
-          targets: hasTitan ? [{ variant: 'titan', kind: 'ratio-min', limit: 0.99, text: 'throughput with the preload >= 99% of bare (metrics only)' }] : [],
+          targets: hasTitan
+            ? [
+                {
+                  variant: 'titan',
+                  kind: 'ratio-min',
+                  limit: 0.99,
+                  text: 'throughput with the preload >= 99% of bare (metrics only)',
+                },
+              ]
+            : [],
           ...common,
         }),
         makeComparison({
@@ -71,16 +88,32 @@ export async function run({ quick, nodeBin, progress }) {
           unit: 'ms',
           lowerIsBetter: true,
           samples: samples.cpuMsPer1k,
-          targets: hasTitan ? [{ variant: 'titan', kind: 'ratio-max', limit: 1.0101, text: 'server CPU per request with the preload <= 1/0.99 of bare (the throughput target as CPU cost)' }] : [],
+          targets: hasTitan
+            ? [
+                {
+                  variant: 'titan',
+                  kind: 'ratio-max',
+                  limit: 1.0101,
+                  text: 'server CPU per request with the preload <= 1/0.99 of bare (the throughput target as CPU cost)',
+                },
+              ]
+            : [],
           note: 'User + system CPU of the server process over the measured window (/proc/PID/stat) divided by the requests served: the cost per request, which a busy shared machine disturbs less than requests per second.',
           ...common,
         }),
-        makeComparison({ id: 'rss', title: 'Server peak RSS after the load', unit: 'MiB', lowerIsBetter: true, samples: samples.rssMiB, ...common }),
+        makeComparison({
+          id: 'rss',
+          title: 'Server peak RSS after the load',
+          unit: 'MiB',
+          lowerIsBetter: true,
+          samples: samples.rssMiB,
+          ...common,
+        }),
       ],
       tables: [
         {
           title: 'OTLP exports received from each server during its run',
-          note: 'OTEL_METRIC_EXPORT_INTERVAL=1000 for the exporting variants and titan-perf\'s telemetry.exportDelay 500 ms (default 3000, which keeps the SDK off the start-up path), so the exporter runs during the measured window; 0 for an exporting variant means its export pipeline was not active.',
+          note: "OTEL_METRIC_EXPORT_INTERVAL=1000 for the exporting variants and titan-perf's telemetry.exportDelay 500 ms (default 3000, which keeps the SDK off the start-up path), so the exporter runs during the measured window; 0 for an exporting variant means its export pipeline was not active.",
           columns: ['variant', 'exports per run (median)', 'per run'],
           rows: variants.map((v) => [v.label, median(exportsSeen[v.id] ?? []), (exportsSeen[v.id] ?? []).join(' ')]),
         },

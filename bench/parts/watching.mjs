@@ -22,7 +22,10 @@ async function blocksUnderPreload({ nodeBin, sampleInterval, repeats, progress }
     BENCH_LIBRARY: LIBRARY,
     BENCH_BLOCKS: JSON.stringify(blocks),
   });
-  const { stdout } = await runCollect(nodeBin, ['--require', PRELOAD, join(FIXTURES, 'blocking-service.cjs')], { env, timeoutMs: blocks.length * sampleInterval * 4 + 30_000 });
+  const { stdout } = await runCollect(nodeBin, ['--require', PRELOAD, join(FIXTURES, 'blocking-service.cjs')], {
+    env,
+    timeoutMs: blocks.length * sampleInterval * 4 + 30_000,
+  });
   const out = JSON.parse(stdout.trim().split('\n').pop());
   if (out.error) throw new Error(out.error);
   return out;
@@ -30,7 +33,16 @@ async function blocksUnderPreload({ nodeBin, sampleInterval, repeats, progress }
 
 function report(out, suffix, withAccuracyTargets) {
   const interval = out.intervalMs;
-  const by = (f) => Object.fromEntries(LENGTHS.map((L) => [`L${L}`, out.samples.filter((s) => s.target === L).map(f).filter((x) => x !== null)]));
+  const by = (f) =>
+    Object.fromEntries(
+      LENGTHS.map((L) => [
+        `L${L}`,
+        out.samples
+          .filter((s) => s.target === L)
+          .map(f)
+          .filter((x) => x !== null),
+      ]),
+    );
   const variants = LENGTHS.map((L) => ({ id: `L${L}`, label: `${L} ms block` }));
   const common = { baseline: null, variants };
   const comparisons = [
@@ -40,7 +52,16 @@ function report(out, suffix, withAccuracyTargets) {
       unit: '% error',
       lowerIsBetter: true,
       samples: by((s) => (Math.abs(s.reportedMax - s.truth) / s.truth) * 100),
-      targets: withAccuracyTargets ? [{ variant: 'L50', kind: 'value-max', limit: 10, text: `a 50 ms block: reported max within 10% of the truth (median, ${interval} ms interval)` }] : [],
+      targets: withAccuracyTargets
+        ? [
+            {
+              variant: 'L50',
+              kind: 'value-max',
+              limit: 10,
+              text: `a 50 ms block: reported max within 10% of the truth (median, ${interval} ms interval)`,
+            },
+          ]
+        : [],
       note: "Absolute error of the interval's reported event-loop max against the block's own clock, in percent of the block.",
       ...common,
     }),
@@ -49,8 +70,20 @@ function report(out, suffix, withAccuracyTargets) {
       title: `Blocks that raised a warning in their own interval${suffix}`,
       unit: '% of blocks',
       lowerIsBetter: false,
-      samples: Object.fromEntries(Object.entries(by((s) => (s.warned ? 100 : 0))).map(([k, v]) => [k, [(v.reduce((a, b) => a + b, 0) / (v.length || 1))]])),
-      targets: [{ variant: 'L50', kind: 'min-min', limit: 100, text: `every 50 ms block raises its warning in its own interval (${interval} ms)` }],
+      samples: Object.fromEntries(
+        Object.entries(by((s) => (s.warned ? 100 : 0))).map(([k, v]) => [
+          k,
+          [v.reduce((a, b) => a + b, 0) / (v.length || 1)],
+        ]),
+      ),
+      targets: [
+        {
+          variant: 'L50',
+          kind: 'min-min',
+          limit: 100,
+          text: `every 50 ms block raises its warning in its own interval (${interval} ms)`,
+        },
+      ],
       note: 'The share of blocks of each length whose interval reading raised the eventLoop.delay.p99 warning (a block that did not is never reported as a warning at all).',
       ...common,
     }),
@@ -60,31 +93,72 @@ function report(out, suffix, withAccuracyTargets) {
       unit: 'ms',
       lowerIsBetter: true,
       samples: by((s) => s.warningAfterMs),
-      targets: withAccuracyTargets ? [{ variant: 'L50', kind: 'max-max', limit: interval, text: `a 50 ms block: warning within 1 interval (${interval} ms), worst case` }] : [],
+      targets: withAccuracyTargets
+        ? [
+            {
+              variant: 'L50',
+              kind: 'max-max',
+              limit: interval,
+              text: `a 50 ms block: warning within 1 interval (${interval} ms), worst case`,
+            },
+          ]
+        : [],
       note: 'Only blocks whose own interval raised the warning have a sample; the chart above says how many did.',
       ...common,
     }),
   ];
   const table = {
     title: `Per block length${suffix} (medians over repeats)`,
-    columns: ['block', 'true length ms', 'reported max ms', 'reported p99 ms', 'warned in its interval', 'warning value (p99) ms', 'warning after ms'],
+    columns: [
+      'block',
+      'true length ms',
+      'reported max ms',
+      'reported p99 ms',
+      'warned in its interval',
+      'warning value (p99) ms',
+      'warning after ms',
+    ],
     rows: LENGTHS.map((L) => {
       const s = out.samples.filter((x) => x.target === L);
       const med = (f) => round(median(s.map(f).filter((x) => x !== null)));
-      return [`${L} ms`, med((x) => x.truth), med((x) => x.reportedMax), med((x) => x.reportedP99), `${s.filter((x) => x.warned).length}/${s.length}`, med((x) => x.warningValue), med((x) => x.warningAfterMs)];
+      return [
+        `${L} ms`,
+        med((x) => x.truth),
+        med((x) => x.reportedMax),
+        med((x) => x.reportedP99),
+        `${s.filter((x) => x.warned).length}/${s.length}`,
+        med((x) => x.warningValue),
+        med((x) => x.warningAfterMs),
+      ];
     }),
   };
   return { comparisons, table };
 }
 
 export async function run({ quick, nodeBin, progress }) {
-  if (!hasPreload()) return { status: 'not measured', notes: [`${PRELOAD} does not exist yet (the preload has not landed).`], comparisons: [], tables: [] };
-  const parameters = { lengthsMs: LENGTHS, repeatsAt1s: quick ? 1 : 3, repeatsAtDefault: quick ? 0 : 1, maxEventLoopDelayMs: 10 };
+  if (!hasPreload())
+    return {
+      status: 'not measured',
+      notes: [`${PRELOAD} does not exist yet (the preload has not landed).`],
+      comparisons: [],
+      tables: [],
+    };
+  const parameters = {
+    lengthsMs: LENGTHS,
+    repeatsAt1s: quick ? 1 : 3,
+    repeatsAtDefault: quick ? 0 : 1,
+    maxEventLoopDelayMs: 10,
+  };
   const fast = await blocksUnderPreload({ nodeBin, sampleInterval: 1000, repeats: parameters.repeatsAt1s, progress });
   const parts = [report(fast, ', 1 s interval', true)];
   const raw = { interval1000: fast.samples };
   if (parameters.repeatsAtDefault) {
-    const slow = await blocksUnderPreload({ nodeBin, sampleInterval: 5000, repeats: parameters.repeatsAtDefault, progress });
+    const slow = await blocksUnderPreload({
+      nodeBin,
+      sampleInterval: 5000,
+      repeats: parameters.repeatsAtDefault,
+      progress,
+    });
     parts.push(report(slow, ', default 5 s interval', false));
     raw.interval5000 = slow.samples;
   }

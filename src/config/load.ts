@@ -16,7 +16,6 @@ import { ENV_PREFIX, isConfigEnv } from './env-names';
 import { deepMerge, getAt, isPlainObject, setAt } from './merge';
 import { PROFILES, type Profile, type TitanPerfConfig } from './types';
 
-
 export interface ResolveOptions {
   /** Defaults to process.env. */
   env?: Record<string, string | undefined>;
@@ -56,7 +55,8 @@ interface Layer {
 
 // Keys that reach Object.prototype when merged naively: refused by name, never dropped silently.
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
-const FORBIDDEN_EXPECTED = 'a setting name; __proto__, constructor and prototype are refused because they would reach the object prototype';
+const FORBIDDEN_EXPECTED =
+  'a setting name; __proto__, constructor and prototype are refused because they would reach the object prototype';
 
 function forbiddenKeyIssues(data: unknown, source: string, prefix: string[] = []): ConfigIssue[] {
   if (!isPlainObject(data) && !Array.isArray(data)) return [];
@@ -101,7 +101,8 @@ export function resolveConfig(opts: ResolveOptions = {}): ResolvedConfig {
   }
   for (const layer of layers) {
     issues.push(...forbiddenKeyIssues(layer.data, layer.source));
-    for (const r of layer.refused ?? []) issues.push({ path: r.path, value: r.name, expected: FORBIDDEN_EXPECTED, source: r.name });
+    for (const r of layer.refused ?? [])
+      issues.push({ path: r.path, value: r.name, expected: FORBIDDEN_EXPECTED, source: r.name });
   }
 
   let config = base;
@@ -129,13 +130,26 @@ function readConfigFile(file: string, issues: ConfigIssue[], strict: boolean): R
   try {
     // Symlinks are followed: Kubernetes mounts a ConfigMap as a chain of them. A FIFO, a device or
     // a huge file is refused without blocking; the sidecar (strict) also refuses a file others may write.
-    const read = readTrustedFile(file, { what: 'the config file', maxBytes: CONFIG_MAX_BYTES, strictOwner: strict, code: 'TITAN_PERF_CONFIG_UNSAFE' });
+    const read = readTrustedFile(file, {
+      what: 'the config file',
+      maxBytes: CONFIG_MAX_BYTES,
+      strictOwner: strict,
+      code: 'TITAN_PERF_CONFIG_UNSAFE',
+    });
     if (read === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
     text = read.text;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const why = e.code === 'TITAN_PERF_CONFIG_UNSAFE' ? e.message.replace(/^refusing the config file \S+: it /, '') : (e.code ?? 'error');
-    issues.push({ path: '', value: file, expected: `a readable JSON or YAML file (${why})`, source: 'TITAN_PERF_CONFIG' });
+    const why =
+      e.code === 'TITAN_PERF_CONFIG_UNSAFE'
+        ? e.message.replace(/^refusing the config file \S+: it /, '')
+        : (e.code ?? 'error');
+    issues.push({
+      path: '',
+      value: file,
+      expected: `a readable JSON or YAML file (${why})`,
+      source: 'TITAN_PERF_CONFIG',
+    });
     return undefined;
   }
   const ext = extname(file).toLowerCase();
@@ -148,13 +162,23 @@ function readConfigFile(file: string, issues: ConfigIssue[], strict: boolean): R
       data = YAML.parse(text, { prettyErrors: true, uniqueKeys: true });
     }
   } catch (err) {
-    issues.push({ path: '', value: file, expected: `valid ${ext === '.json' ? 'JSON' : 'YAML'} (${parseErrorWithoutText(err)})`, source: file });
+    issues.push({
+      path: '',
+      value: file,
+      expected: `valid ${ext === '.json' ? 'JSON' : 'YAML'} (${parseErrorWithoutText(err)})`,
+      source: file,
+    });
     return undefined;
   }
   if (data === null || data === undefined) return {};
   if (!isPlainObject(data)) {
     // The type only: a file named by mistake (a secret, /etc/shadow) must not be echoed into a log.
-    issues.push({ path: '', value: Array.isArray(data) ? 'a list' : `a ${typeof data}`, expected: 'a mapping at the top level', source: file });
+    issues.push({
+      path: '',
+      value: Array.isArray(data) ? 'a list' : `a ${typeof data}`,
+      expected: 'a mapping at the top level',
+      source: file,
+    });
     return undefined;
   }
   return data;
@@ -232,7 +256,8 @@ const SECRET_PATH = /password|secret|token/i;
 export function redact(path: string, value: unknown): unknown {
   if (SECRET_PATH.test(path) && !/(Env|File)$/.test(path)) return '[redacted]';
   // A mistyped URL (`redis:/:pw@host`, no `//`) still carries its credentials before the last `@`.
-  if (typeof value === 'string' && /url$/i.test(path) && value.includes('@')) return value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/*)?[\s\S]*@/, '$1[redacted]@');
+  if (typeof value === 'string' && /url$/i.test(path) && value.includes('@'))
+    return value.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/*)?[\s\S]*@/, '$1[redacted]@');
   if (typeof value === 'string') return value.replace(/\/\/[^/\s]*@/g, '//[redacted]@');
   return value;
 }
@@ -257,7 +282,10 @@ function validateWithFallback(
       const unknownKey = issue.type === 'strict_object' && issue.expected === 'never';
       // An unknown key is named so it can be fixed, unless it does not look like a name at all:
       // a file given by mistake (a secret, a password hash) must not reach a log through its keys.
-      const dotted = unknownKey && !/^[A-Za-z0-9_-]{1,64}$/.test(path[path.length - 1]) ? [...path.slice(0, -1), '(unrecognised key)'].join('.') : path.join('.');
+      const dotted =
+        unknownKey && !/^[A-Za-z0-9_-]{1,64}$/.test(path[path.length - 1])
+          ? [...path.slice(0, -1), '(unrecognised key)'].join('.')
+          : path.join('.');
       if (!seen.has(dotted)) {
         seen.add(dotted);
         const parent = getAt(base, path.slice(0, -1));
@@ -310,4 +338,3 @@ function fullSchema() {
 export function validateConfig(config: unknown): TitanPerfConfig {
   return resolveConfig({ env: {}, file: null, code: config, strict: true }).config;
 }
-

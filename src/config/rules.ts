@@ -36,7 +36,11 @@ export const SIZE_RE = /^(\d+)\s*(b|k|kb|m|mb|g|gb)?$/i;
 export function size(what: string, maxBytes: number) {
   // Without a ceiling, '99999999999999999999999gb' passes here and fails at the first write.
   const msg = `${what}, at most ${maxBytes / 1024 ** 3}gb`;
-  return v.pipe(v.string(msg), v.regex(SIZE_RE, msg), v.check((s) => !SIZE_RE.test(s) || parseSize(s) <= maxBytes, msg));
+  return v.pipe(
+    v.string(msg),
+    v.regex(SIZE_RE, msg),
+    v.check((s) => !SIZE_RE.test(s) || parseSize(s) <= maxBytes, msg),
+  );
 }
 
 export function section<T extends V.ObjectEntries>(entries: T) {

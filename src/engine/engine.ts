@@ -112,7 +112,11 @@ export class Engine {
   constructor(opts: EngineOptions) {
     const names = new Set<string>();
     for (const s of opts.stores) {
-      if (names.has(s.name)) throw new TitanPerfError('TITAN_PERF_DUPLICATE_STORE', `two stores are named '${s.name}'; store names key the journal and must be unique`);
+      if (names.has(s.name))
+        throw new TitanPerfError(
+          'TITAN_PERF_DUPLICATE_STORE',
+          `two stores are named '${s.name}'; store names key the journal and must be unique`,
+        );
       names.add(s.name);
     }
     this.stores = opts.stores;
@@ -150,7 +154,8 @@ export class Engine {
   async verify(): Promise<VerifyResult> {
     const { entries: plan } = await this.planChanges({});
     const drift = plan.filter((e) => e.action === 'change');
-    for (const d of drift) this.log({ event: 'drift', store: d.store, key: d.key, current: d.current, desired: d.desired });
+    for (const d of drift)
+      this.log({ event: 'drift', store: d.store, key: d.key, current: d.current, desired: d.desired });
     return { plan, drift, unavailable: unavailableStores(plan), inSync: drift.length === 0 };
   }
 
@@ -163,7 +168,15 @@ export class Engine {
     const atomic = opts.atomic ?? true;
     await this.check();
     const { entries, changes: planned } = await this.planChanges(opts);
-    const result: ApplyResult = { plan: entries, changed: [], failed: [], rolledBack: [], unavailable: unavailableStores(entries), dryRun: !!opts.dryRun, ok: true };
+    const result: ApplyResult = {
+      plan: entries,
+      changed: [],
+      failed: [],
+      rolledBack: [],
+      unavailable: unavailableStores(entries),
+      dryRun: !!opts.dryRun,
+      ok: true,
+    };
     if (opts.dryRun || planned.length === 0) return result;
 
     const { fresh: newlyJournalled, refused } = await this.journalOriginals(planned);
@@ -220,9 +233,17 @@ export class Engine {
             result.rolledBack.push({ store: store.name, key: entry.key });
             result.changed = result.changed.filter((c) => !(c.store === store.name && c.key === entry.key));
             // Only originals this run recorded are dropped: older ones are still the true originals.
-            if (newlyJournalled.has(`${store.name}\0${entry.key}`)) await this.journalFor(store).forget(store.name, entry.key);
+            if (newlyJournalled.has(`${store.name}\0${entry.key}`))
+              await this.journalFor(store).forget(store.name, entry.key);
           } catch (err) {
-            result.failed.push(failure(store.name, entry.key, err, 'rollback of this run failed; `rollback` restores it from the journal: '));
+            result.failed.push(
+              failure(
+                store.name,
+                entry.key,
+                err,
+                'rollback of this run failed; `rollback` restores it from the journal: ',
+              ),
+            );
           }
         }
       }
@@ -287,7 +308,8 @@ export class Engine {
     const out: JournalEntry[] = [];
     const fileJournalStores = this.stores.filter((s) => this.journalFor(s) === this.journal);
     if (fileJournalStores.length > 0) out.push(...(await this.journal.originals()));
-    for (const s of this.stores) if (this.journalFor(s) !== this.journal) out.push(...(await this.journalFor(s).originals(s.name)));
+    for (const s of this.stores)
+      if (this.journalFor(s) !== this.journal) out.push(...(await this.journalFor(s).originals(s.name)));
     return out;
   }
 
@@ -295,13 +317,17 @@ export class Engine {
     if (value === null) {
       if (!store.remove) return; // The setting did not exist before and cannot be made absent: nothing to restore.
       await store.remove(key);
-      if ((await store.read(key)) !== null) throw new TitanPerfError('TITAN_PERF_READBACK_MISMATCH', `removed ${key} but it is still present`);
+      if ((await store.read(key)) !== null)
+        throw new TitanPerfError('TITAN_PERF_READBACK_MISMATCH', `removed ${key} but it is still present`);
       return;
     }
     await store.write(key, value);
     const readBack = await store.read(key);
     if (readBack === null || normaliseValue(readBack) !== normaliseValue(value)) {
-      throw new TitanPerfError('TITAN_PERF_READBACK_MISMATCH', `restored ${JSON.stringify(value)} but read back ${JSON.stringify(readBack)}`);
+      throw new TitanPerfError(
+        'TITAN_PERF_READBACK_MISMATCH',
+        `restored ${JSON.stringify(value)} but read back ${JSON.stringify(readBack)}`,
+      );
     }
   }
 
@@ -324,7 +350,9 @@ export class Engine {
    * whose original this run recorded for the first time, and the stores whose
    * journal refused (their settings must not be written).
    */
-  private async journalOriginals(changes: PlannedChange[]): Promise<{ fresh: Set<string>; refused: { store: string; failure: SettingFailure }[] }> {
+  private async journalOriginals(
+    changes: PlannedChange[],
+  ): Promise<{ fresh: Set<string>; refused: { store: string; failure: SettingFailure }[] }> {
     const byJournal = new Map<Journal, JournalEntry[]>();
     const at = Date.now();
     for (const { store, entry } of changes) {
@@ -346,7 +374,12 @@ export class Engine {
         // The file journal failing is not a store's problem: nothing can be written safely at all.
         if (journal === this.journal) throw err;
         for (const name of new Set(entries.map((e) => e.store))) {
-          const f = failure(name, UNAVAILABLE_KEY, err, 'cannot journal the originals, so none of its settings was written: ');
+          const f = failure(
+            name,
+            UNAVAILABLE_KEY,
+            err,
+            'cannot journal the originals, so none of its settings was written: ',
+          );
           refused.push({ store: name, failure: f });
           this.log({ event: 'journal-failed', store: name, error: f.message, code: f.code });
         }
@@ -364,7 +397,14 @@ export class Engine {
         desired = await store.desired();
       } catch (err) {
         // One store down (an unreachable Redis) must not stop the others.
-        entries.push({ store: store.name, key: UNAVAILABLE_KEY, current: null, desired: '', action: 'skip', reason: (err as Error).message });
+        entries.push({
+          store: store.name,
+          key: UNAVAILABLE_KEY,
+          current: null,
+          desired: '',
+          action: 'skip',
+          reason: (err as Error).message,
+        });
         continue;
       }
       for (const setting of desired) {
@@ -406,11 +446,14 @@ export const UNAVAILABLE_KEY = '*';
 export const STORE_UNAVAILABLE_CODE = 'TITAN_PERF_STORE_UNAVAILABLE';
 
 export function unavailableStores(plan: PlanEntry[]): { store: string; reason: string }[] {
-  return plan.filter((e) => e.key === UNAVAILABLE_KEY).map((e) => ({ store: e.store, reason: e.reason ?? 'unavailable' }));
+  return plan
+    .filter((e) => e.key === UNAVAILABLE_KEY)
+    .map((e) => ({ store: e.store, reason: e.reason ?? 'unavailable' }));
 }
 
 function failure(store: string, key: string, err: unknown, prefix = ''): SettingFailure {
-  const code = err instanceof TitanPerfError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'TITAN_PERF_WRITE_FAILED');
+  const code =
+    err instanceof TitanPerfError ? err.code : ((err as NodeJS.ErrnoException).code ?? 'TITAN_PERF_WRITE_FAILED');
   return { store, key, code, message: prefix + (err as Error).message };
 }
 
@@ -423,10 +466,14 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
   process.stderr.write(`titan-perf: test delay after journal, ${ms} ms (TITAN_PERF_TEST_DELAY_AFTER_JOURNAL_MS)\n`);
   return new Promise((resolve) => {
     const t = setTimeout(resolve, ms);
-    signal?.addEventListener('abort', () => {
-      clearTimeout(t);
-      resolve();
-    }, { once: true });
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(t);
+        resolve();
+      },
+      { once: true },
+    );
   });
 }
 

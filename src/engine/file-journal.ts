@@ -90,7 +90,10 @@ export class FileJournal implements Journal {
         continue;
       }
       if (Date.now() > until) {
-        throw new TitanPerfError('TITAN_PERF_JOURNAL_LOCKED', `the journal ${this.path} stayed locked by another titan-perf process for ${LOCK_WAIT_MS} ms (${lock}); retry when it is done`);
+        throw new TitanPerfError(
+          'TITAN_PERF_JOURNAL_LOCKED',
+          `the journal ${this.path} stayed locked by another titan-perf process for ${LOCK_WAIT_MS} ms (${lock}); retry when it is done`,
+        );
       }
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }

@@ -19,7 +19,13 @@ const CONTROL_RE = /[\x00-\x1f\x7f]/;
 /** The journal's entries; an empty list when the file does not exist yet. */
 export function parseJournal(dir: string, path: string): JournalEntry[] {
   checkTrustedDir(dir, 'the state directory', 'TITAN_PERF_STATE_DIR_UNSAFE');
-  const file = readTrustedFile(path, { what: 'the journal', maxBytes: JOURNAL_MAX_BYTES, noFollow: true, strictOwner: true, code: 'TITAN_PERF_JOURNAL_UNSAFE' });
+  const file = readTrustedFile(path, {
+    what: 'the journal',
+    maxBytes: JOURNAL_MAX_BYTES,
+    noFollow: true,
+    strictOwner: true,
+    code: 'TITAN_PERF_JOURNAL_UNSAFE',
+  });
   if (file === null) return [];
   return parseJournalText(file.text, path);
 }
@@ -33,7 +39,8 @@ export function parseJournalText(text: string, path: string): JournalEntry[] {
     // JSON.parse quotes the text it chokes on: that must not reach a log.
     throw corrupt(path, 'not JSON');
   }
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) throw corrupt(path, 'not an object at the top level');
+  if (typeof data !== 'object' || data === null || Array.isArray(data))
+    throw corrupt(path, 'not an object at the top level');
   const { version, entries } = data as { version?: unknown; entries?: unknown };
   if (version !== 1) throw corrupt(path, 'unknown version (expected 1)');
   if (!Array.isArray(entries)) throw corrupt(path, "'entries' is not a list");
@@ -53,8 +60,12 @@ function entryProblem(e: unknown): string | undefined {
   if (typeof e !== 'object' || e === null || Array.isArray(e)) return 'not an object';
   const { store, key, original, at, owner } = e as Record<string, unknown>;
   if (typeof store !== 'string' || !STORE_RE.test(store)) return "'store' is not a store name";
-  if (typeof key !== 'string' || key.length === 0 || key.length > 4096 || CONTROL_RE.test(key)) return "'key' is not a setting name";
-  if (original !== null && (typeof original !== 'string' || original.length > MAX_ORIGINAL || original.includes('\0'))) {
+  if (typeof key !== 'string' || key.length === 0 || key.length > 4096 || CONTROL_RE.test(key))
+    return "'key' is not a setting name";
+  if (
+    original !== null &&
+    (typeof original !== 'string' || original.length > MAX_ORIGINAL || original.includes('\0'))
+  ) {
     return "'original' is neither text nor null";
   }
   if (typeof at !== 'number' || !Number.isFinite(at)) return "'at' is not a time";

@@ -14,7 +14,17 @@
  * queue, so the daemon's shutdown rollback waits for its own pass.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, linkSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  linkSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { TitanPerfError } from '../errors';
@@ -50,7 +60,14 @@ export function processStartTime(pid: number): string | null {
 }
 
 export function ownRecord(operation: string): LockRecord {
-  return { pid: process.pid, start: processStartTime(process.pid), host: hostname(), operation, at: Date.now(), token: randomBytes(8).toString('hex') };
+  return {
+    pid: process.pid,
+    start: processStartTime(process.pid),
+    host: hostname(),
+    operation,
+    at: Date.now(),
+    token: randomBytes(8).toString('hex'),
+  };
 }
 
 /** Reads a lock file; null when it is absent, empty or not a lock record. */
@@ -64,11 +81,20 @@ export function readLockRecord(path: string): LockRecord | null {
   try {
     const r = JSON.parse(text) as Partial<LockRecord>;
     if (!Number.isInteger(r.pid) || (r.pid as number) <= 0 || typeof r.host !== 'string') return null;
-    return { pid: r.pid as number, start: typeof r.start === 'string' ? r.start : null, host: r.host, operation: String(r.operation ?? '?'), at: Number(r.at) || 0, token: String(r.token ?? '') };
+    return {
+      pid: r.pid as number,
+      start: typeof r.start === 'string' ? r.start : null,
+      host: r.host,
+      operation: String(r.operation ?? '?'),
+      at: Number(r.at) || 0,
+      token: String(r.token ?? ''),
+    };
   } catch {
     // The journal's own lock once held only a pid: read that form too.
     const pid = Number.parseInt(text, 10);
-    return Number.isInteger(pid) && pid > 0 ? { pid, start: null, host: hostname(), operation: '?', at: 0, token: '' } : null;
+    return Number.isInteger(pid) && pid > 0
+      ? { pid, start: null, host: hostname(), operation: '?', at: 0, token: '' }
+      : null;
   }
 }
 
@@ -130,7 +156,10 @@ export function breakStaleLock(path: string, stale: LockRecord | null): void {
     return; // Someone else broke it first.
   }
   const moved = readLockRecord(aside);
-  const same = stale === null ? moved === null : moved !== null && moved.pid === stale.pid && moved.token === stale.token && moved.at === stale.at;
+  const same =
+    stale === null
+      ? moved === null
+      : moved !== null && moved.pid === stale.pid && moved.token === stale.token && moved.at === stale.at;
   if (!same) {
     try {
       linkSync(aside, path);
@@ -217,7 +246,10 @@ export class StateLock implements OperationLock {
 
 function interrupted(operation: string, signal: AbortSignal): TitanPerfError {
   const why = signal.reason instanceof Error ? signal.reason.message : 'interrupted';
-  return new TitanPerfError('TITAN_PERF_INTERRUPTED', `${operation} did not start: it was waiting for the state lock when ${why}`);
+  return new TitanPerfError(
+    'TITAN_PERF_INTERRUPTED',
+    `${operation} did not start: it was waiting for the state lock when ${why}`,
+  );
 }
 
 /** Whether `p` settled before `until` (false also when `signal` fires first). */

@@ -5,7 +5,14 @@
  * privilege, which is a warning: an unprivileged run is expected to
  * tune what it can and say what it could not.
  */
-import { STORE_UNAVAILABLE_CODE, UNAVAILABLE_KEY, type ApplyResult, type Engine, type RollbackResult, type SettingFailure } from '../engine/engine';
+import {
+  STORE_UNAVAILABLE_CODE,
+  UNAVAILABLE_KEY,
+  type ApplyResult,
+  type Engine,
+  type RollbackResult,
+  type SettingFailure,
+} from '../engine/engine';
 import type { PlanEntry } from '../engine/types';
 import type { Area, AreaReport, OptimizationError, RollbackReport } from './types';
 
@@ -26,7 +33,8 @@ export function reportFromApply(area: Area, r: ApplyResult): AreaReport {
   const report: AreaReport = { area, applied: [], warnings: [], errors: [] };
   for (const c of r.changed) report.applied.push(`${c.store} ${c.key}: ${c.from ?? '(absent)'} -> ${c.to}`);
   for (const e of r.plan) {
-    if (e.action === 'skip' && e.key === UNAVAILABLE_KEY) report.errors.push({ area, code: STORE_UNAVAILABLE_CODE, message: `${e.store}: ${e.reason ?? 'unavailable'}` });
+    if (e.action === 'skip' && e.key === UNAVAILABLE_KEY)
+      report.errors.push({ area, code: STORE_UNAVAILABLE_CODE, message: `${e.store}: ${e.reason ?? 'unavailable'}` });
     else if (e.action === 'skip') report.warnings.push(`${e.store} ${e.key} not applied: ${e.reason ?? 'skipped'}`);
     for (const w of e.warnings ?? []) if (e.action === 'change') report.warnings.push(`${e.store} ${e.key}: ${w}`);
   }
@@ -34,7 +42,8 @@ export function reportFromApply(area: Area, r: ApplyResult): AreaReport {
     if (PRIVILEGE_CODES.has(f.code)) report.warnings.push(`${failureLine(f)}; needs privilege`);
     else report.errors.push({ area, code: f.code, message: `${f.store} ${f.key}: ${f.message}`, key: f.key });
   }
-  for (const b of r.rolledBack) report.warnings.push(`${b.store} ${b.key}: put back after a failure in the same run (atomic apply)`);
+  for (const b of r.rolledBack)
+    report.warnings.push(`${b.store} ${b.key}: put back after a failure in the same run (atomic apply)`);
   return report;
 }
 

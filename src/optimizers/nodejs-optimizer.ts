@@ -50,7 +50,11 @@ export class NodeJSOptimizer extends EventEmitter {
     const config = mode === 'tuned' ? this.config : { ...this.config, tuneFetch: false, tuneHttpAgents: false };
     const agent = new Agent({ config });
     agent.on('performance-warning', this.forward);
-    for (const p of this.pools) this.poolRemovals.set(p, agent.addDbPool(() => p.reading(agent.config.sampleInterval)));
+    for (const p of this.pools)
+      this.poolRemovals.set(
+        p,
+        agent.addDbPool(() => p.reading(agent.config.sampleInterval)),
+      );
     agent.start();
     this.own = agent;
     this.mode = mode;
@@ -76,17 +80,24 @@ export class NodeJSOptimizer extends EventEmitter {
     let agent: RuntimeAgent;
     if (preload && preload !== this.own) {
       agent = preload;
-      report.warnings.push('the titan-perf preload already runs in this process: its tuning is kept (configure it through TITAN_PERF_* / TITAN_PERF_CONFIG)');
-      if (!preload.listeners('performance-warning').includes(this.forward)) preload.on('performance-warning', this.forward);
+      report.warnings.push(
+        'the titan-perf preload already runs in this process: its tuning is kept (configure it through TITAN_PERF_* / TITAN_PERF_CONFIG)',
+      );
+      if (!preload.listeners('performance-warning').includes(this.forward))
+        preload.on('performance-warning', this.forward);
     } else {
       agent = this.mode === 'tuned' && this.own && this.own.config === this.config ? this.own : this.start('tuned');
     }
     const status = agent.status();
     for (const t of status.tuning) {
-      if (t.state === 'tuned' || t.state === 'armed') report.applied.push(`nodejs ${t.name}: ${t.state}${t.reason ? ` (${t.reason})` : ''}`);
-      else if (t.state !== 'off') report.warnings.push(`nodejs ${t.name}: ${t.state}${t.reason ? `: ${t.reason}` : ''}`);
+      if (t.state === 'tuned' || t.state === 'armed')
+        report.applied.push(`nodejs ${t.name}: ${t.state}${t.reason ? ` (${t.reason})` : ''}`);
+      else if (t.state !== 'off')
+        report.warnings.push(`nodejs ${t.name}: ${t.state}${t.reason ? `: ${t.reason}` : ''}`);
     }
-    report.applied.push(`nodejs watching: event-loop delay > ${agent.config.maxEventLoopDelay} ms, utilization > ${agent.config.maxEventLoopUtilization}, heap > ${agent.config.maxHeapUsage} of its limit`);
+    report.applied.push(
+      `nodejs watching: event-loop delay > ${agent.config.maxEventLoopDelay} ms, utilization > ${agent.config.maxEventLoopUtilization}, heap > ${agent.config.maxHeapUsage} of its limit`,
+    );
     for (const v of status.verdicts) {
       if (v.severity !== 'info') report.warnings.push(`nodejs ${v.id}: ${v.message}${v.fix ? `; fix: ${v.fix}` : ''}`);
     }
@@ -111,7 +122,11 @@ export class NodeJSOptimizer extends EventEmitter {
     const p = pool as unknown as DatabaseConnectionPool;
     this.pools.add(p);
     const agent = this.agent;
-    if (agent) this.poolRemovals.set(p, agent.addDbPool(() => pool.reading(agent.config.sampleInterval)));
+    if (agent)
+      this.poolRemovals.set(
+        p,
+        agent.addDbPool(() => pool.reading(agent.config.sampleInterval)),
+      );
     // A pool the caller closes itself must also leave the agent's readings and this optimizer's close() list.
     const close = pool.close.bind(pool);
     pool.close = (timeoutMs?: number) => {
@@ -134,7 +149,9 @@ export class NodeJSOptimizer extends EventEmitter {
         else if (t.state === 'armed') report.restored.push(`nodejs ${t.name}: disarmed (never tuned)`);
       }
     } else if (this.usesPreloadAgent) {
-      report.warnings.push('the in-process tuning belongs to the titan-perf preload; remove it from NODE_OPTIONS (or set TITAN_PERF_DISABLED=1) to undo it');
+      report.warnings.push(
+        'the in-process tuning belongs to the titan-perf preload; remove it from NODE_OPTIONS (or set TITAN_PERF_DISABLED=1) to undo it',
+      );
     }
     return report;
   }

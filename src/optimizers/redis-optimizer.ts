@@ -61,8 +61,15 @@ export class RedisOptimizer {
 
   private build(warnings: string[]): RedisEngine {
     const config = { ...this.config, system: { ...this.config.system, enabled: false } };
-    const built = createSidecarEngine({ config, stateDir: this.config.dataDir, warn: (m) => warnings.push(`redis: ${m}`) });
-    if (!built.redis) throw Object.assign(new Error(built.redisUnavailable ?? 'the Redis store could not be built'), { code: STORE_UNAVAILABLE_CODE });
+    const built = createSidecarEngine({
+      config,
+      stateDir: this.config.dataDir,
+      warn: (m) => warnings.push(`redis: ${m}`),
+    });
+    if (!built.redis)
+      throw Object.assign(new Error(built.redisUnavailable ?? 'the Redis store could not be built'), {
+        code: STORE_UNAVAILABLE_CODE,
+      });
     return built as unknown as RedisEngine;
   }
 
@@ -72,7 +79,7 @@ export class RedisOptimizer {
       report.warnings.push('redis.enabled is false: Redis left alone');
       return report;
     }
-    let built: (RedisEngine) | undefined;
+    let built: RedisEngine | undefined;
     try {
       built = this.build(report.warnings);
       // Connect first so that an unreachable server is one error with its own code, not a skipped plan.
@@ -99,9 +106,15 @@ export class RedisOptimizer {
   async performHealthCheck(...args: unknown[]): Promise<RedisHealthCheck> {
     checkNoArguments('performHealthCheck', args);
     const server = this.server;
-    if (!this.config.redis.enabled) return { healthy: false, server, recommendations: [], error: { area: 'redis', code: 'TITAN_PERF_REDIS_DISABLED', message: 'redis.enabled is false' } };
+    if (!this.config.redis.enabled)
+      return {
+        healthy: false,
+        server,
+        recommendations: [],
+        error: { area: 'redis', code: 'TITAN_PERF_REDIS_DISABLED', message: 'redis.enabled is false' },
+      };
     const warnings: string[] = [];
-    let built: (RedisEngine) | undefined;
+    let built: RedisEngine | undefined;
     try {
       built = this.build(warnings);
       const health = await built.redis.health();
@@ -128,9 +141,15 @@ export class RedisOptimizer {
 
   /** Restores the originals journalled in Redis (by this or any earlier process holding the lease). */
   async rollback(): Promise<RollbackReport> {
-    if (!this.config.redis.enabled) return { success: true, restored: [], errors: [], warnings: ['redis.enabled is false: nothing to roll back in Redis'] };
+    if (!this.config.redis.enabled)
+      return {
+        success: true,
+        restored: [],
+        errors: [],
+        warnings: ['redis.enabled is false: nothing to roll back in Redis'],
+      };
     const warnings: string[] = [];
-    let built: (RedisEngine) | undefined;
+    let built: RedisEngine | undefined;
     try {
       built = this.build(warnings);
       await built.redis.client();

@@ -43,7 +43,13 @@ export class SystemOptimizer {
   }
 
   async optimize(): Promise<AreaReport> {
-    if (!this.config.system.enabled) return { area: 'system', applied: [], warnings: ['system.enabled is false: kernel parameters and log rotation left alone'], errors: [] };
+    if (!this.config.system.enabled)
+      return {
+        area: 'system',
+        applied: [],
+        warnings: ['system.enabled is false: kernel parameters and log rotation left alone'],
+        errors: [],
+      };
     let built: SidecarEngine | undefined;
     try {
       built = this.build();
@@ -74,7 +80,10 @@ export class SystemOptimizer {
     checkNoArguments('getSystemMetrics', args);
     const built = this.build();
     try {
-      const readings = await readSystemReadings({ procRoot: this.procRoot, sysctl: this.config.system.enabled ? built.sysctl : undefined });
+      const readings = await readSystemReadings({
+        procRoot: this.procRoot,
+        sysctl: this.config.system.enabled ? built.sysctl : undefined,
+      });
       // Drift from the engine already built, not a second one.
       const drift = this.config.system.enabled ? await appliedDrift(built.engine) : [];
       return { ...readings, drift };

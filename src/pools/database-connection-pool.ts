@@ -74,10 +74,19 @@ export class DatabaseConnectionPool<T extends object = object> {
     this.max = o.max === undefined ? defaults.maxConnections : checkInt(`${arg} options.max`, o.max, 1, 10_000);
     const min = o.min === undefined ? 0 : checkInt(`${arg} options.min`, o.min, 0, this.max);
     this.acquireTimeout =
-      o.acquireTimeout === undefined ? defaults.timeout : checkInt(`${arg} options.acquireTimeout`, o.acquireTimeout, 1, 3_600_000, 'ms');
-    const idleTimeout = o.idleTimeout === undefined ? 30_000 : checkInt(`${arg} options.idleTimeout`, o.idleTimeout, 100, 86_400_000, 'ms');
-    const validate = o.validate === undefined ? undefined : checkFunction<(c: T) => boolean | Promise<boolean>>(`${arg} options.validate`, o.validate);
-    if (isPoolNameTaken(this.name)) throw new ArgumentError(`${arg} name`, name, 'a name no other open pool uses (close the old one first)');
+      o.acquireTimeout === undefined
+        ? defaults.timeout
+        : checkInt(`${arg} options.acquireTimeout`, o.acquireTimeout, 1, 3_600_000, 'ms');
+    const idleTimeout =
+      o.idleTimeout === undefined
+        ? 30_000
+        : checkInt(`${arg} options.idleTimeout`, o.idleTimeout, 100, 86_400_000, 'ms');
+    const validate =
+      o.validate === undefined
+        ? undefined
+        : checkFunction<(c: T) => boolean | Promise<boolean>>(`${arg} options.validate`, o.validate);
+    if (isPoolNameTaken(this.name))
+      throw new ArgumentError(`${arg} name`, name, 'a name no other open pool uses (close the old one first)');
 
     const factory: Factory<T> = {
       create: () => this.createConnection(create),
@@ -108,8 +117,10 @@ export class DatabaseConnectionPool<T extends object = object> {
     };
     // Required here rather than at the top: loading the library (its types,
     // the optimizers) never pays for generic-pool, an optional dependency.
-    const genericPool = requireOptional<typeof import('generic-pool')>('generic-pool', 'createDatabaseConnectionPool', () =>
-      require('generic-pool'),
+    const genericPool = requireOptional<typeof import('generic-pool')>(
+      'generic-pool',
+      'createDatabaseConnectionPool',
+      () => require('generic-pool'),
     );
     this.pool = genericPool.createPool(factory, opts);
     // Without a listener these events are silently dropped; the count feeds the message of a later timeout.
@@ -123,7 +134,10 @@ export class DatabaseConnectionPool<T extends object = object> {
     try {
       const c = await create();
       if (typeof c !== 'object' || c === null) {
-        throw new TitanPerfError(POOL_ERROR_CODES.connectFailed, `database pool '${this.name}': create() returned ${String(c)}, expected a connection object`);
+        throw new TitanPerfError(
+          POOL_ERROR_CODES.connectFailed,
+          `database pool '${this.name}': create() returned ${String(c)}, expected a connection object`,
+        );
       }
       this.failedCreates = 0;
       this.lastCreateError = undefined;
@@ -139,7 +153,8 @@ export class DatabaseConnectionPool<T extends object = object> {
 
   /** Borrows a connection; fails with TITAN_PERF_POOL_ACQUIRE_TIMEOUT (or _CONNECT_FAILED when the server refused) after acquireTimeout ms. */
   async acquire(): Promise<T> {
-    if (this.closing) throw new TitanPerfError(POOL_ERROR_CODES.closed, `database pool '${this.name}' is closed; create a new one`);
+    if (this.closing)
+      throw new TitanPerfError(POOL_ERROR_CODES.closed, `database pool '${this.name}' is closed; create a new one`);
     const start = performance.now();
     try {
       const c = await this.pool.acquire();
@@ -193,7 +208,11 @@ export class DatabaseConnectionPool<T extends object = object> {
 
   private checkBorrowed(method: string, connection: T): void {
     if (!this.pool.isBorrowedResource(connection)) {
-      throw new ArgumentError(`DatabaseConnectionPool.${method} connection`, typeof connection === 'object' ? '[object]' : connection, `a connection borrowed from pool '${this.name}' with acquire() and not yet released`);
+      throw new ArgumentError(
+        `DatabaseConnectionPool.${method} connection`,
+        typeof connection === 'object' ? '[object]' : connection,
+        `a connection borrowed from pool '${this.name}' with acquire() and not yet released`,
+      );
     }
   }
 
@@ -206,7 +225,8 @@ export class DatabaseConnectionPool<T extends object = object> {
   reading(windowMs = DEFAULT_WINDOW_MS): DbPoolReading {
     const since = Date.now() - windowMs;
     const recent: number[] = [];
-    for (let i = 0; i < Math.min(this.waitCount, WAIT_SAMPLES); i++) if (this.waitAt[i] >= since) recent.push(this.waits[i]);
+    for (let i = 0; i < Math.min(this.waitCount, WAIT_SAMPLES); i++)
+      if (this.waitAt[i] >= since) recent.push(this.waits[i]);
     recent.sort((a, b) => a - b);
     return {
       name: this.name,

@@ -58,7 +58,10 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
       u = new URL(config.url);
     } catch {
       // Not rethrown: Node's error keeps the whole URL, credentials included, in `input`.
-      throw new RedisError(REDIS_ERROR_CODES.badUrl, 'redis.url is not a valid URL (redis://[user:password@]host:port[/db]); the value is not shown because it may hold credentials');
+      throw new RedisError(
+        REDIS_ERROR_CODES.badUrl,
+        'redis.url is not a valid URL (redis://[user:password@]host:port[/db]); the value is not shown because it may hold credentials',
+      );
     }
     host = u.hostname.replace(/^\[|\]$/g, '') || host;
     if (u.port) port = Number(u.port);
@@ -81,7 +84,11 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
   if (config.passwordFile) {
     try {
       // Symlinks followed (a mounted secret is one); a FIFO or /dev/zero is refused, not waited on or read forever.
-      const read = readTrustedFile(config.passwordFile, { what: 'redis.passwordFile', maxBytes: 64 * 1024, code: 'ENOTREGULAR' });
+      const read = readTrustedFile(config.passwordFile, {
+        what: 'redis.passwordFile',
+        maxBytes: 64 * 1024,
+        code: 'ENOTREGULAR',
+      });
       if (read === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
       // A mounted secret usually ends in a newline that is not part of the password.
       password = read.text.replace(/\r?\n$/, '');
@@ -98,7 +105,11 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
     tlsOptions = { servername: /^[\d.:]+$/.test(host) ? undefined : host };
     if (config.tlsCaFile) {
       try {
-        const read = readTrustedFile(config.tlsCaFile, { what: 'redis.tlsCaFile', maxBytes: 4 * 1024 * 1024, code: 'ENOTREGULAR' });
+        const read = readTrustedFile(config.tlsCaFile, {
+          what: 'redis.tlsCaFile',
+          maxBytes: 4 * 1024 * 1024,
+          code: 'ENOTREGULAR',
+        });
         if (read === null) throw Object.assign(new Error('ENOENT'), { code: 'ENOENT' });
         tlsOptions.ca = read.text;
       } catch (err) {
@@ -144,7 +155,9 @@ export function redisTarget(config: RedisConfig, opts: ConnectOptions = {}): Red
  */
 export async function connectRedis(config: RedisConfig, opts: ConnectOptions = {}): Promise<Redis> {
   const target = redisTarget(config, opts);
-  const { default: IORedis } = requireOptional<typeof import('ioredis')>('ioredis', 'Redis (redis.enabled)', () => require('ioredis'));
+  const { default: IORedis } = requireOptional<typeof import('ioredis')>('ioredis', 'Redis (redis.enabled)', () =>
+    require('ioredis'),
+  );
   const client = new IORedis(target.options);
   let lastError: unknown;
   let authError: unknown;

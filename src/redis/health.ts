@@ -130,7 +130,12 @@ export async function redisHealth(client: Redis): Promise<RedisHealth> {
   if (Array.isArray(latencyRaw)) {
     for (const row of latencyRaw as unknown[]) {
       if (!Array.isArray(row) || row.length < 4) continue;
-      latency.push({ event: String(row[0]), at: Number(row[1]) * 1000, latestMs: Number(row[2]), maxMs: Number(row[3]) });
+      latency.push({
+        event: String(row[0]),
+        at: Number(row[1]) * 1000,
+        latestMs: Number(row[2]),
+        maxMs: Number(row[3]),
+      });
     }
   }
 

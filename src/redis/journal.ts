@@ -20,7 +20,11 @@ export class RedisJournal implements Journal {
   private readonly describe: (err: unknown, what: string) => unknown;
 
   /** `client` may be a connection or a function resolving to one (a store that connects on first use). */
-  constructor(client: Redis | (() => Promise<Redis>), keyPrefix: string, describe: (err: unknown, what: string) => unknown = (err) => err) {
+  constructor(
+    client: Redis | (() => Promise<Redis>),
+    keyPrefix: string,
+    describe: (err: unknown, what: string) => unknown = (err) => err,
+  ) {
     this.client = typeof client === 'function' ? client : () => Promise.resolve(client);
     this.key = `${keyPrefix}:config-originals`;
     this.describe = describe;
@@ -39,7 +43,9 @@ export class RedisJournal implements Journal {
   }
 
   async recordOriginal(entry: JournalEntry): Promise<void> {
-    await this.call(`the journal write (HSETNX ${this.key})`, (c) => c.hsetnx(this.key, RedisJournal.field(entry.store, entry.key), JSON.stringify(entry)));
+    await this.call(`the journal write (HSETNX ${this.key})`, (c) =>
+      c.hsetnx(this.key, RedisJournal.field(entry.store, entry.key), JSON.stringify(entry)),
+    );
   }
 
   /** Several originals in one MULTI: all recorded (each only if absent) or none. */
@@ -68,7 +74,9 @@ export class RedisJournal implements Journal {
   }
 
   async original(store: string, key: string): Promise<JournalEntry | null> {
-    const text = await this.call(`the journal read (HGET ${this.key})`, (c) => c.hget(this.key, RedisJournal.field(store, key)));
+    const text = await this.call(`the journal read (HGET ${this.key})`, (c) =>
+      c.hget(this.key, RedisJournal.field(store, key)),
+    );
     return text ? (JSON.parse(text) as JournalEntry) : null;
   }
 

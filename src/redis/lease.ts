@@ -56,7 +56,16 @@ export class RedisLease {
       return true;
     }
     // Ours already (a second acquire, or a renewal that raced): extend it.
-    const renewed = Number(await this.client.eval(RENEW, 1 + this.touchKeys.length, this.key, ...this.touchKeys, this.token, String(this.ttlMs)));
+    const renewed = Number(
+      await this.client.eval(
+        RENEW,
+        1 + this.touchKeys.length,
+        this.key,
+        ...this.touchKeys,
+        this.token,
+        String(this.ttlMs),
+      ),
+    );
     this.held = renewed === 1;
     if (this.held) this.scheduleRenewal();
     return this.held;
@@ -66,7 +75,9 @@ export class RedisLease {
   async acquire(): Promise<void> {
     if (await this.tryAcquire()) return;
     const holder = await this.holder();
-    const who = holder ? `${holder.owner}, for another ${Math.ceil(holder.expiresInMs / 1000)} s unless renewed` : 'another sidecar';
+    const who = holder
+      ? `${holder.owner}, for another ${Math.ceil(holder.expiresInMs / 1000)} s unless renewed`
+      : 'another sidecar';
     throw new RedisError(
       REDIS_ERROR_CODES.leaseHeld,
       `another sidecar owns this Redis's configuration (${who}); only the owner changes or rolls back CONFIG. Stop that sidecar (it releases the lease on exit) or wait for the lease to expire`,
@@ -96,7 +107,17 @@ export class RedisLease {
     let renewed = false;
     let reason = 'it expired or another sidecar took it over';
     try {
-      renewed = Number(await this.client.eval(RENEW, 1 + this.touchKeys.length, this.key, ...this.touchKeys, this.token, String(this.ttlMs))) === 1;
+      renewed =
+        Number(
+          await this.client.eval(
+            RENEW,
+            1 + this.touchKeys.length,
+            this.key,
+            ...this.touchKeys,
+            this.token,
+            String(this.ttlMs),
+          ),
+        ) === 1;
     } catch (err) {
       reason = `renewal failed: ${(err as Error).message.split('\n')[0]}`;
     }

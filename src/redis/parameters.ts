@@ -21,20 +21,86 @@ export interface RedisParameter {
 }
 
 export const REDIS_PARAMETERS: readonly RedisParameter[] = [
-  { key: 'maxmemory', field: 'maxMemory', kind: 'bytes', trades: 'bounds memory; below the data set it evicts keys at once' },
-  { key: 'maxmemory-policy', field: 'maxMemoryPolicy', kind: 'enum', trades: 'what to evict at the limit; noeviction refuses writes instead' },
-  { key: 'appendonly', field: 'appendOnly', kind: 'yesno', trades: 'durability of every write against disk I/O; switching on starts a rewrite' },
-  { key: 'appendfsync', field: 'appendFsync', kind: 'enum', trades: 'fsync per write (always), per second (everysec) or by the OS (no): latency against loss on crash' },
-  { key: 'lazyfree-lazy-eviction', field: 'lazyfreeLazyEviction', kind: 'yesno', trades: 'frees evicted values in a background thread instead of blocking' },
-  { key: 'lazyfree-lazy-expire', field: 'lazyfreeLazyExpire', kind: 'yesno', trades: 'frees expired values in a background thread instead of blocking' },
-  { key: 'lazyfree-lazy-server-del', field: 'lazyfreeLazyServerDel', kind: 'yesno', trades: 'implicit deletes (RENAME, SET over a big key) free in the background' },
-  { key: 'replica-lazy-flush', field: 'replicaLazyFlush', kind: 'yesno', trades: 'a replica flushes its old data set in the background on full sync' },
-  { key: 'tcp-keepalive', field: 'tcpKeepalive', kind: 'int', trades: 'detects dead peers sooner against a little idle traffic' },
-  { key: 'hz', field: 'hz', kind: 'int', trades: 'background tasks (expiry, timeouts) run more often: lower tail latency for more idle CPU' },
-  { key: 'latency-monitor-threshold', field: 'latencyMonitorThreshold', kind: 'int', trades: 'records events slower than this many ms for LATENCY LATEST (0 = off)' },
+  {
+    key: 'maxmemory',
+    field: 'maxMemory',
+    kind: 'bytes',
+    trades: 'bounds memory; below the data set it evicts keys at once',
+  },
+  {
+    key: 'maxmemory-policy',
+    field: 'maxMemoryPolicy',
+    kind: 'enum',
+    trades: 'what to evict at the limit; noeviction refuses writes instead',
+  },
+  {
+    key: 'appendonly',
+    field: 'appendOnly',
+    kind: 'yesno',
+    trades: 'durability of every write against disk I/O; switching on starts a rewrite',
+  },
+  {
+    key: 'appendfsync',
+    field: 'appendFsync',
+    kind: 'enum',
+    trades: 'fsync per write (always), per second (everysec) or by the OS (no): latency against loss on crash',
+  },
+  {
+    key: 'lazyfree-lazy-eviction',
+    field: 'lazyfreeLazyEviction',
+    kind: 'yesno',
+    trades: 'frees evicted values in a background thread instead of blocking',
+  },
+  {
+    key: 'lazyfree-lazy-expire',
+    field: 'lazyfreeLazyExpire',
+    kind: 'yesno',
+    trades: 'frees expired values in a background thread instead of blocking',
+  },
+  {
+    key: 'lazyfree-lazy-server-del',
+    field: 'lazyfreeLazyServerDel',
+    kind: 'yesno',
+    trades: 'implicit deletes (RENAME, SET over a big key) free in the background',
+  },
+  {
+    key: 'replica-lazy-flush',
+    field: 'replicaLazyFlush',
+    kind: 'yesno',
+    trades: 'a replica flushes its old data set in the background on full sync',
+  },
+  {
+    key: 'tcp-keepalive',
+    field: 'tcpKeepalive',
+    kind: 'int',
+    trades: 'detects dead peers sooner against a little idle traffic',
+  },
+  {
+    key: 'hz',
+    field: 'hz',
+    kind: 'int',
+    trades: 'background tasks (expiry, timeouts) run more often: lower tail latency for more idle CPU',
+  },
+  {
+    key: 'latency-monitor-threshold',
+    field: 'latencyMonitorThreshold',
+    kind: 'int',
+    trades: 'records events slower than this many ms for LATENCY LATEST (0 = off)',
+  },
   { key: 'rdbcompression', field: 'rdbCompression', kind: 'yesno', trades: 'smaller RDB files for CPU at save time' },
-  { key: 'aof-use-rdb-preamble', field: 'aofUseRdbPreamble', kind: 'yesno', trades: 'faster AOF rewrites and restarts (RDB body plus AOF tail)' },
-  { key: 'tcp-backlog', field: 'tcpBacklog', kind: 'int', immutable: true, trades: 'accept queue for connection bursts (also capped by net.core.somaxconn); only at start' },
+  {
+    key: 'aof-use-rdb-preamble',
+    field: 'aofUseRdbPreamble',
+    kind: 'yesno',
+    trades: 'faster AOF rewrites and restarts (RDB body plus AOF tail)',
+  },
+  {
+    key: 'tcp-backlog',
+    field: 'tcpBacklog',
+    kind: 'int',
+    immutable: true,
+    trades: 'accept queue for connection bursts (also capped by net.core.somaxconn); only at start',
+  },
 ];
 
 const BY_KEY = new Map(REDIS_PARAMETERS.map((p) => [p.key, p]));

@@ -33,18 +33,38 @@ export function redisRecommendations(
   if (isFragmented(m)) {
     const above = REDIS_HEALTH_BOUNDS.fragmentation.above;
     const frag = m['redis.memory.fragmentation_ratio'] as number;
-    out.push({ key: 'fragmentation', current: frag.toFixed(2), message: `memory fragmentation above ${above}: consider activedefrag yes, or a restart in a quiet window` });
+    out.push({
+      key: 'fragmentation',
+      current: frag.toFixed(2),
+      message: `memory fragmentation above ${above}: consider activedefrag yes, or a restart in a quiet window`,
+    });
   }
   if (hasLowHitRatio(m)) {
     const below = REDIS_HEALTH_BOUNDS.hitRatio.below;
     const ratio = m['redis.keyspace.hit_ratio'] as number;
-    out.push({ key: 'hit_ratio', current: ratio.toFixed(3), message: `keyspace hit ratio below ${below}: check key TTLs, maxmemory and the eviction policy` });
+    out.push({
+      key: 'hit_ratio',
+      current: ratio.toFixed(3),
+      message: `keyspace hit ratio below ${below}: check key TTLs, maxmemory and the eviction policy`,
+    });
   }
   if ((m['redis.keys.evicted'] ?? 0) > 0)
-    out.push({ key: 'evictions', current: String(m['redis.keys.evicted']), message: 'keys were evicted at maxmemory: raise maxmemory if these keys matter' });
+    out.push({
+      key: 'evictions',
+      current: String(m['redis.keys.evicted']),
+      message: 'keys were evicted at maxmemory: raise maxmemory if these keys matter',
+    });
   if (health.persistence.rdbLastSaveStatus === 'err' || health.persistence.aofLastWriteStatus === 'err')
-    out.push({ key: 'persistence', current: 'err', message: 'the last RDB save or AOF write failed: check disk space and permissions of the Redis data dir' });
+    out.push({
+      key: 'persistence',
+      current: 'err',
+      message: 'the last RDB save or AOF write failed: check disk space and permissions of the Redis data dir',
+    });
   for (const e of health.latency)
-    out.push({ key: `latency:${e.event}`, current: `${e.latestMs} ms`, message: `latency spikes in '${e.event}' (max ${e.maxMs} ms): see LATENCY DOCTOR` });
+    out.push({
+      key: `latency:${e.event}`,
+      current: `${e.latestMs} ms`,
+      message: `latency spikes in '${e.event}' (max ${e.maxMs} ms): see LATENCY DOCTOR`,
+    });
   return out;
 }

@@ -24,7 +24,11 @@ export const REDIS_ERROR_CODES = {
 } as const;
 
 export class RedisError extends TitanPerfError {
-  constructor(code: (typeof REDIS_ERROR_CODES)[keyof typeof REDIS_ERROR_CODES], message: string, options?: { cause?: unknown }) {
+  constructor(
+    code: (typeof REDIS_ERROR_CODES)[keyof typeof REDIS_ERROR_CODES],
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(code, message, options);
     this.name = 'RedisError';
   }
@@ -45,7 +49,9 @@ export function isTimeout(err: unknown): boolean {
 export function isOutOfMemory(err: unknown): boolean {
   const e = err as { message?: string; previousErrors?: { message?: string }[] } | undefined;
   if (/^OOM\b/.test(String(e?.message ?? err))) return true;
-  return /^EXECABORT/.test(String(e?.message)) && (e?.previousErrors ?? []).some((p) => /^OOM\b/.test(String(p?.message)));
+  return (
+    /^EXECABORT/.test(String(e?.message)) && (e?.previousErrors ?? []).some((p) => /^OOM\b/.test(String(p?.message)))
+  );
 }
 
 /**
@@ -65,7 +71,7 @@ export function describeCommandError(err: unknown, label: string, commandTimeout
       REDIS_ERROR_CODES.outOfMemory,
       `Redis at ${label} refused ${what}: it is out of memory (used memory above maxmemory with maxmemory-policy noeviction), ` +
         'so titan-perf cannot record the original values there and changed none of its settings. Free memory, raise maxmemory ' +
-        "(CONFIG SET maxmemory) or choose an evicting maxmemory-policy, then apply again",
+        '(CONFIG SET maxmemory) or choose an evicting maxmemory-policy, then apply again',
     );
   return err;
 }

@@ -18,7 +18,14 @@ import type { RedisConfig } from '../config/types';
 import type { DesiredSetting, StoreWithJournal } from '../engine/types';
 import { meetsDirection } from '../engine/direction';
 import { connectRedis, redisLabel } from './connection';
-import { describeCommandError, errorSummary, isConfigBlocked, isTimeout, REDIS_ERROR_CODES, RedisError } from './redis-errors';
+import {
+  describeCommandError,
+  errorSummary,
+  isConfigBlocked,
+  isTimeout,
+  REDIS_ERROR_CODES,
+  RedisError,
+} from './redis-errors';
 import { parseInfo, redisHealth, type RedisHealth } from './health';
 import { RedisJournal } from './journal';
 import { RedisLease } from './lease';
@@ -102,8 +109,15 @@ export class RedisStore implements StoreWithJournal {
   private async lease(): Promise<RedisLease> {
     if (!this.leaseObj) {
       const client = await this.client();
-      this.leaseObj ??= new RedisLease(client, this.config.keyPrefix, this.owner, this.config.leaseTtl, (reason) =>
-        this.warn(`lost the configuration lease (${reason}); the next CONFIG write takes it again only if no other sidecar holds it`),
+      this.leaseObj ??= new RedisLease(
+        client,
+        this.config.keyPrefix,
+        this.owner,
+        this.config.leaseTtl,
+        (reason) =>
+          this.warn(
+            `lost the configuration lease (${reason}); the next CONFIG write takes it again only if no other sidecar holds it`,
+          ),
         [this.journal().key],
       );
     }
@@ -125,7 +139,11 @@ export class RedisStore implements StoreWithJournal {
 
   journal(): RedisJournal {
     // The engine asks for the journal synchronously; the connection is awaited per call.
-    this.journalObj ??= new RedisJournal(() => this.client(), this.config.keyPrefix, (err, what) => this.describe(err, what));
+    this.journalObj ??= new RedisJournal(
+      () => this.client(),
+      this.config.keyPrefix,
+      (err, what) => this.describe(err, what),
+    );
     return this.journalObj;
   }
 
@@ -203,7 +221,12 @@ export class RedisStore implements StoreWithJournal {
     if (facts.advisory) {
       for (const p of REDIS_PARAMETERS) {
         const value = this.desiredValue(p);
-        settings.push({ key: p.key, value, direction: 'exact', skip: `advisory mode, nothing written: ${facts.advisory}. Recommended: ${p.key} ${value}` });
+        settings.push({
+          key: p.key,
+          value,
+          direction: 'exact',
+          skip: `advisory mode, nothing written: ${facts.advisory}. Recommended: ${p.key} ${value}`,
+        });
       }
       return settings;
     }
@@ -250,11 +273,19 @@ export class RedisStore implements StoreWithJournal {
     const out: string[] = [];
     if (current === null || current === desired) return out;
     if (key === 'appendonly' && desired === 'yes')
-      out.push('switching appendonly on starts an AOF rewrite at once: a fork, a memory spike (copy-on-write) and heavy disk writes while it runs');
+      out.push(
+        'switching appendonly on starts an AOF rewrite at once: a fork, a memory spike (copy-on-write) and heavy disk writes while it runs',
+      );
     if (key === 'appendonly' && desired === 'no')
       out.push('switching appendonly off: a crash loses every write since the last RDB snapshot');
-    if (key === 'appendfsync' && (APPENDFSYNC_DURABILITY[desired] ?? 0) < (APPENDFSYNC_DURABILITY[current] ?? 0) && this.config.appendOnly)
-      out.push(`appendfsync ${current} -> ${desired} is less durable: a crash can lose ${APPENDFSYNC_LOSS[desired]} instead of ${APPENDFSYNC_LOSS[current]}`);
+    if (
+      key === 'appendfsync' &&
+      (APPENDFSYNC_DURABILITY[desired] ?? 0) < (APPENDFSYNC_DURABILITY[current] ?? 0) &&
+      this.config.appendOnly
+    )
+      out.push(
+        `appendfsync ${current} -> ${desired} is less durable: a crash can lose ${APPENDFSYNC_LOSS[desired]} instead of ${APPENDFSYNC_LOSS[current]}`,
+      );
     return out;
   }
 
@@ -311,7 +342,10 @@ export class RedisStore implements StoreWithJournal {
   private async writeUnguarded(key: string, value: string): Promise<void> {
     const p = this.param(key);
     if (p.immutable)
-      throw new RedisError(REDIS_ERROR_CODES.immutable, `${p.key} cannot change at runtime; set '${p.key} ${value}' in redis.conf and restart Redis`);
+      throw new RedisError(
+        REDIS_ERROR_CODES.immutable,
+        `${p.key} cannot change at runtime; set '${p.key} ${value}' in redis.conf and restart Redis`,
+      );
     const wanted = canonicalValue(p, value);
     const facts = await this.facts();
     if (facts.advisory)
@@ -320,13 +354,23 @@ export class RedisStore implements StoreWithJournal {
     if (p.key === 'maxmemory') {
       const used = Number(parseInfo(await client.info('memory')).used_memory ?? 0);
       const refusal = this.maxmemoryRefusal(Number(wanted), used);
-      if (refusal) throw new RedisError(REDIS_ERROR_CODES.maxmemoryGuard, `${refusal}, or pass --force (redis.forceMaxMemory) to accept evictions`);
+      if (refusal)
+        throw new RedisError(
+          REDIS_ERROR_CODES.maxmemoryGuard,
+          `${refusal}, or pass --force (redis.forceMaxMemory) to accept evictions`,
+        );
     }
     await this.acquireLease();
     // Record before the first write even when the caller did not: the store alone guarantees a true original exists.
     const journal = this.journal();
     if (!(await journal.original(this.name, p.key))) {
-      await journal.recordOriginal({ store: this.name, key: p.key, original: await this.read(p.key), at: Date.now(), owner: this.owner });
+      await journal.recordOriginal({
+        store: this.name,
+        key: p.key,
+        original: await this.read(p.key),
+        at: Date.now(),
+        owner: this.owner,
+      });
     }
     try {
       await client.config('SET', p.key, wanted);
@@ -338,11 +382,16 @@ export class RedisStore implements StoreWithJournal {
           `Redis refused CONFIG SET ${p.key} (${errorSummary(err)}); the user may read but not change the configuration: grant +config|set or set redis.mode to 'advisory'`,
           { cause: err },
         );
-      throw new RedisError(REDIS_ERROR_CODES.command, `CONFIG SET ${p.key} ${wanted} failed: ${errorSummary(err)}`, { cause: err });
+      throw new RedisError(REDIS_ERROR_CODES.command, `CONFIG SET ${p.key} ${wanted} failed: ${errorSummary(err)}`, {
+        cause: err,
+      });
     }
     const back = await this.read(p.key);
     if (back !== wanted)
-      throw new RedisError(REDIS_ERROR_CODES.readBack, `CONFIG SET ${p.key} ${wanted} was accepted but reads back as ${back ?? 'nothing'}`);
+      throw new RedisError(
+        REDIS_ERROR_CODES.readBack,
+        `CONFIG SET ${p.key} ${wanted} was accepted but reads back as ${back ?? 'nothing'}`,
+      );
     await this.persist(facts);
   }
 
@@ -351,7 +400,9 @@ export class RedisStore implements StoreWithJournal {
     if (!this.config.configRewrite) return;
     if (!facts.configFile) {
       if (!this.warnedNoConfigFile)
-        this.warn('redis.configRewrite is on, but the server runs without a config file: CONFIG REWRITE skipped, applied values hold until the next restart');
+        this.warn(
+          'redis.configRewrite is on, but the server runs without a config file: CONFIG REWRITE skipped, applied values hold until the next restart',
+        );
       this.warnedNoConfigFile = true;
       return;
     }

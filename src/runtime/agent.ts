@@ -131,7 +131,8 @@ export class RuntimeAgent extends EventEmitter {
     this.heapSizeChosen = options.heapSizeChosen ?? this.config.maxOldSpaceSize !== nodejsDefaults.maxOldSpaceSize;
     this.cgroupRoot = options.cgroupRoot;
     // Loaded on the first fault only: one file less on the preload's start-up path.
-    this.fault = options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
+    this.fault =
+      options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
     this.eventLoopResolution = options.eventLoopResolution;
     this.fetchTuner = new FetchTuner(this.config.connectionPooling, this.fault);
   }
@@ -156,7 +157,9 @@ export class RuntimeAgent extends EventEmitter {
   private get stallWarnings(): StallWarnings {
     if (!this.lazyStallWarnings) {
       const { StallWarnings } = require('./stall-warnings') as typeof import('./stall-warnings');
-      this.lazyStallWarnings = new StallWarnings(this.config.warningCooldown, (w) => this.safeEmit('performance-warning', w));
+      this.lazyStallWarnings = new StallWarnings(this.config.warningCooldown, (w) =>
+        this.safeEmit('performance-warning', w),
+      );
     }
     return this.lazyStallWarnings;
   }
@@ -452,13 +455,19 @@ export class RuntimeAgent extends EventEmitter {
   status(): AgentStatus {
     // Report the truth as of now: an http module the app loaded since the last tick gets tuned first.
     this.checkHttpAgents();
-    const npmUndici = this.config.tuneFetch ? this.guardValue('npm undici status', () => this.fetchTuner.npmUndiciStatus()) : undefined;
+    const npmUndici = this.config.tuneFetch
+      ? this.guardValue('npm undici status', () => this.fetchTuner.npmUndiciStatus())
+      : undefined;
     const tuning: TunerStatus[] = [
-      this.config.tuneFetch ? this.fetchTuner.status() : { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },
+      this.config.tuneFetch
+        ? this.fetchTuner.status()
+        : { name: 'fetch', state: 'off', reason: 'nodejs.tuneFetch is false' },
       ...(npmUndici ? [npmUndici] : []),
       ...(this.config.tuneHttpAgents
         ? this.httpTuner.status()
-        : ['http.globalAgent', 'https.globalAgent'].map((name): TunerStatus => ({ name, state: 'off', reason: 'nodejs.tuneHttpAgents is false' }))),
+        : ['http.globalAgent', 'https.globalAgent'].map(
+            (name): TunerStatus => ({ name, state: 'off', reason: 'nodejs.tuneHttpAgents is false' }),
+          )),
     ];
     const verdicts = this.verdicts();
     const memory = this.memory;
@@ -471,7 +480,9 @@ export class RuntimeAgent extends EventEmitter {
       config: this.config,
       tuning,
       tuned: tuning.filter((t) => t.state === 'tuned').map((t) => t.name),
-      leftAlone: tuning.filter((t) => t.state === 'left-alone' || t.state === 'replaced').map((t) => ({ name: t.name, reason: t.reason ?? '' })),
+      leftAlone: tuning
+        .filter((t) => t.state === 'left-alone' || t.state === 'replaced')
+        .map((t) => ({ name: t.name, reason: t.reason ?? '' })),
       verdicts,
       configIssues: this.configIssues,
       memory: {
@@ -489,7 +500,9 @@ export class RuntimeAgent extends EventEmitter {
         selfTimeMs: Math.round(selfTime().totalMs * 100) / 100,
         watchdog: this.watchdog?.status() ?? {
           state: 'off',
-          reason: this.config.stallCapture.enabled ? 'starts once the main module has run' : 'nodejs.stallCapture.enabled is false',
+          reason: this.config.stallCapture.enabled
+            ? 'starts once the main module has run'
+            : 'nodejs.stallCapture.enabled is false',
           stacksTaken: 0,
           stacksSkipped: 0,
         },
@@ -498,7 +511,12 @@ export class RuntimeAgent extends EventEmitter {
   }
 
   getPerformanceMetrics(): NodeRuntimeMetrics {
-    return { at: Date.now(), readings: this.latest, activeWarnings: this.thresholds.active(), verdicts: this.verdicts() };
+    return {
+      at: Date.now(),
+      readings: this.latest,
+      activeWarnings: this.thresholds.active(),
+      verdicts: this.verdicts(),
+    };
   }
 
   /** The tuned fetch Agent, once the first fetch installed it. */

@@ -91,7 +91,11 @@ export class FetchTuner {
     if (this.state.state !== 'off' && this.state.state !== 'restored') return;
     const g = this.g;
     if (typeof g.fetch !== 'function') {
-      this.state = { name: 'fetch', state: 'left-alone', reason: 'this Node has no global fetch (--no-experimental-fetch?)' };
+      this.state = {
+        name: 'fetch',
+        state: 'left-alone',
+        reason: 'this Node has no global fetch (--no-experimental-fetch?)',
+      };
       return;
     }
     if (peek(V1) !== undefined || peek(V2) !== undefined) {
@@ -111,7 +115,11 @@ export class FetchTuner {
     this.originalFetch = original;
     this.wrapper = wrapper;
     g.fetch = wrapper;
-    this.state = { name: 'fetch', state: 'armed', reason: 'the tuned dispatcher is installed when Node loads its undici (first fetch, Headers, WebSocket...)' };
+    this.state = {
+      name: 'fetch',
+      state: 'armed',
+      reason: 'the tuned dispatcher is installed when Node loads its undici (first fetch, Headers, WebSocket...)',
+    };
   }
 
   /**
@@ -180,7 +188,11 @@ export class FetchTuner {
       const v2 = peek(V2);
       const real = v2 ?? v1;
       if (!isDispatcher(real) || typeof real.constructor !== 'function') {
-        this.finish({ name: 'fetch', state: 'left-alone', reason: 'Node created no recognizable global dispatcher; fetch left as is' });
+        this.finish({
+          name: 'fetch',
+          state: 'left-alone',
+          reason: 'Node created no recognizable global dispatcher; fetch left as is',
+        });
         return;
       }
       const tuned = new real.constructor(this.options);
@@ -198,7 +210,11 @@ export class FetchTuner {
       this.onTuned();
     } catch (err) {
       this.putBack();
-      this.finish({ name: 'fetch', state: 'left-alone', reason: `tuning failed, fetch left as is: ${(err as Error)?.message ?? err}` });
+      this.finish({
+        name: 'fetch',
+        state: 'left-alone',
+        reason: `tuning failed, fetch left as is: ${(err as Error)?.message ?? err}`,
+      });
       this.onFault('fetch tuning', err);
     }
   }
@@ -248,7 +264,8 @@ export class FetchTuner {
       return {
         name: 'fetch',
         state: 'replaced',
-        reason: 'the app (or a package it loaded, such as npm undici 8 on Node 22) installed its own global dispatcher after titan-perf tuned it; left as is',
+        reason:
+          'the app (or a package it loaded, such as npm undici 8 on Node 22) installed its own global dispatcher after titan-perf tuned it; left as is',
         settings: this.state.settings,
       };
     }
@@ -298,9 +315,25 @@ export class FetchTuner {
     const stats = perOriginStats(this.tuned);
     const entries = Object.entries(stats);
     const out: PoolOriginReading[] = [];
-    const other: PoolOriginReading = { origin: '_other', connected: 0, free: 0, pending: 0, queued: 0, running: 0, size: 0 };
+    const other: PoolOriginReading = {
+      origin: '_other',
+      connected: 0,
+      free: 0,
+      pending: 0,
+      queued: 0,
+      running: 0,
+      size: 0,
+    };
     for (const [origin, s] of entries) {
-      const r = { origin, connected: s.connected, free: s.free, pending: s.pending, queued: s.queued, running: s.running, size: s.size };
+      const r = {
+        origin,
+        connected: s.connected,
+        free: s.free,
+        pending: s.pending,
+        queued: s.queued,
+        running: s.running,
+        size: s.size,
+      };
       if (out.length < MAX_POOL_ORIGINS) out.push(r);
       else for (const k of ['connected', 'free', 'pending', 'queued', 'running', 'size'] as const) other[k] += r[k];
     }
@@ -323,7 +356,8 @@ function perOriginStats(agent: Dispatcher): Record<string, PoolStatsLike> {
   for (const [origin, entry] of clients) {
     let pool: unknown = entry;
     if (pool instanceof WeakRef) pool = pool.deref();
-    else if (pool && typeof pool === 'object' && 'dispatcher' in pool) pool = (pool as { dispatcher: unknown }).dispatcher;
+    else if (pool && typeof pool === 'object' && 'dispatcher' in pool)
+      pool = (pool as { dispatcher: unknown }).dispatcher;
     const s = (pool as { stats?: PoolStatsLike } | undefined)?.stats;
     if (s && typeof s.connected === 'number') out[String(origin)] = s;
   }

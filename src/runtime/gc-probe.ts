@@ -35,7 +35,8 @@ export class GcProbe {
     this.observer = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
         this.pausedMs += entry.duration;
-        if (this.pauses.length < MAX_KEPT_PAUSES) this.pauses.push({ kind: kindOf(entry, constants), durationMs: entry.duration });
+        if (this.pauses.length < MAX_KEPT_PAUSES)
+          this.pauses.push({ kind: kindOf(entry, constants), durationMs: entry.duration });
       }
     });
     this.observer.observe({ entryTypes: ['gc'] });

@@ -12,7 +12,10 @@ export function parseHeapFlags(args: readonly string[]): Map<string, string | tr
     if (!raw.startsWith('--')) continue;
     const eq = raw.indexOf('=');
     const name = (eq < 0 ? raw : raw.slice(0, eq)).replace(/_/g, '-');
-    const norm = name.startsWith('--no') && !name.startsWith('--no-') && !name.startsWith('--node') ? `--no-${name.slice(4)}` : name;
+    const norm =
+      name.startsWith('--no') && !name.startsWith('--no-') && !name.startsWith('--node')
+        ? `--no-${name.slice(4)}`
+        : name;
     flags.set(norm, eq < 0 ? true : raw.slice(eq + 1));
   }
   return flags;
@@ -22,7 +25,8 @@ export function parseHeapFlags(args: readonly string[]): Map<string, string | tr
 export function splitNodeOptions(value: string): string[] {
   const out: string[] = [];
   const re = /(?:"((?:\\.|[^"\\])*)"|([^\s"]+))+/g;
-  for (const m of value.matchAll(re)) out.push(m[0].replace(/"((?:\\.|[^"\\])*)"/g, (_, q: string) => q.replace(/\\(.)/g, '$1')));
+  for (const m of value.matchAll(re))
+    out.push(m[0].replace(/"((?:\\.|[^"\\])*)"/g, (_, q: string) => q.replace(/\\(.)/g, '$1')));
   return out;
 }
 
@@ -32,7 +36,11 @@ export function effectiveHeapFlags(nodeOptions: string, execArgv: readonly strin
 }
 
 /** Where a flag's effective value comes from: the command line wins over NODE_OPTIONS. */
-export function flagOrigin(name: string, nodeOptions: string, execArgv: readonly string[]): 'command line' | 'NODE_OPTIONS' | undefined {
+export function flagOrigin(
+  name: string,
+  nodeOptions: string,
+  execArgv: readonly string[],
+): 'command line' | 'NODE_OPTIONS' | undefined {
   if (parseHeapFlags(execArgv).has(name)) return 'command line';
   if (parseHeapFlags(splitNodeOptions(nodeOptions)).has(name)) return 'NODE_OPTIONS';
   return undefined;

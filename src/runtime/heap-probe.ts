@@ -23,7 +23,10 @@ export class HeapProbe {
     if (!this.oldLimit) {
       const { effectiveHeapFlags } = require('./heap-flags') as typeof import('./heap-flags');
       const { oldGenerationLimit } = require('./old-generation') as typeof import('./old-generation');
-      this.oldLimit = oldGenerationLimit(heapLimit, effectiveHeapFlags(process.env.NODE_OPTIONS ?? '', process.execArgv));
+      this.oldLimit = oldGenerationLimit(
+        heapLimit,
+        effectiveHeapFlags(process.env.NODE_OPTIONS ?? '', process.execArgv),
+      );
     }
     return this.oldLimit;
   }

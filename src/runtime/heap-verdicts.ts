@@ -37,7 +37,11 @@ export interface HeapVerdictInput {
 const HEAP_FLAGS = ['--max-old-space-size', '--max-old-space-size-percentage'];
 
 /** The whole NODE_OPTIONS value with the `drop` flags removed and `add` appended, quoted for a POSIX shell. */
-export function nodeOptionsWith(nodeOptions: string, add: string | undefined, drop: readonly string[] = HEAP_FLAGS): string {
+export function nodeOptionsWith(
+  nodeOptions: string,
+  add: string | undefined,
+  drop: readonly string[] = HEAP_FLAGS,
+): string {
   const kept = splitNodeOptions(nodeOptions).filter((a) => {
     const name = a.split('=')[0].replace(/_/g, '-');
     return !drop.includes(name);
@@ -86,9 +90,13 @@ export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
   const verdicts: Verdict[] = [];
   const flags = effectiveHeapFlags(input.nodeOptions, input.execArgv);
   const inContainer = limit.source !== 'host';
-  const where = inContainer ? `the container's ${mib(limit.bytes)} MiB (${limit.source}, ${limit.file})` : `host memory (${mib(limit.bytes)} MiB, no cgroup limit)`;
+  const where = inContainer
+    ? `the container's ${mib(limit.bytes)} MiB (${limit.source}, ${limit.file})`
+    : `host memory (${mib(limit.bytes)} MiB, no cgroup limit)`;
   const sized = Math.max(16, Math.floor((limit.bytes * HEAP_SHARE) / MiB));
-  const fitFlag = input.hasPercentageFlag ? `--max-old-space-size-percentage=${HEAP_SHARE * 100}` : `--max-old-space-size=${sized}`;
+  const fitFlag = input.hasPercentageFlag
+    ? `--max-old-space-size-percentage=${HEAP_SHARE * 100}`
+    : `--max-old-space-size=${sized}`;
   const fix = heapFix(input);
   const fitFix = fix(fitFlag);
   const oldSpaceFlag = flags.get('--max-old-space-size');
@@ -149,7 +157,8 @@ export function heapVerdicts(input: HeapVerdictInput): Verdict[] {
     verdicts.push({
       id: 'incremental-marking-disabled',
       severity: 'warning',
-      message: '--no-incremental-marking is set: major GCs run as one long pause instead of small steps, which shows up as event-loop delay spikes.',
+      message:
+        '--no-incremental-marking is set: major GCs run as one long pause instead of small steps, which shows up as event-loop delay spikes.',
       fix: dropFix(input, '--no-incremental-marking'),
     });
   }

@@ -42,7 +42,12 @@ export function httpAgentOptions(p: ConnectionPoolingConfig): Record<string, unk
 function isNodeDefault(agent: HttpAgent): boolean {
   const o = (agent as HttpAgent & { options?: Record<string, unknown> }).options ?? {};
   // Node 24+ always has a `proxyEnv` key; it is set only when NODE_USE_ENV_PROXY is on.
-  const extra = Object.keys(o).filter((k) => o[k] !== undefined && o[k] !== null && !['keepAlive', 'scheduling', 'timeout', 'noDelay', 'path', 'defaultPort', 'protocol'].includes(k));
+  const extra = Object.keys(o).filter(
+    (k) =>
+      o[k] !== undefined &&
+      o[k] !== null &&
+      !['keepAlive', 'scheduling', 'timeout', 'noDelay', 'path', 'defaultPort', 'protocol'].includes(k),
+  );
   return o.keepAlive === true && o.timeout === 5000 && agent.maxSockets === Infinity && extra.length === 0;
 }
 
@@ -79,7 +84,10 @@ export class HttpAgentTuner {
         const mod = process.getBuiltinModule(name) as unknown as AgentModule;
         const current = mod.globalAgent;
         if (!isNodeDefault(current)) {
-          this.leftAlone.set(name, `${name}.globalAgent was replaced or configured by the app (or a proxy setting); left as is`);
+          this.leftAlone.set(
+            name,
+            `${name}.globalAgent was replaced or configured by the app (or a proxy setting); left as is`,
+          );
           continue;
         }
         const tuned = new mod.Agent({ ...(current as HttpAgent & { options?: object }).options, ...this.options });
@@ -114,7 +122,12 @@ export class HttpAgentTuner {
       if (inst) {
         const mod = process.getBuiltinModule(name) as unknown as AgentModule;
         if (mod.globalAgent !== inst.tuned)
-          return { name: label, state: 'replaced', reason: `the app replaced ${label} after tuning; left as is`, settings: this.options };
+          return {
+            name: label,
+            state: 'replaced',
+            reason: `the app replaced ${label} after tuning; left as is`,
+            settings: this.options,
+          };
         return { name: label, state: 'tuned', settings: this.options };
       }
       const why = this.leftAlone.get(name);

@@ -73,7 +73,8 @@ export function readMemoryLimit(opts: MemoryLimitOptions = {}): MemoryLimit {
 
   const attempts: { version: 1 | 2; base: string; file: string }[] = [];
   if (existsSync(join(root, 'cgroup.controllers'))) attempts.push({ version: 2, base: root, file: 'memory.max' });
-  if (existsSync(join(root, 'memory'))) attempts.push({ version: 1, base: join(root, 'memory'), file: 'memory.limit_in_bytes' });
+  if (existsSync(join(root, 'memory')))
+    attempts.push({ version: 1, base: join(root, 'memory'), file: 'memory.limit_in_bytes' });
   if (attempts.length === 0) notes.push(`no cgroup memory controller under ${root}`);
 
   for (const { version, base, file } of attempts) {

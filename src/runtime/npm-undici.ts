@@ -20,7 +20,13 @@ export function loadedUndiciPackages(): LoadedUndici[] {
   for (const [file, mod] of Object.entries(require.cache)) {
     if (!file.endsWith(`${sep}index.js`)) continue;
     const ex = mod?.exports as { getGlobalDispatcher?: unknown; Agent?: unknown; request?: unknown } | undefined;
-    if (!ex || typeof ex.getGlobalDispatcher !== 'function' || typeof ex.Agent !== 'function' || typeof ex.request !== 'function') continue;
+    if (
+      !ex ||
+      typeof ex.getGlobalDispatcher !== 'function' ||
+      typeof ex.Agent !== 'function' ||
+      typeof ex.request !== 'function'
+    )
+      continue;
     const dir = dirname(file);
     let pkg: { name?: string; version?: string } = {};
     try {

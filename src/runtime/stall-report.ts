@@ -53,8 +53,17 @@ export function reportStallStack(stall: EventLoopStall): void {
       'event.name': 'titan_perf.eventloop.stall',
       'titan_perf.stall.duration_ms': stall.durationMs,
       'titan_perf.stall.kind': stall.stack?.kind ?? 'none',
-      'code.stacktrace': (stall.stack?.frames ?? []).map((f) => `    at ${f.function || '<anonymous>'} (${f.file}:${f.line}:${f.column})`).join('\n'),
-      ...(top ? { 'code.function.name': top.function, 'code.file.path': top.file, 'code.line.number': top.line, 'code.column.number': top.column } : {}),
+      'code.stacktrace': (stall.stack?.frames ?? [])
+        .map((f) => `    at ${f.function || '<anonymous>'} (${f.file}:${f.line}:${f.column})`)
+        .join('\n'),
+      ...(top
+        ? {
+            'code.function.name': top.function,
+            'code.file.path': top.file,
+            'code.line.number': top.line,
+            'code.column.number': top.column,
+          }
+        : {}),
     },
   });
 }

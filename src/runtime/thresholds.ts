@@ -8,7 +8,10 @@
 import type { NodejsConfig } from '../config/sections/nodejs';
 import type { PerformanceWarning, Readings } from './runtime-readings';
 
-export type ThresholdConfig = Pick<NodejsConfig, 'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown'>;
+export type ThresholdConfig = Pick<
+  NodejsConfig,
+  'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown'
+>;
 
 export interface PerformanceRecovery extends PerformanceWarning {
   /** Epoch ms when the metric came back under its threshold. */

@@ -61,13 +61,23 @@ async function capture(ping: number, stalledSince: number): Promise<void> {
   const at = now();
   while (recent.length > 0 && at - recent[0] > 60_000) recent.shift();
   if (recent.length >= data.maxPerMinute) {
-    captures.postMessage({ type: 'skipped', at, stalledSince, reason: `more than ${data.maxPerMinute} stacks this minute` } satisfies CaptureMessage);
+    captures.postMessage({
+      type: 'skipped',
+      at,
+      stalledSince,
+      reason: `more than ${data.maxPerMinute} stacks this minute`,
+    } satisfies CaptureMessage);
     return;
   }
   recent.push(at);
   const s = session;
   if (!s) {
-    captures.postMessage({ type: 'failed', at, stalledSince, reason: 'the inspector session is not ready' } satisfies CaptureMessage);
+    captures.postMessage({
+      type: 'failed',
+      at,
+      stalledSince,
+      reason: 'the inspector session is not ready',
+    } satisfies CaptureMessage);
     return;
   }
   const paused = new Promise<PausedFrame[]>((resolve) => {
@@ -101,7 +111,12 @@ async function capture(ping: number, stalledSince: number): Promise<void> {
       })),
     } satisfies CaptureMessage);
   } catch (err) {
-    captures.postMessage({ type: 'failed', at: now(), stalledSince, reason: String((err as Error)?.message ?? err) } satisfies CaptureMessage);
+    captures.postMessage({
+      type: 'failed',
+      at: now(),
+      stalledSince,
+      reason: String((err as Error)?.message ?? err),
+    } satisfies CaptureMessage);
   }
 }
 
@@ -151,7 +166,12 @@ function tick(): void {
 
 connect().then(
   () => setInterval(tick, data.periodMs),
-  (err) => captures.postMessage({ type: 'unavailable', at: now(), reason: String((err as Error)?.message ?? err) } satisfies CaptureMessage),
+  (err) =>
+    captures.postMessage({
+      type: 'unavailable',
+      at: now(),
+      reason: String((err as Error)?.message ?? err),
+    } satisfies CaptureMessage),
 );
 parentPort?.on('message', (m) => {
   if (m === 'stop') process.exit(0);

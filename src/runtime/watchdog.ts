@@ -9,7 +9,15 @@ import type { MessagePort, Worker } from 'node:worker_threads';
 import type { StallCaptureConfig } from '../config/sections/nodejs';
 import type { StackFrame, StallStack } from './runtime-readings';
 import { selfTime } from './self-time';
-import { HB_ANSWERED, HB_ANSWERED_AT, HB_SENT_AT, HEARTBEAT_BYTES, type CaptureMessage, type RawFrame, type WatchdogData } from './watchdog-protocol';
+import {
+  HB_ANSWERED,
+  HB_ANSWERED_AT,
+  HB_SENT_AT,
+  HEARTBEAT_BYTES,
+  type CaptureMessage,
+  type RawFrame,
+  type WatchdogData,
+} from './watchdog-protocol';
 
 export interface WatchdogStatus {
   state: 'on' | 'off' | 'failed';
@@ -158,7 +166,8 @@ export class Watchdog {
     const port = this.captures;
     if (!port) return;
     const { receiveMessageOnPort } = require('node:worker_threads') as typeof import('node:worker_threads');
-    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) this.received(m.message as CaptureMessage);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port))
+      this.received(m.message as CaptureMessage);
   }
 
   /** The capture of the stall that ran from `start` to `end` (epoch ms), removed from the queue. */
@@ -175,10 +184,24 @@ export class Watchdog {
   private toStack(m: Extract<CaptureMessage, { stalledSince: number }>): StallStack | undefined {
     if (m.type === 'skipped') {
       this.skipped++;
-      return { frames: [], kind: 'js', note: `no stack: ${m.reason} (nodejs.stallCapture.maxPerMinute)`, pauseLatencyMs: 0, pausedMs: 0, at: m.at };
+      return {
+        frames: [],
+        kind: 'js',
+        note: `no stack: ${m.reason} (nodejs.stallCapture.maxPerMinute)`,
+        pauseLatencyMs: 0,
+        pausedMs: 0,
+        at: m.at,
+      };
     }
     if (m.type !== 'stack') {
-      return { frames: [], kind: 'js', note: `no stack: the pause failed (${m.reason})`, pauseLatencyMs: 0, pausedMs: 0, at: m.at };
+      return {
+        frames: [],
+        kind: 'js',
+        note: `no stack: the pause failed (${m.reason})`,
+        pauseLatencyMs: 0,
+        pausedMs: 0,
+        at: m.at,
+      };
     }
     this.taken++;
     const pauseLatencyMs = round(m.pausedAt - m.requestedAt);
@@ -243,7 +266,8 @@ function mapFrame(raw: RawFrame): { frame: StackFrame; mapped: boolean } {
     const entry = map?.findEntry(raw.line - 1, raw.column - 1) as
       | { originalSource?: string; originalLine?: number; originalColumn?: number; name?: string }
       | undefined;
-    if (!entry || entry.originalSource === undefined || entry.originalLine === undefined) return { frame, mapped: false };
+    if (!entry || entry.originalSource === undefined || entry.originalLine === undefined)
+      return { frame, mapped: false };
     return {
       frame: {
         function: raw.function || entry.name || '',

@@ -337,15 +337,18 @@ function fragmentationFinding(h: RedisHealth): Draft | undefined {
       threshold: lo.below,
       penalty: lo.critical,
       why: 'less RSS than data means the OS swapped Redis memory out',
-      change: 'sysctl vm.swappiness=1 (system.kernelParams.vmSwappiness) and give the host more memory than redis.maxMemory',
+      change:
+        'sysctl vm.swappiness=1 (system.kernelParams.vmSwappiness) and give the host more memory than redis.maxMemory',
     };
   }
   return undefined;
 }
 
 function latencyChange(event: string): string {
-  if (event.startsWith('fork')) return 'fork for RDB/AOF rewrite stalls: schedule BGSAVE off-peak or set redis.appendOnly=false on latency-critical instances';
-  if (event.startsWith('aof')) return 'disk stalls on AOF writes: redis.appendFsync=everysec (or no, giving up durability)';
+  if (event.startsWith('fork'))
+    return 'fork for RDB/AOF rewrite stalls: schedule BGSAVE off-peak or set redis.appendOnly=false on latency-critical instances';
+  if (event.startsWith('aof'))
+    return 'disk stalls on AOF writes: redis.appendFsync=everysec (or no, giving up durability)';
   if (event.startsWith('expire')) return 'redis.lazyfreeLazyExpire=true';
   if (event.startsWith('eviction')) return 'redis.lazyfreeLazyEviction=true';
   return 'slow commands: look at SLOWLOG GET and split O(N) commands (KEYS, large ranges, big DEL)';

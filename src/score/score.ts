@@ -18,10 +18,16 @@ export const STATUS_BANDS: readonly { status: Status; min: number }[] = [
 const ORDER: Record<string, number> = { critical: 0, warning: 1, info: 2 };
 
 export function scorePerformance(input: ScoreInput): ScoreResult {
-  const recommendations = [...nodejsFindings(input), ...poolFindings(input), ...redisFindings(input), ...driftFindings(input)];
+  const recommendations = [
+    ...nodejsFindings(input),
+    ...poolFindings(input),
+    ...redisFindings(input),
+    ...driftFindings(input),
+  ];
   recommendations.sort((a, b) => ORDER[a.severity] - ORDER[b.severity] || b.penalty - a.penalty);
   const score = Math.max(0, 100 - recommendations.reduce((sum, r) => sum + r.penalty, 0));
   let status = STATUS_BANDS.find((b) => score >= b.min)!.status;
-  if (recommendations.some((r) => r.severity === 'critical') && (status === 'optimal' || status === 'good')) status = 'warning';
+  if (recommendations.some((r) => r.severity === 'critical') && (status === 'optimal' || status === 'good'))
+    status = 'warning';
   return { score, status, recommendations };
 }

@@ -12,7 +12,10 @@ export type Status = 'optimal' | 'good' | 'warning' | 'critical';
 
 export interface ScoreInput {
   /** Thresholds come from the config the readings were taken under. */
-  nodejs: Pick<NodejsConfig, 'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown' | 'connectionPooling'>;
+  nodejs: Pick<
+    NodejsConfig,
+    'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown' | 'connectionPooling'
+  >;
   redisConfig?: Pick<RedisConfig, 'maxMemory' | 'latencyMonitorThreshold'>;
   readings?: Readings;
   /** Heap/GC verdicts of the runtime agent. */

@@ -6,7 +6,19 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, fchmodSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  existsSync,
+  fchmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
@@ -60,17 +72,29 @@ export class LogrotateStore implements Store {
 
   async desired(): Promise<DesiredSetting[]> {
     if (this.rotation.paths.length === 0) return [];
-    const setting: DesiredSetting = { key: this.configPath, value: renderLogrotateConfig(this.rotation), direction: 'exact' };
+    const setting: DesiredSetting = {
+      key: this.configPath,
+      value: renderLogrotateConfig(this.rotation),
+      direction: 'exact',
+    };
     if (this.rotation.mode === 'copytruncate') {
-      setting.warnings = ['copytruncate loses lines written between copy and truncate and corrupts files not opened with O_APPEND; prefer mode: create with a pidFile'];
+      setting.warnings = [
+        'copytruncate loses lines written between copy and truncate and corrupts files not opened with O_APPEND; prefer mode: create with a pidFile',
+      ];
     }
-    if (!existsSync(this.bin)) setting.skip = `logrotate is not installed (${this.bin}); install the logrotate package in the sidecar image`;
+    if (!existsSync(this.bin))
+      setting.skip = `logrotate is not installed (${this.bin}); install the logrotate package in the sidecar image`;
     return [setting];
   }
 
   async read(key: string): Promise<string | null> {
     this.ownKey(key);
-    const read = readTrustedFile(key, { what: 'the generated logrotate config', maxBytes: 1024 * 1024, noFollow: true, code: 'TITAN_PERF_LOGROTATE_UNSAFE' });
+    const read = readTrustedFile(key, {
+      what: 'the generated logrotate config',
+      maxBytes: 1024 * 1024,
+      noFollow: true,
+      code: 'TITAN_PERF_LOGROTATE_UNSAFE',
+    });
     if (read === null) return null;
     const { text, stat: st } = read;
     // logrotate (as root) silently ignores such a config: that is drift even if the text is right.
@@ -97,7 +121,10 @@ export class LogrotateStore implements Store {
       }
       const problems = await this.validate(tmp);
       if (problems.length > 0) {
-        throw new TitanPerfError('TITAN_PERF_LOGROTATE_INVALID', `logrotate rejects the generated config:\n  ${problems.join('\n  ')}`);
+        throw new TitanPerfError(
+          'TITAN_PERF_LOGROTATE_INVALID',
+          `logrotate rejects the generated config:\n  ${problems.join('\n  ')}`,
+        );
       }
       renameSync(tmp, key);
     } finally {
@@ -127,7 +154,12 @@ export class LogrotateStore implements Store {
       writeFileSync(config, renderLogrotateConfig(this.rotation), { mode: 0o644 });
       chmodSync(config, 0o644);
       const problems = await this.validate(config, join(dir, LOGROTATE_STATE_FILE));
-      return problems.map((problem) => ({ path: fieldOf(problem), value: fieldValue(this.rotation, fieldOf(problem)), expected: `settings logrotate accepts: ${problem}`, source: 'logrotate -d' }));
+      return problems.map((problem) => ({
+        path: fieldOf(problem),
+        value: fieldValue(this.rotation, fieldOf(problem)),
+        expected: `settings logrotate accepts: ${problem}`,
+        source: 'logrotate -d',
+      }));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -169,7 +201,8 @@ export class LogrotateStore implements Store {
       else if (now.ino !== was.ino || now.size < was.size) report.rotated.push(path);
     }
     for (const path of after.keys()) if (!before.has(path)) report.created.push(path);
-    if (report.rotated.length > 0 && this.rotation.mode === 'create' && this.rotation.pidFile) this.signalWriter(report);
+    if (report.rotated.length > 0 && this.rotation.mode === 'create' && this.rotation.pidFile)
+      this.signalWriter(report);
     return report;
   }
 
@@ -180,13 +213,18 @@ export class LogrotateStore implements Store {
       process.kill(pid, this.rotation.reopenSignal);
       report.signalled.push(pid);
     } catch (err) {
-      report.errors.push(`could not send ${this.rotation.reopenSignal} to the writer from ${file}: ${(err as Error).message}; it keeps writing to the rotated file`);
+      report.errors.push(
+        `could not send ${this.rotation.reopenSignal} to the writer from ${file}: ${(err as Error).message}; it keeps writing to the rotated file`,
+      );
     }
   }
 
   private ownKey(key: string): void {
     if (key !== this.configPath) {
-      throw new TitanPerfError('TITAN_PERF_LOGROTATE_KEY', `the logrotate store manages only ${this.configPath}, not ${JSON.stringify(key)}`);
+      throw new TitanPerfError(
+        'TITAN_PERF_LOGROTATE_KEY',
+        `the logrotate store manages only ${this.configPath}, not ${JSON.stringify(key)}`,
+      );
     }
   }
 }

@@ -31,14 +31,23 @@ export interface PidCheckOptions {
 /** The verified pid from `file`; throws a coded error saying why it is not signalled. */
 export function verifiedPid(file: string, opts: PidCheckOptions = {}): number {
   const proc = opts.procRoot ?? '/proc';
-  const read = readTrustedFile(file, { what: 'the pid file', maxBytes: 64, noFollow: true, code: 'TITAN_PERF_PIDFILE_UNSAFE' });
+  const read = readTrustedFile(file, {
+    what: 'the pid file',
+    maxBytes: 64,
+    noFollow: true,
+    code: 'TITAN_PERF_PIDFILE_UNSAFE',
+  });
   if (read === null) throw refuse(`the pid file ${file} does not exist`);
   const { text, stat } = read;
-  if ((stat.mode & 0o022) !== 0) throw refuse(`the pid file ${file} is writable by others (mode ${(stat.mode & 0o777).toString(8)}); anyone could point it at any process`);
+  if ((stat.mode & 0o022) !== 0)
+    throw refuse(
+      `the pid file ${file} is writable by others (mode ${(stat.mode & 0o777).toString(8)}); anyone could point it at any process`,
+    );
   if (!/^\s*\d{1,7}\s*$/.test(text)) throw refuse(`the pid file ${file} does not hold a process id`);
   const pid = Number(text.trim());
   if (pid <= 1 || pid > PID_MAX) throw refuse(`the pid file ${file} names pid ${pid}, which is never signalled`);
-  if (pid === process.pid || pid === process.ppid) throw refuse(`the pid file ${file} names the sidecar itself (pid ${pid})`);
+  if (pid === process.pid || pid === process.ppid)
+    throw refuse(`the pid file ${file} names the sidecar itself (pid ${pid})`);
 
   let status: string;
   let statLine: string;
@@ -52,11 +61,15 @@ export function verifiedPid(file: string, opts: PidCheckOptions = {}): number {
   if (!uids) throw refuse(`cannot read the owner of pid ${pid}`);
   const [realUid, effectiveUid] = [Number(uids[1]), Number(uids[2])];
   if (stat.uid !== 0 && stat.uid !== realUid && stat.uid !== effectiveUid) {
-    throw refuse(`pid ${pid} runs as uid ${realUid}, but ${file} belongs to uid ${stat.uid}; a writer records its own pid`);
+    throw refuse(
+      `pid ${pid} runs as uid ${realUid}, but ${file} belongs to uid ${stat.uid}; a writer records its own pid`,
+    );
   }
   const started = startTimeMs(proc, statLine);
   if (started !== undefined && started > stat.mtimeMs + START_SLACK_MS) {
-    throw refuse(`pid ${pid} started after ${file} was written, so it is not the process that wrote it (the pid was reused)`);
+    throw refuse(
+      `pid ${pid} started after ${file} was written, so it is not the process that wrote it (the pid was reused)`,
+    );
   }
   return pid;
 }

@@ -35,5 +35,8 @@ export function sysctlPath(procRoot: string, key: string): string {
 }
 
 function escaped(key: string, path: string): TitanPerfError {
-  return new TitanPerfError('TITAN_PERF_SYSCTL_KEY_INVALID', `sysctl key ${JSON.stringify(key)} resolves to ${path}, outside the procfs sys tree; refused`);
+  return new TitanPerfError(
+    'TITAN_PERF_SYSCTL_KEY_INVALID',
+    `sysctl key ${JSON.stringify(key)} resolves to ${path}, outside the procfs sys tree; refused`,
+  );
 }

@@ -9,7 +9,13 @@ import type { SystemConfig } from '../config/sections/system';
 import { meetsDirection } from '../engine/direction';
 import type { DesiredSetting, Store } from '../engine/types';
 import { TitanPerfError } from '../errors';
-import { K8S_SAFE_SYSCTLS, SYSCTL_CATALOGUE, specByKey, type SysctlScope, type SysctlSpec } from '../config/sysctl-catalogue';
+import {
+  K8S_SAFE_SYSCTLS,
+  SYSCTL_CATALOGUE,
+  specByKey,
+  type SysctlScope,
+  type SysctlSpec,
+} from '../config/sysctl-catalogue';
 import { sysctlPath } from './sysctl-path';
 
 export interface SysctlStoreOptions {
@@ -49,17 +55,28 @@ export class SysctlStore implements Store {
     for (const spec of SYSCTL_CATALOGUE) {
       const value = opts.system.kernelParams[spec.param];
       if (value === null || value === undefined) continue;
-      this.wanted.push({ key: spec.key, value: Array.isArray(value) ? value.join('\t') : String(value), spec, scope: spec.scope });
+      this.wanted.push({
+        key: spec.key,
+        value: Array.isArray(value) ? value.join('\t') : String(value),
+        spec,
+        scope: spec.scope,
+      });
     }
     for (const [key, value] of Object.entries(opts.system.extraSysctls)) {
       sysctlPath(this.procRoot, key); // throws on a traversal or malformed key, before anything is touched
       const spec = specByKey(key);
       if (spec) {
-        throw new TitanPerfError('TITAN_PERF_SYSCTL_KEY_INVALID', `system.extraSysctls.${key}: this key is catalogued; set system.kernelParams.${spec.param} instead`);
+        throw new TitanPerfError(
+          'TITAN_PERF_SYSCTL_KEY_INVALID',
+          `system.extraSysctls.${key}: this key is catalogued; set system.kernelParams.${spec.param} instead`,
+        );
       }
       const text = String(value);
       if (!PRINTABLE_VALUE.test(text)) {
-        throw new TitanPerfError('TITAN_PERF_SYSCTL_VALUE_INVALID', `system.extraSysctls.${key}: got ${JSON.stringify(value)}; expected an integer or printable text up to 256 characters`);
+        throw new TitanPerfError(
+          'TITAN_PERF_SYSCTL_VALUE_INVALID',
+          `system.extraSysctls.${key}: got ${JSON.stringify(value)}; expected an integer or printable text up to 256 characters`,
+        );
       }
       this.wanted.push({ key, value: text, scope: key.startsWith('net.') ? 'pod' : 'node' });
     }
@@ -68,7 +85,9 @@ export class SysctlStore implements Store {
 
   /** Whether procfs can be written at all, and what Kubernetes could set instead. */
   access(): SysctlAccess {
-    const kubernetesSysctls = this.wanted.filter((w) => K8S_SAFE_SYSCTLS.includes(w.key)).map((w) => ({ name: w.key, value: w.value.replace(/\t/g, ' ') }));
+    const kubernetesSysctls = this.wanted
+      .filter((w) => K8S_SAFE_SYSCTLS.includes(w.key))
+      .map((w) => ({ name: w.key, value: w.value.replace(/\t/g, ' ') }));
     return { readOnly: this.readOnlyReason(), kubernetesSysctls };
   }
 
@@ -89,15 +108,26 @@ export class SysctlStore implements Store {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-      throw new TitanPerfError('TITAN_PERF_SYSCTL_READ_FAILED', `cannot read ${key} (${path}): ${code ?? (err as Error).message}`, { cause: err });
+      throw new TitanPerfError(
+        'TITAN_PERF_SYSCTL_READ_FAILED',
+        `cannot read ${key} (${path}): ${code ?? (err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
   async write(key: string, value: string): Promise<void> {
     if (!this.allowed.has(key)) {
-      throw new TitanPerfError('TITAN_PERF_SYSCTL_UNKNOWN_KEY', `sysctl ${key} is neither catalogued nor listed in system.extraSysctls; refused`);
+      throw new TitanPerfError(
+        'TITAN_PERF_SYSCTL_UNKNOWN_KEY',
+        `sysctl ${key} is neither catalogued nor listed in system.extraSysctls; refused`,
+      );
     }
-    if (typeof value !== 'string' || !PRINTABLE_VALUE.test(value)) throw new TitanPerfError('TITAN_PERF_SYSCTL_VALUE_INVALID', `sysctl ${key}: refusing to write ${JSON.stringify(value)}`);
+    if (typeof value !== 'string' || !PRINTABLE_VALUE.test(value))
+      throw new TitanPerfError(
+        'TITAN_PERF_SYSCTL_VALUE_INVALID',
+        `sysctl ${key}: refusing to write ${JSON.stringify(value)}`,
+      );
     const path = sysctlPath(this.procRoot, key);
     // procfs never creates keys; under a fake root, a missing file must not be invented either.
     try {
@@ -111,12 +141,22 @@ export class SysctlStore implements Store {
       const code = (err as NodeJS.ErrnoException).code;
       if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM') {
         const scope = specByKey(key)?.scope ?? (key.startsWith('net.') ? 'pod' : 'node');
-        throw new TitanPerfError('TITAN_PERF_SYSCTL_READONLY', `cannot write ${key} (${code}): ${privilegeHint(scope, code)}`, { cause: err });
+        throw new TitanPerfError(
+          'TITAN_PERF_SYSCTL_READONLY',
+          `cannot write ${key} (${code}): ${privilegeHint(scope, code)}`,
+          { cause: err },
+        );
       }
       if (code === 'EINVAL' || code === 'ERANGE') {
-        throw new TitanPerfError('TITAN_PERF_SYSCTL_REFUSED', `the kernel refused ${key} = ${JSON.stringify(value)} (${code})`, { cause: err });
+        throw new TitanPerfError(
+          'TITAN_PERF_SYSCTL_REFUSED',
+          `the kernel refused ${key} = ${JSON.stringify(value)} (${code})`,
+          { cause: err },
+        );
       }
-      throw new TitanPerfError('TITAN_PERF_SYSCTL_WRITE_FAILED', `cannot write ${key}: ${(err as Error).message}`, { cause: err });
+      throw new TitanPerfError('TITAN_PERF_SYSCTL_WRITE_FAILED', `cannot write ${key}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   }
 
@@ -148,7 +188,9 @@ export class SysctlStore implements Store {
         continue;
       }
       const code = writeProbe(path);
-      return code === 'EROFS' ? `${join(this.procRoot, 'sys')} is not writable (${code}): ${privilegeHint(w.scope, code)}` : undefined;
+      return code === 'EROFS'
+        ? `${join(this.procRoot, 'sys')} is not writable (${code}): ${privilegeHint(w.scope, code)}`
+        : undefined;
     }
     return undefined;
   }
@@ -182,7 +224,9 @@ export class SysctlStore implements Store {
     if ((mode & 0o222) !== 0) {
       const code = writeProbe(path);
       if (code) {
-        const k8s = K8S_SAFE_SYSCTLS.includes(w.key) ? '; Kubernetes lets the pod set this one through securityContext.sysctls' : '';
+        const k8s = K8S_SAFE_SYSCTLS.includes(w.key)
+          ? '; Kubernetes lets the pod set this one through securityContext.sysctls'
+          : '';
         return `the kernel refuses to open it for writing (${code}): ${privilegeHint(w.scope, code)}${k8s}`;
       }
     }

@@ -14,13 +14,21 @@ export interface SystemReadings {
   memory: { totalBytes: number; availableBytes: number; usage: number };
 }
 
-export async function readSystemReadings(opts: { procRoot?: string; sysctl?: SysctlStore } = {}): Promise<SystemReadings> {
+export async function readSystemReadings(
+  opts: { procRoot?: string; sysctl?: SysctlStore } = {},
+): Promise<SystemReadings> {
   const procRoot = opts.procRoot ?? '/proc';
   const sysctls: SystemReadings['sysctls'] = [];
   if (opts.sysctl) {
     for (const d of await opts.sysctl.desired()) {
       const current = await opts.sysctl.read(d.key).catch(() => null);
-      sysctls.push({ key: d.key, current, desired: d.value, ok: opts.sysctl.satisfies(current, d), ...(d.skip ? { skipped: d.skip } : {}) });
+      sysctls.push({
+        key: d.key,
+        current,
+        desired: d.value,
+        ok: opts.sysctl.satisfies(current, d),
+        ...(d.skip ? { skipped: d.skip } : {}),
+      });
     }
   }
   const [avg1, avg5, avg15] = loadavg();

@@ -42,19 +42,27 @@ function value(env: Env, name: string): string | undefined {
 export function parseExportEnv(env: Env = process.env): ExportEnvResult {
   const warnings: string[] = [];
   const bad = (name: string, shown: string | undefined, expected: string) =>
-    warnings.push(`${name}${shown === undefined ? '' : `=${JSON.stringify(shown)}`} is not valid (expected ${expected}); titan-perf's metrics export is off`);
+    warnings.push(
+      `${name}${shown === undefined ? '' : `=${JSON.stringify(shown)}`} is not valid (expected ${expected}); titan-perf's metrics export is off`,
+    );
 
   let exporters: ExporterName[] = [];
   const rawExporters = value(env, 'OTEL_METRICS_EXPORTER');
   if (rawExporters) {
-    const names = rawExporters.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+    const names = rawExporters
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean);
     const unknown = names.filter((n) => !(EXPORTERS as readonly string[]).includes(n));
-    if (unknown.length > 0) bad('OTEL_METRICS_EXPORTER', rawExporters, `a comma-separated list of ${EXPORTERS.join(', ')}`);
+    if (unknown.length > 0)
+      bad('OTEL_METRICS_EXPORTER', rawExporters, `a comma-separated list of ${EXPORTERS.join(', ')}`);
     else if (!names.includes('none')) exporters = [...new Set(names)] as ExporterName[];
   }
   if (value(env, 'OTEL_SDK_DISABLED')?.toLowerCase() === 'true') exporters = [];
 
-  const protoVar = value(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL') ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL' : 'OTEL_EXPORTER_OTLP_PROTOCOL';
+  const protoVar = value(env, 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL')
+    ? 'OTEL_EXPORTER_OTLP_METRICS_PROTOCOL'
+    : 'OTEL_EXPORTER_OTLP_PROTOCOL';
   const rawProto = value(env, protoVar);
   let protocol: OtlpProtocol = 'http/protobuf';
   if (rawProto) {
@@ -75,7 +83,8 @@ export function parseExportEnv(env: Env = process.env): ExportEnvResult {
         bad(name, undefined, 'an http:// or https:// URL');
         break;
       }
-      endpoint = name === 'OTEL_EXPORTER_OTLP_ENDPOINT' && protocol !== 'grpc' ? `${raw.replace(/\/$/, '')}/v1/metrics` : raw;
+      endpoint =
+        name === 'OTEL_EXPORTER_OTLP_ENDPOINT' && protocol !== 'grpc' ? `${raw.replace(/\/$/, '')}/v1/metrics` : raw;
       break;
     }
     for (const name of ['OTEL_EXPORTER_OTLP_METRICS_HEADERS', 'OTEL_EXPORTER_OTLP_HEADERS']) {
@@ -90,11 +99,15 @@ export function parseExportEnv(env: Env = process.env): ExportEnvResult {
   if (rawPort !== undefined) {
     const n = Number(rawPort);
     if (/^\d+$/.test(rawPort) && n >= 1 && n <= 65535) port = n;
-    else if (exporters.includes('prometheus')) bad('OTEL_EXPORTER_PROMETHEUS_PORT', rawPort, 'a port number from 1 to 65535');
+    else if (exporters.includes('prometheus'))
+      bad('OTEL_EXPORTER_PROMETHEUS_PORT', rawPort, 'a port number from 1 to 65535');
   }
 
   if (warnings.length > 0) exporters = [];
-  return { plan: { exporters, protocol, intervalMs, timeoutMs, endpoint: redactUrl(endpoint), prometheus: { host, port } }, warnings };
+  return {
+    plan: { exporters, protocol, intervalMs, timeoutMs, endpoint: redactUrl(endpoint), prometheus: { host, port } },
+    warnings,
+  };
 }
 
 function positiveInt(env: Env, name: string, fallback: number, bad: (n: string, v: string, e: string) => void): number {

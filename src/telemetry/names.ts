@@ -141,7 +141,8 @@ export const PRELOAD_METRICS: readonly MetricSpec[] = [
     kind: 'counter',
     unit: 's',
     attributes: [],
-    description: "titan-perf's own time on the main thread (readings, SDK loading, collection, export): never counted against the app.",
+    description:
+      "titan-perf's own time on the main thread (readings, SDK loading, collection, export): never counted against the app.",
     face: 'preload',
   },
   {

@@ -36,7 +36,8 @@ class QuietExporter implements PushMetricExporter {
     private readonly intervalMs: number,
     private readonly log: Log,
   ) {
-    if (inner.selectAggregationTemporality) this.selectAggregationTemporality = inner.selectAggregationTemporality.bind(inner);
+    if (inner.selectAggregationTemporality)
+      this.selectAggregationTemporality = inner.selectAggregationTemporality.bind(inner);
     if (inner.selectAggregation) this.selectAggregation = inner.selectAggregation.bind(inner);
   }
 
@@ -45,9 +46,9 @@ class QuietExporter implements PushMetricExporter {
       // Serializing and sending is titan-perf's own time on the main thread, not the app's.
       selfTime().measure(() =>
         this.inner.export(metrics, (result) => {
-        if (result.code !== 0) this.fail(result.error);
-        done({ code: 0 });
-      }),
+          if (result.code !== 0) this.fail(result.error);
+          done({ code: 0 });
+        }),
       );
     } catch (err) {
       this.fail(err as Error);
@@ -64,8 +65,12 @@ class QuietExporter implements PushMetricExporter {
     const more = this.suppressed > 0 ? ` (${this.suppressed} more failures since the last message)` : '';
     this.suppressed = 0;
     this.lastLog = now;
-    const reason = String(err?.message ?? err ?? 'unknown error').split('\n')[0].slice(0, 200);
-    this.log(`titan-perf: metrics export to ${this.label} failed: ${reason}${more}; the app is not affected, retrying next interval`);
+    const reason = String(err?.message ?? err ?? 'unknown error')
+      .split('\n')[0]
+      .slice(0, 200);
+    this.log(
+      `titan-perf: metrics export to ${this.label} failed: ${reason}${more}; the app is not affected, retrying next interval`,
+    );
   }
 
   forceFlush(): Promise<void> {
@@ -88,11 +93,13 @@ function otlpExporter(plan: ExportPlan): PushMetricExporter {
       return new OTLPMetricExporter();
     }
     case 'http/json': {
-      const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
+      const { OTLPMetricExporter } =
+        require('@opentelemetry/exporter-metrics-otlp-http') as typeof import('@opentelemetry/exporter-metrics-otlp-http');
       return new OTLPMetricExporter();
     }
     default: {
-      const { OTLPMetricExporter } = require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
+      const { OTLPMetricExporter } =
+        require('@opentelemetry/exporter-metrics-otlp-proto') as typeof import('@opentelemetry/exporter-metrics-otlp-proto');
       return new OTLPMetricExporter();
     }
   }
@@ -104,9 +111,14 @@ function modulesFor(plan: ExportPlan): string[] {
   for (const name of plan.exporters) {
     if (name === 'prometheus') mods.push('@opentelemetry/exporter-prometheus');
     if (name !== 'otlp') continue;
-    mods.push('@opentelemetry/otlp-exporter-base', '@opentelemetry/otlp-transformer', '@opentelemetry/exporter-metrics-otlp-http');
+    mods.push(
+      '@opentelemetry/otlp-exporter-base',
+      '@opentelemetry/otlp-transformer',
+      '@opentelemetry/exporter-metrics-otlp-http',
+    );
     if (plan.protocol === 'http/protobuf') mods.push('@opentelemetry/exporter-metrics-otlp-proto');
-    if (plan.protocol === 'grpc') mods.push('@grpc/grpc-js', '@opentelemetry/otlp-grpc-exporter-base', '@opentelemetry/exporter-metrics-otlp-grpc');
+    if (plan.protocol === 'grpc')
+      mods.push('@grpc/grpc-js', '@opentelemetry/otlp-grpc-exporter-base', '@opentelemetry/exporter-metrics-otlp-grpc');
   }
   return mods;
 }
@@ -139,7 +151,11 @@ export async function warmUpSdk(plan: ExportPlan, gapMs = 20): Promise<void> {
   }
 }
 
-export function createOwnPipeline(plan: ExportPlan, log: Log, env: Record<string, string | undefined> = process.env): OwnPipeline {
+export function createOwnPipeline(
+  plan: ExportPlan,
+  log: Log,
+  env: Record<string, string | undefined> = process.env,
+): OwnPipeline {
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
   const readers: IMetricReader[] = [];
@@ -159,7 +175,12 @@ export function createOwnPipeline(plan: ExportPlan, log: Log, env: Record<string
   };
 }
 
-function readerFor(name: string, plan: ExportPlan, sdk: typeof import('@opentelemetry/sdk-metrics'), log: Log): IMetricReader {
+function readerFor(
+  name: string,
+  plan: ExportPlan,
+  sdk: typeof import('@opentelemetry/sdk-metrics'),
+  log: Log,
+): IMetricReader {
   if (name === 'prometheus') {
     const { PrometheusExporter } = requireOptional<typeof import('@opentelemetry/exporter-prometheus')>(
       '@opentelemetry/exporter-prometheus',
@@ -168,7 +189,10 @@ function readerFor(name: string, plan: ExportPlan, sdk: typeof import('@opentele
     );
     const { host, port } = plan.prometheus;
     return new PrometheusExporter({ host, port }, (err) => {
-      if (err) log(`titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String((err as Error).message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`);
+      if (err)
+        log(
+          `titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String((err as Error).message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`,
+        );
     });
   }
   const inner = name === 'console' ? new sdk.ConsoleMetricExporter() : otlpExporter(plan);

@@ -30,7 +30,8 @@ export function startPreloadTelemetry(
   setImmediate(() => {
     try {
       const config =
-        resolved ?? (require('../config/sections/telemetry') as typeof import('../config/sections/telemetry')).telemetryDefaults;
+        resolved ??
+        (require('../config/sections/telemetry') as typeof import('../config/sections/telemetry')).telemetryDefaults;
       if (!config.enabled) return;
       // Listening is cheap and catches warnings raised before telemetry loads.
       const { SourceState } = require('./source') as typeof import('./source');
@@ -68,7 +69,9 @@ function start(
   onStarted?: (handle: TelemetryHandle) => void,
 ): void {
   const { selfTime } = require('../runtime/self-time') as typeof import('../runtime/self-time');
-  const { startTelemetry } = selfTime().measure(() => require('./start-telemetry') as typeof import('./start-telemetry'));
+  const { startTelemetry } = selfTime().measure(
+    () => require('./start-telemetry') as typeof import('./start-telemetry'),
+  );
   let score: typeof import('../score/score') | undefined;
   const handle = startTelemetry({
     source,

@@ -87,7 +87,10 @@ export class RuntimeInstruments {
     state.hooks = {
       readings: (r) => this.recordGc(r),
       warning: (warning) =>
-        this.warnings.add(1, { [`${PREFIX}warning.metric`]: warning.metric, [`${PREFIX}warning.severity`]: warning.severity }),
+        this.warnings.add(1, {
+          [`${PREFIX}warning.metric`]: warning.metric,
+          [`${PREFIX}warning.severity`]: warning.severity,
+        }),
       stall: (stall) => this.recordStall(stall),
     };
   }
@@ -140,7 +143,10 @@ export class RuntimeInstruments {
       result.observe(this.obs(`${PREFIX}warning.active`), value, { [`${PREFIX}warning.metric`]: metric });
     }
     for (const v of this.state.verdicts()) {
-      result.observe(this.obs(`${PREFIX}verdicts`), 1, { [`${PREFIX}verdict.id`]: v.id, [`${PREFIX}verdict.severity`]: v.severity });
+      result.observe(this.obs(`${PREFIX}verdicts`), 1, {
+        [`${PREFIX}verdict.id`]: v.id,
+        [`${PREFIX}verdict.severity`]: v.severity,
+      });
     }
     result.observe(this.obs(`${PREFIX}self.time`), selfTime().totalMs * MS);
     const score = this.opts.score?.();
@@ -148,14 +154,13 @@ export class RuntimeInstruments {
   }
 
   private observePools(result: BatchObservableResult, pools: readonly PoolOriginReading[]): void {
-    const rows = capRows(pools, this.opts.maxOrigins, (p) => p.origin, (p) => p.connected + p.pending, [
-      'connected',
-      'free',
-      'pending',
-      'queued',
-      'running',
-      'size',
-    ]);
+    const rows = capRows(
+      pools,
+      this.opts.maxOrigins,
+      (p) => p.origin,
+      (p) => p.connected + p.pending,
+      ['connected', 'free', 'pending', 'queued', 'running', 'size'],
+    );
     for (const { key, row } of rows) {
       const attrs = originAttributes(key);
       result.observe(this.obs('http.client.open_connections'), Math.max(0, row.connected - row.free), {
@@ -169,19 +174,24 @@ export class RuntimeInstruments {
   }
 
   private observeDbPools(result: BatchObservableResult, pools: readonly DbPoolReading[]): void {
-    const rows = capRows(pools, this.opts.maxDbPools, (p) => p.name, (p) => p.size, [
-      'max',
-      'size',
-      'idle',
-      'used',
-      'pending',
-      'timeouts',
-    ]);
+    const rows = capRows(
+      pools,
+      this.opts.maxDbPools,
+      (p) => p.name,
+      (p) => p.size,
+      ['max', 'size', 'idle', 'used', 'pending', 'timeouts'],
+    );
     // Wait times are not summed into `_other`: it shows the largest folded pool's wait.
     for (const { key, row } of rows) {
       const pool = { 'db.client.connection.pool.name': key };
-      result.observe(this.obs('db.client.connection.count'), row.idle, { ...pool, 'db.client.connection.state': 'idle' });
-      result.observe(this.obs('db.client.connection.count'), row.used, { ...pool, 'db.client.connection.state': 'used' });
+      result.observe(this.obs('db.client.connection.count'), row.idle, {
+        ...pool,
+        'db.client.connection.state': 'idle',
+      });
+      result.observe(this.obs('db.client.connection.count'), row.used, {
+        ...pool,
+        'db.client.connection.state': 'used',
+      });
       result.observe(this.obs('db.client.connection.max'), row.max, pool);
       result.observe(this.obs('db.client.connection.pending_requests'), row.pending, pool);
       result.observe(this.obs('db.client.connection.timeouts'), row.timeouts, pool);

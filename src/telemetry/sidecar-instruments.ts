@@ -65,7 +65,10 @@ export function createSidecarInstruments(meter: Meter, source: SidecarTelemetryS
       // Every store reports all three states, so a repaired drift goes to 0 instead of vanishing.
       for (const store of new Set(plan.map((e) => e.store))) {
         for (const state of ['ok', 'drift', 'skip']) {
-          result.observe(settings, counts.get(`${store}\0${state}`) ?? 0, { [`${PREFIX}store`]: store, [`${PREFIX}setting.state`]: state });
+          result.observe(settings, counts.get(`${store}\0${state}`) ?? 0, {
+            [`${PREFIX}store`]: store,
+            [`${PREFIX}setting.state`]: state,
+          });
         }
       }
     }
@@ -80,7 +83,8 @@ export function createSidecarInstruments(meter: Meter, source: SidecarTelemetryS
   meter.addBatchObservableCallback(callback, observables);
 
   return {
-    recordChange: (store, result, count = 1) => changes.add(count, { [`${PREFIX}store`]: store, [`${PREFIX}result`]: result }),
+    recordChange: (store, result, count = 1) =>
+      changes.add(count, { [`${PREFIX}store`]: store, [`${PREFIX}result`]: result }),
     recordDriftRepair: (store, count = 1) => repairs.add(count, { [`${PREFIX}store`]: store }),
     recordRollback: (result) => rollbacks.add(1, { [`${PREFIX}result`]: result }),
     recordLogrotateRun: (result) => rotations.add(1, { [`${PREFIX}result`]: result }),

@@ -3,7 +3,13 @@
  * (latest readings, warnings now holding) so that instruments can be built,
  * dropped and rebuilt on another MeterProvider without losing anything.
  */
-import type { EventLoopReading, EventLoopStall, PerformanceWarning, Readings, Verdict } from '../runtime/runtime-readings';
+import type {
+  EventLoopReading,
+  EventLoopStall,
+  PerformanceWarning,
+  Readings,
+  Verdict,
+} from '../runtime/runtime-readings';
 
 /** Readings kept between two collections; past this the oldest are dropped (bounded memory). */
 const MAX_PENDING = 120;
@@ -105,7 +111,8 @@ export class SourceState {
     const loops = window.map((r) => r.eventLoop);
     const weights = window.map((r) => Math.max(1, r.intervalMs));
     const total = weights.reduce((a, b) => a + b, 0);
-    const weighted = (pick: (e: EventLoopReading) => number) => loops.reduce((a, e, i) => a + pick(e) * weights[i], 0) / total;
+    const weighted = (pick: (e: EventLoopReading) => number) =>
+      loops.reduce((a, e, i) => a + pick(e) * weights[i], 0) / total;
     const worst = (pick: (e: EventLoopReading) => number) => Math.max(...loops.map(pick));
     const last = loops[loops.length - 1];
     return {

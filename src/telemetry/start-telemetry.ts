@@ -202,7 +202,8 @@ function disabledHandle(): TelemetryHandle {
   return {
     mode: 'off',
     plan: parseExportEnv({}).plan,
-    waitForMode: (mode) => (mode === 'off' ? Promise.resolve() : Promise.reject(new Error('titan-perf telemetry is disabled'))),
+    waitForMode: (mode) =>
+      mode === 'off' ? Promise.resolve() : Promise.reject(new Error('titan-perf telemetry is disabled')),
     stop: async () => undefined,
   };
 }

@@ -54,9 +54,18 @@ describe('bad input to the library API', () => {
     expect(e.code).toBe('TITAN_PERF_CONFIG_INVALID');
     const paths = e.issues!.map((i) => i.path).sort();
     expect(paths).toEqual(
-      ['bogus', 'nodejs.connectionPooling.maxConnections', 'nodejs.maxEventLoopDelay', 'redis.appendFsync', 'redis.maxMemoryPolicy', 'system.kernelParams.vmSwappiness'].sort(),
+      [
+        'bogus',
+        'nodejs.connectionPooling.maxConnections',
+        'nodejs.maxEventLoopDelay',
+        'redis.appendFsync',
+        'redis.maxMemoryPolicy',
+        'system.kernelParams.vmSwappiness',
+      ].sort(),
     );
-    expect(e.message).toMatch(/nodejs\.connectionPooling\.maxConnections: got 0 \(from code\); expected an integer from 1 to 10000/);
+    expect(e.message).toMatch(
+      /nodejs\.connectionPooling\.maxConnections: got 0 \(from code\); expected an integer from 1 to 10000/,
+    );
     expect(e.message).toMatch(/redis\.maxMemoryPolicy: got "lru-please".*'allkeys-lru'/);
   });
 
@@ -65,15 +74,24 @@ describe('bad input to the library API', () => {
     const onWarning = (w: Error) => warnings.push(w.message);
     process.on('warning', onWarning);
     try {
-      const o = new PerformanceOptimizer({}, { env: { TITAN_PERF_REDIS__PORT: 'lots', TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: '5' } });
+      const o = new PerformanceOptimizer(
+        {},
+        { env: { TITAN_PERF_REDIS__PORT: 'lots', TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: '5' } },
+      );
       expect(o.config.redis.port).toBe(6379);
       expect(o.config.nodejs.maxEventLoopDelay).toBe(5); // the valid override still applies
       await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
-      expect(warnings).toContainEqual(expect.stringMatching(/^titan-perf: redis\.port: got "lots" \(from TITAN_PERF_REDIS__PORT\); expected an integer from 1 to 65535; using the default/));
+      expect(warnings).toContainEqual(
+        expect.stringMatching(
+          /^titan-perf: redis\.port: got "lots" \(from TITAN_PERF_REDIS__PORT\); expected an integer from 1 to 65535; using the default/,
+        ),
+      );
     } finally {
       process.off('warning', onWarning);
     }
-    const e = thrown(() => new PerformanceOptimizer({}, { env: { TITAN_PERF_REDIS__PORT: 'lots', TITAN_PERF_STRICT: '1' } }));
+    const e = thrown(
+      () => new PerformanceOptimizer({}, { env: { TITAN_PERF_REDIS__PORT: 'lots', TITAN_PERF_STRICT: '1' } }),
+    );
     expect(e.code).toBe('TITAN_PERF_CONFIG_INVALID');
     expect(e.message).toMatch(/redis\.port: got "lots" \(from TITAN_PERF_REDIS__PORT\)/);
   });
@@ -98,15 +116,34 @@ describe('bad input to the library API', () => {
     const dataDir = tempDir('bad-input');
     const o = new PerformanceOptimizer({ ...LOCAL, dataDir }, { procRoot: proc });
     const events: string[] = [];
-    for (const e of ['optimization-completed', 'optimization-failed', 'nodejs-optimized', 'system-optimized', 'rollback-completed']) o.on(e, () => events.push(e));
+    for (const e of [
+      'optimization-completed',
+      'optimization-failed',
+      'nodejs-optimized',
+      'system-optimized',
+      'rollback-completed',
+    ])
+      o.on(e, () => events.push(e));
     try {
       const calls: [string, () => Promise<unknown>][] = [
-        ['applyAllOptimizations', () => (o.applyAllOptimizations as (...a: unknown[]) => Promise<unknown>)({ force: true })],
-        ['optimizeForHighFrequencyTrading', () => (o.optimizeForHighFrequencyTrading as (...a: unknown[]) => Promise<unknown>)('now')],
+        [
+          'applyAllOptimizations',
+          () => (o.applyAllOptimizations as (...a: unknown[]) => Promise<unknown>)({ force: true }),
+        ],
+        [
+          'optimizeForHighFrequencyTrading',
+          () => (o.optimizeForHighFrequencyTrading as (...a: unknown[]) => Promise<unknown>)('now'),
+        ],
         ['getPerformanceMetrics', () => (o.getPerformanceMetrics as (...a: unknown[]) => Promise<unknown>)(1)],
         ['rollbackOptimizations', () => (o.rollbackOptimizations as (...a: unknown[]) => Promise<unknown>)(null)],
-        ['performHealthCheck', () => (o.redisOptimizer.performHealthCheck as (...a: unknown[]) => Promise<unknown>)(true)],
-        ['getSystemMetrics', () => (o.systemOptimizer.getSystemMetrics as (...a: unknown[]) => Promise<unknown>)('all')],
+        [
+          'performHealthCheck',
+          () => (o.redisOptimizer.performHealthCheck as (...a: unknown[]) => Promise<unknown>)(true),
+        ],
+        [
+          'getSystemMetrics',
+          () => (o.systemOptimizer.getSystemMetrics as (...a: unknown[]) => Promise<unknown>)('all'),
+        ],
       ];
       for (const [name, call] of calls) {
         const e = await rejected(call());
@@ -122,7 +159,14 @@ describe('bad input to the library API', () => {
       const pool = thrown(() => o.createDatabaseConnectionPool('db', 'create' as never, async () => {}));
       expect(pool).toMatchObject({ code: 'TITAN_PERF_INVALID_ARGUMENT' });
       expect(pool.message).toMatch(/createDatabaseConnectionPool create: got "create"; expected a function/);
-      const max = thrown(() => o.createDatabaseConnectionPool('db', async () => ({}), async () => {}, { max: 1e9 }));
+      const max = thrown(() =>
+        o.createDatabaseConnectionPool(
+          'db',
+          async () => ({}),
+          async () => {},
+          { max: 1e9 },
+        ),
+      );
       expect(max.message).toMatch(/options\.max: got 1000000000; expected an integer from 1 to 10000/);
     } finally {
       await o.close();
@@ -132,7 +176,10 @@ describe('bad input to the library API', () => {
   it('a config the sidecar stores refuse fails that area only, before anything of it is written', async () => {
     const proc = fakeProcRoot({ 'net.core.somaxconn': '4096' });
     // Passes the schema (a well-formed key) but the sysctl store refuses it: a catalogued key belongs in kernelParams.
-    const o = new PerformanceOptimizer({ ...LOCAL, dataDir: tempDir('bad-input'), system: { extraSysctls: { 'net.core.somaxconn': 1024 } } }, { procRoot: proc });
+    const o = new PerformanceOptimizer(
+      { ...LOCAL, dataDir: tempDir('bad-input'), system: { extraSysctls: { 'net.core.somaxconn': 1024 } } },
+      { procRoot: proc },
+    );
     try {
       const r = await o.applyAllOptimizations();
       expect(r.success).toBe(false);
@@ -151,7 +198,15 @@ describe('bad input to the library API', () => {
     await o.close();
     await o.close(); // idempotent
     expect(await rejected(o.applyAllOptimizations())).toMatchObject({ code: 'TITAN_PERF_CLOSED' });
-    expect(thrown(() => o.createDatabaseConnectionPool('x', async () => ({}), async () => {}))).toMatchObject({ code: 'TITAN_PERF_CLOSED' });
+    expect(
+      thrown(() =>
+        o.createDatabaseConnectionPool(
+          'x',
+          async () => ({}),
+          async () => {},
+        ),
+      ),
+    ).toMatchObject({ code: 'TITAN_PERF_CLOSED' });
   });
 
   it('a Redis URL that does not parse is reported without its credentials', async () => {

@@ -23,7 +23,10 @@ function get(obj: unknown, path: string): unknown {
 
 /** `4000 ms` -> 4000, `**false**` -> false, `everysec` -> 'everysec'. */
 function cell(text: string): unknown {
-  const t = text.replace(/\*\*/g, '').replace(/ (ms|s)$/, '').trim();
+  const t = text
+    .replace(/\*\*/g, '')
+    .replace(/ (ms|s)$/, '')
+    .trim();
   if (t === 'true' || t === 'false') return t === 'true';
   return /^\d+$/.test(t) ? Number(t) : t;
 }
@@ -39,17 +42,30 @@ describe('the tables in docs/ match the code', () => {
       expect(cell(hft), path).toEqual(get(PROFILE_OVERRIDES.hft, path));
     }
     const flat = (o: Record<string, unknown>, prefix: string): string[] =>
-      Object.entries(o).flatMap(([k, v]) => (v && typeof v === 'object' ? flat(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`]));
-    for (const path of [...flat(PROFILE_OVERRIDES.hft.nodejs, 'nodejs.'), ...flat(PROFILE_OVERRIDES.hft.redis, 'redis.')]) expect(documented, path).toContain(path);
+      Object.entries(o).flatMap(([k, v]) =>
+        v && typeof v === 'object' ? flat(v as Record<string, unknown>, `${prefix}${k}.`) : [`${prefix}${k}`],
+      );
+    for (const path of [
+      ...flat(PROFILE_OVERRIDES.hft.nodejs, 'nodejs.'),
+      ...flat(PROFILE_OVERRIDES.hft.redis, 'redis.'),
+    ])
+      expect(documented, path).toContain(path);
   });
 
   it('Score and recommendations: bands and penalties are the exported rules', () => {
     const text = section('api.md', 'Score and recommendations');
-    for (const b of STATUS_BANDS.filter((x: { min: number }) => x.min > 0)) expect(text).toContain(`**${b.status}** ≥ ${b.min}`);
-    expect(text).toContain(`warning ${SCORE_RULES.eventLoopDelay.warning}, critical ${SCORE_RULES.eventLoopDelay.critical}`);
+    for (const b of STATUS_BANDS.filter((x: { min: number }) => x.min > 0))
+      expect(text).toContain(`**${b.status}** ≥ ${b.min}`);
+    expect(text).toContain(
+      `warning ${SCORE_RULES.eventLoopDelay.warning}, critical ${SCORE_RULES.eventLoopDelay.critical}`,
+    );
     expect(text).toContain(`warning ${SCORE_RULES.heapUsage.warning}, critical ${SCORE_RULES.heapUsage.critical}`);
-    expect(text).toContain(`above ${SCORE_RULES.gcPauseShare.warningAbove} (critical above ${SCORE_RULES.gcPauseShare.criticalAbove})`);
+    expect(text).toContain(
+      `above ${SCORE_RULES.gcPauseShare.warningAbove} (critical above ${SCORE_RULES.gcPauseShare.criticalAbove})`,
+    );
     expect(text).toContain(`warning ${SCORE_RULES.drift.warning} each, ${SCORE_RULES.drift.cap} at most`);
-    expect(text).toContain(`< ${SCORE_RULES.redisHitRatio.below} over ≥ ${SCORE_RULES.redisHitRatio.minLookups} lookups`);
+    expect(text).toContain(
+      `< ${SCORE_RULES.redisHitRatio.below} over ≥ ${SCORE_RULES.redisHitRatio.minLookups} lookups`,
+    );
   });
 });

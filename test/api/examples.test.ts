@@ -28,7 +28,22 @@ function start(example: string): { child: ChildProcess; out: () => string; done:
   const script = `mount --bind "$1" /var/lib && exec "$2" "$3"`;
   const child = spawn(
     'ip',
-    ['netns', 'exec', ns, 'unshare', '--mount', '--propagation', 'private', 'sh', '-c', script, 'sh', varLib, process.execPath, join(ROOT, 'examples', example)],
+    [
+      'netns',
+      'exec',
+      ns,
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      script,
+      'sh',
+      varLib,
+      process.execPath,
+      join(ROOT, 'examples', example),
+    ],
     { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } },
   );
   let out = '';
@@ -50,9 +65,28 @@ beforeAll(async () => {
   varLib = tempDir('varlib');
   mkdirSync(join(varLib, 'titan-perf'), { recursive: true });
   const dir = tempDir('example-redis');
-  redis = spawn('ip', ['netns', 'exec', ns, 'redis-server', '--port', '6379', '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir], {
-    stdio: 'ignore',
-  });
+  redis = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      ns,
+      'redis-server',
+      '--port',
+      '6379',
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--dir',
+      dir,
+    ],
+    {
+      stdio: 'ignore',
+    },
+  );
   await waitFor('redis-server in the namespace', () => {
     try {
       return redisCli('PING') === 'PONG';
@@ -95,7 +129,12 @@ describe('the examples, as written', () => {
     const config = JSON.parse((await run('custom-config.mjs')).trim());
     expect(config.nodejs).toMatchObject({ maxOldSpaceSize: 8192, maxEventLoopDelay: 5, maxHeapUsage: 0.75 });
     expect(config.nodejs.connectionPooling).toMatchObject({ maxConnections: 50, timeout: 30000 });
-    expect(config.redis).toMatchObject({ maxMemory: '4gb', appendFsync: 'no', maxMemoryPolicy: 'allkeys-lru', appendOnly: true });
+    expect(config.redis).toMatchObject({
+      maxMemory: '4gb',
+      appendFsync: 'no',
+      maxMemoryPolicy: 'allkeys-lru',
+      appendOnly: true,
+    });
     expect(config.dataDir).toBe('/custom/data');
   });
 
@@ -136,7 +175,10 @@ describe('the examples, as written', () => {
   it('production: optimizes, then keeps monitoring on its interval', async () => {
     const p = start('production.mjs');
     try {
-      await waitFor('the production example to report', () => p.out().includes('System optimized for production') || p.child.exitCode !== null);
+      await waitFor(
+        'the production example to report',
+        () => p.out().includes('System optimized for production') || p.child.exitCode !== null,
+      );
       expect(p.out()).toContain('System optimized for production');
       // The example's setInterval keeps the service running; titan-perf itself holds nothing open.
       expect(p.child.exitCode).toBeNull();

@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PerformanceOptimizer } from '../../dist/src/index.js';
 import { freePort, startRedis, type RedisServer } from '../helpers/redis-server';
-import { fakeProcRoot, hostSysctlSnapshot, readFakeSysctl, tempDir, } from '../sidecar/support';
+import { fakeProcRoot, hostSysctlSnapshot, readFakeSysctl, tempDir } from '../sidecar/support';
 
 let redis: RedisServer;
 let admin: Redis;
@@ -51,7 +51,14 @@ const globalDispatcher = () => (globalThis as Record<symbol, unknown>)[dispatche
 
 function recordEvents(o: InstanceType<typeof PerformanceOptimizer>): string[] {
   const seen: string[] = [];
-  for (const e of ['optimization-completed', 'optimization-failed', 'nodejs-optimized', 'redis-optimized', 'system-optimized', 'rollback-completed']) {
+  for (const e of [
+    'optimization-completed',
+    'optimization-failed',
+    'nodejs-optimized',
+    'redis-optimized',
+    'system-optimized',
+    'rollback-completed',
+  ]) {
     o.on(e, () => seen.push(e));
   }
   return seen;
@@ -76,14 +83,21 @@ describe('PerformanceOptimizer', () => {
       expect(result.appliedOptimizations).toContain('redis maxmemory-policy: noeviction -> allkeys-lru');
       // Inside vitest, fetch's global dispatcher may already exist (the tuner then says it left it alone) or not
       // (armed); either way the report says which. Tuning and restore are proven in a clean process (process.test.ts).
-      const fetchLines = [...result.appliedOptimizations, ...result.warnings].filter((l: string) => l.startsWith('nodejs fetch: '));
+      const fetchLines = [...result.appliedOptimizations, ...result.warnings].filter((l: string) =>
+        l.startsWith('nodejs fetch: '),
+      );
       expect(fetchLines).toHaveLength(1);
       expect(fetchLines[0]).toMatch(/^nodejs fetch: (left-alone|armed|tuned)/);
       expect(result.appliedOptimizations).toContain('nodejs http.globalAgent: tuned');
       expect(httpModule.globalAgent).not.toBe(httpAgentBefore);
-      expect(httpModule.globalAgent.options.maxSockets ?? (httpModule.globalAgent as unknown as { maxSockets: number }).maxSockets).toBe(50);
+      expect(
+        httpModule.globalAgent.options.maxSockets ??
+          (httpModule.globalAgent as unknown as { maxSockets: number }).maxSockets,
+      ).toBe(50);
       // Node-wide keys are not for a pod: a warning naming the setting, not a failure.
-      expect(result.warnings.some((w: string) => w.startsWith('sysctl vm.swappiness not applied: node-wide'))).toBe(true);
+      expect(result.warnings.some((w: string) => w.startsWith('sysctl vm.swappiness not applied: node-wide'))).toBe(
+        true,
+      );
 
       expect(readFakeSysctl(proc, 'net.core.somaxconn')).toBe('65535');
       expect(readFakeSysctl(proc, 'net.ipv4.tcp_congestion_control')).toBe('bbr');
@@ -103,7 +117,8 @@ describe('PerformanceOptimizer', () => {
       expect(await configGet('maxmemory-policy')).toBe('noeviction');
       expect(await configGet('maxmemory')).toBe('0');
       expect(await configGet('hz')).toBe('10');
-      if (dispatcherDuring === dispatcherBefore) expect(globalDispatcher()).toBe(dispatcherBefore); // left alone
+      if (dispatcherDuring === dispatcherBefore)
+        expect(globalDispatcher()).toBe(dispatcherBefore); // left alone
       else expect(globalDispatcher()).not.toBe(dispatcherDuring); // tuned, then Node's own put back
       expect(httpModule.globalAgent).toBe(httpAgentBefore);
       expect(await (await fetch(origin)).text()).toBe('ok');
@@ -115,7 +130,10 @@ describe('PerformanceOptimizer', () => {
   it('reports Redis down as an error entry and still applies the rest', async () => {
     const proc = procTree();
     const o = new PerformanceOptimizer(
-      { redis: { host: '127.0.0.1', port: await freePort(), connectRetries: 1, connectTimeout: 1000 }, dataDir: tempDir('api-data') },
+      {
+        redis: { host: '127.0.0.1', port: await freePort(), connectRetries: 1, connectTimeout: 1000 },
+        dataDir: tempDir('api-data'),
+      },
       { procRoot: proc },
     );
     const events = recordEvents(o);
@@ -139,7 +157,10 @@ describe('PerformanceOptimizer', () => {
     const proc = procTree();
     await admin.config('SET', 'appendonly', 'yes');
     await admin.config('SET', 'appendfsync', 'everysec');
-    const o = new PerformanceOptimizer({ redis: { host: redis.host, port: redis.port }, dataDir: tempDir('api-data') }, { procRoot: proc });
+    const o = new PerformanceOptimizer(
+      { redis: { host: redis.host, port: redis.port }, dataDir: tempDir('api-data') },
+      { procRoot: proc },
+    );
     try {
       const result = await o.optimizeForHighFrequencyTrading();
       expect(result.errors).toEqual([]);
@@ -151,8 +172,14 @@ describe('PerformanceOptimizer', () => {
       expect(await configGet('hz')).toBe('100');
       expect(await configGet('latency-monitor-threshold')).toBe('1');
       // The durability trade is said, not hidden.
-      expect(result.warnings).toContain('redis appendonly: switching appendonly off: a crash loses every write since the last RDB snapshot');
-      const pool = o.createDatabaseConnectionPool('hft-pool', async () => ({}), async () => {});
+      expect(result.warnings).toContain(
+        'redis appendonly: switching appendonly off: a crash loses every write since the last RDB snapshot',
+      );
+      const pool = o.createDatabaseConnectionPool(
+        'hft-pool',
+        async () => ({}),
+        async () => {},
+      );
       expect(pool.max).toBe(200);
       await o.rollbackOptimizations();
       expect(await configGet('appendfsync')).toBe('everysec');

@@ -25,7 +25,14 @@ afterAll(async () => {
 
 async function connect(port = redis.port, connectionName = 'pooled'): Promise<Redis> {
   // No reconnects: a killed connection must stay dead so the pool's validation sees it.
-  const c = new Redis({ host: '127.0.0.1', port, connectionName, lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+  const c = new Redis({
+    host: '127.0.0.1',
+    port,
+    connectionName,
+    lazyConnect: true,
+    retryStrategy: () => null,
+    maxRetriesPerRequest: 0,
+  });
   c.on('error', () => {}); // the failure reaches the pool through connect()'s rejection
   try {
     await c.connect();
@@ -48,7 +55,13 @@ async function connectedClients(name: string): Promise<number> {
 
 describe('database connection pool', () => {
   it('lends real connections up to max, then fails a waiting acquire with a coded timeout', async () => {
-    const pool = new DatabaseConnectionPool('exhaust', () => connect(), close, { max: 2, acquireTimeout: 600 }, DEFAULTS);
+    const pool = new DatabaseConnectionPool(
+      'exhaust',
+      () => connect(),
+      close,
+      { max: 2, acquireTimeout: 600 },
+      DEFAULTS,
+    );
     try {
       const a = await pool.acquire();
       const b = await pool.acquire();
@@ -58,9 +71,20 @@ describe('database connection pool', () => {
 
       const waiting = pool.acquire();
       await waitFor('a pending acquire', () => pool.reading().pending === 1);
-      expect(pool.reading()).toMatchObject({ name: 'exhaust', max: 2, size: 2, used: 2, idle: 0, pending: 1, timeouts: 0 });
+      expect(pool.reading()).toMatchObject({
+        name: 'exhaust',
+        max: 2,
+        size: 2,
+        used: 2,
+        idle: 0,
+        pending: 1,
+        timeouts: 0,
+      });
 
-      const err = await waiting.then(() => undefined, (e: unknown) => e as { code: string; message: string });
+      const err = await waiting.then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string },
+      );
       expect(err?.code).toBe('TITAN_PERF_POOL_ACQUIRE_TIMEOUT');
       expect(err?.message).toMatch(/'exhaust'.*600 ms.*all 2 borrowed/);
       const after = pool.reading();
@@ -80,7 +104,13 @@ describe('database connection pool', () => {
   });
 
   it('replaces a connection the server killed instead of lending it (validate on borrow)', async () => {
-    const pool = new DatabaseConnectionPool('dead', () => connect(), close, { max: 1, acquireTimeout: 10_000, validate: alive }, DEFAULTS);
+    const pool = new DatabaseConnectionPool(
+      'dead',
+      () => connect(),
+      close,
+      { max: 1, acquireTimeout: 10_000, validate: alive },
+      DEFAULTS,
+    );
     try {
       const first = await pool.acquire();
       const firstId = await first.client('ID');
@@ -100,7 +130,13 @@ describe('database connection pool', () => {
   });
 
   it('closes idle connections after idleTimeout', async () => {
-    const pool = new DatabaseConnectionPool('idle', () => connect(redis.port, 'idle'), close, { max: 3, idleTimeout: 300 }, DEFAULTS);
+    const pool = new DatabaseConnectionPool(
+      'idle',
+      () => connect(redis.port, 'idle'),
+      close,
+      { max: 3, idleTimeout: 300 },
+      DEFAULTS,
+    );
     try {
       const conns = await Promise.all([pool.acquire(), pool.acquire(), pool.acquire()]);
       expect(await connectedClients('idle')).toBe(3);
@@ -127,7 +163,10 @@ describe('database connection pool', () => {
       DEFAULTS,
     );
     try {
-      const err = await pool.acquire().then(() => undefined, (e: unknown) => e as { code: string; message: string; cause?: unknown });
+      const err = await pool.acquire().then(
+        () => undefined,
+        (e: unknown) => e as { code: string; message: string; cause?: unknown },
+      );
       expect(err?.code).toBe('TITAN_PERF_POOL_CONNECT_FAILED');
       expect(err?.message).toMatch(/the last \d+ connect attempt\(s\) failed: \S/);
       expect(err?.cause).toBeDefined();
@@ -154,7 +193,10 @@ describe('database connection pool', () => {
     expect(await a.ping()).toBe('PONG');
     await pool.release(a);
     await closing;
-    await waitFor('the server to see every pooled connection close', async () => (await connectedClients('drain')) === 0);
+    await waitFor(
+      'the server to see every pooled connection close',
+      async () => (await connectedClients('drain')) === 0,
+    );
     expect(isPoolNameTaken('drain')).toBe(false);
 
     // A connection never given back does not hold the shutdown past its deadline.
@@ -179,7 +221,10 @@ describe('database connection pool', () => {
       [['x', create, close, { acquireTimeout: '5s' }], /options\.acquireTimeout: got "5s"/],
       [['x', create, close, { idleTimeout: 0 }], /options\.idleTimeout: got 0/],
       [['x', create, close, { validate: true }], /options\.validate: got true; expected a function/],
-      [['x', create, close, { maxConnections: 5 }], /options\.maxConnections: got 5; expected no such option; known: max, min/],
+      [
+        ['x', create, close, { maxConnections: 5 }],
+        /options\.maxConnections: got 5; expected no such option; known: max, min/,
+      ],
     ];
     for (const [args, message] of bad) {
       let caught: { code?: string; message?: string } | undefined;
@@ -195,7 +240,9 @@ describe('database connection pool', () => {
 
     const pool = new DatabaseConnectionPool('args', create, close, { max: 1 }, DEFAULTS);
     try {
-      expect(() => new DatabaseConnectionPool('args', create, close, {}, DEFAULTS)).toThrow(/name: got "args"; expected a name no other open pool uses/);
+      expect(() => new DatabaseConnectionPool('args', create, close, {}, DEFAULTS)).toThrow(
+        /name: got "args"; expected a name no other open pool uses/,
+      );
       const stranger = await connect();
       expect(() => pool.release(stranger)).toThrow(expect.objectContaining({ code: 'TITAN_PERF_INVALID_ARGUMENT' }));
       stranger.disconnect();

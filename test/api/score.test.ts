@@ -35,10 +35,15 @@ function areaPenalty(m: { overall: { recommendations: { area: string; penalty: n
 
 function scenario(name: string, nodeFlags: string[], config: object): Promise<Scored> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [...nodeFlags, FIXTURE, name, JSON.stringify(config)], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(`${name}: ${err.message}\n${stderr}`));
-      resolve(JSON.parse(stdout.trim().split('\n').at(-1)!));
-    });
+    execFile(
+      process.execPath,
+      [...nodeFlags, FIXTURE, name, JSON.stringify(config)],
+      { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(`${name}: ${err.message}\n${stderr}`));
+        resolve(JSON.parse(stdout.trim().split('\n').at(-1)!));
+      },
+    );
   });
 }
 
@@ -47,7 +52,10 @@ describe('score and recommendations under real conditions', () => {
     // --max-old-space-size as configured (4096), else the "configured heap not in effect" verdict rightly costs points.
     // The loop threshold is raised to 100 ms: six engineers' tests share two cores here, and a process that waits
     // for a core shows 10-30 ms of real loop delay while idle (the preload's tests do the same, for the same reason).
-    const r = await scenario('idle', ['--max-old-space-size=4096'], { ...LOCAL_ONLY, nodejs: { maxEventLoopDelay: 100 } });
+    const r = await scenario('idle', ['--max-old-space-size=4096'], {
+      ...LOCAL_ONLY,
+      nodejs: { maxEventLoopDelay: 100 },
+    });
     expect(r.overall.recommendations).toEqual([]);
     expect(r.overall).toMatchObject({ score: 100, status: 'optimal' });
   });
@@ -65,7 +73,10 @@ describe('score and recommendations under real conditions', () => {
   });
 
   it('a heap pushed to 88% of a small limit: heap finding with the exact --max-old-space-size to use', async () => {
-    const r = await scenario('heap', ['--max-old-space-size=96', '--max-semi-space-size=1'], { ...LOCAL_ONLY, nodejs: { maxOldSpaceSize: 96 } });
+    const r = await scenario('heap', ['--max-old-space-size=96', '--max-semi-space-size=1'], {
+      ...LOCAL_ONLY,
+      nodejs: { maxOldSpaceSize: 96 },
+    });
     const rec = r.overall.recommendations.find((x) => x.id === 'nodejs.heap.usage');
     expect(rec, JSON.stringify(r.overall)).toBeDefined();
     expect(rec!.value as number).toBeGreaterThan(0.85);
@@ -126,7 +137,11 @@ describe('score and recommendations under real conditions', () => {
     });
 
     it('a Redis parameter changed by hand after apply: drift finding with the CONFIG SET to put it back', async () => {
-      const o = new PerformanceOptimizer({ redis: { host: redis.host, port: redis.port }, system: { enabled: false }, dataDir: tempDir('score-data') });
+      const o = new PerformanceOptimizer({
+        redis: { host: redis.host, port: redis.port },
+        system: { enabled: false },
+        dataDir: tempDir('score-data'),
+      });
       try {
         const applied = await o.applyAllOptimizations();
         expect(applied.errors).toEqual([]);
@@ -136,7 +151,9 @@ describe('score and recommendations under real conditions', () => {
         expect(applied.appliedOptimizations).toContain('redis lazyfree-lazy-eviction: no -> yes');
         await client.config('SET', 'lazyfree-lazy-eviction', 'no');
         const drifted = await o.getPerformanceMetrics();
-        const rec = drifted.overall.recommendations.find((x: Recommendation) => x.id === 'redis.drift.lazyfree-lazy-eviction');
+        const rec = drifted.overall.recommendations.find(
+          (x: Recommendation) => x.id === 'redis.drift.lazyfree-lazy-eviction',
+        );
         expect(rec, JSON.stringify(drifted.overall)).toBeDefined();
         expect(rec).toMatchObject({ area: 'redis', value: 'no', threshold: 'yes', penalty: 10 });
         expect(rec.change).toContain('CONFIG SET lazyfree-lazy-eviction yes');
@@ -149,14 +166,19 @@ describe('score and recommendations under real conditions', () => {
 
   it('a sysctl changed by hand after apply: drift finding with the sysctl to set back', async () => {
     const proc = fakeProcRoot({ 'net.core.somaxconn': '4096' });
-    const o = new PerformanceOptimizer({ redis: { enabled: false }, dataDir: tempDir('score-data') }, { procRoot: proc });
+    const o = new PerformanceOptimizer(
+      { redis: { enabled: false }, dataDir: tempDir('score-data') },
+      { procRoot: proc },
+    );
     try {
       await o.applyAllOptimizations();
       const clean = await o.getPerformanceMetrics();
       expect(clean.overall.recommendations.filter((x: Recommendation) => x.id.startsWith('system.'))).toEqual([]);
       writeFakeSysctl(proc, 'net.core.somaxconn', '128');
       const drifted = await o.getPerformanceMetrics();
-      const rec = drifted.overall.recommendations.find((x: Recommendation) => x.id === 'system.drift.net.core.somaxconn');
+      const rec = drifted.overall.recommendations.find(
+        (x: Recommendation) => x.id === 'system.drift.net.core.somaxconn',
+      );
       expect(rec, JSON.stringify(drifted.overall)).toBeDefined();
       expect(rec).toMatchObject({ value: '128', threshold: '65535' });
       expect(rec.change).toContain('sysctl -w net.core.somaxconn=65535');
@@ -177,10 +199,16 @@ describe('score and recommendations under real conditions', () => {
     const warn = scorePerformance({ ...base, verdicts: [{ id: 'x', severity: 'warning', message: 'm' }] });
     expect(warn).toMatchObject({ score: 90, status: 'good' });
     // A critical finding never leaves the status better than warning, whatever the score.
-    const crit = scorePerformance({ ...base, verdicts: [{ id: 'y', severity: 'critical', message: 'm', fix: "NODE_OPTIONS='--max-old-space-size=200'" }] });
+    const crit = scorePerformance({
+      ...base,
+      verdicts: [{ id: 'y', severity: 'critical', message: 'm', fix: "NODE_OPTIONS='--max-old-space-size=200'" }],
+    });
     expect(crit).toMatchObject({ score: 75, status: 'warning' });
     expect(crit.recommendations[0].change).toBe("NODE_OPTIONS='--max-old-space-size=200'");
-    const many = scorePerformance({ ...base, verdicts: Array.from({ length: 5 }, (_, i) => ({ id: `c${i}`, severity: 'critical', message: 'm' })) });
+    const many = scorePerformance({
+      ...base,
+      verdicts: Array.from({ length: 5 }, (_, i) => ({ id: `c${i}`, severity: 'critical', message: 'm' })),
+    });
     expect(many).toMatchObject({ score: 0, status: 'critical' });
   });
 });

@@ -16,11 +16,16 @@ const FIXTURE = join(FIXTURES, 'websocket.cjs');
 describe('WebSocket and the tuned dispatcher', () => {
   it('the handshake meets the tuned timeouts; the sockets themselves are not pooled or limited', async () => {
     const out = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      execFile(process.execPath, [FIXTURE], { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } }, (err, stdout, stderr) => {
-        const line = stdout.trim().split('\n').at(-1);
-        if (!line) return reject(new Error(`no output (${err?.message}):\n${stderr}`));
-        resolve(JSON.parse(line));
-      });
+      execFile(
+        process.execPath,
+        [FIXTURE],
+        { timeout: 60_000, env: { ...process.env, NODE_OPTIONS: '' } },
+        (err, stdout, stderr) => {
+          const line = stdout.trim().split('\n').at(-1);
+          if (!line) return reject(new Error(`no output (${err?.message}):\n${stderr}`));
+          resolve(JSON.parse(line));
+        },
+      );
     });
     expect(out.crashed).toBeUndefined();
     expect(out.fetchState).toBe('tuned');

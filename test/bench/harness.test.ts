@@ -22,7 +22,10 @@ afterAll(() => rmSync(out, { recursive: true, force: true }));
 
 function runBench(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [join(ROOT, 'bench', 'run.mjs'), ...args], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -101,8 +104,15 @@ describe('statistics', () => {
 
   it('draws one bar and one min..max whisker per variant, escaping labels', () => {
     const c = makeComparison({
-      id: 'x', title: 'T <&>', unit: 'ms', baseline: 'a', lowerIsBetter: true,
-      variants: [{ id: 'a', label: 'a & b' }, { id: 'b', label: 'B' }],
+      id: 'x',
+      title: 'T <&>',
+      unit: 'ms',
+      baseline: 'a',
+      lowerIsBetter: true,
+      variants: [
+        { id: 'a', label: 'a & b' },
+        { id: 'b', label: 'B' },
+      ],
       samples: { a: [1, 2, 3], b: [2, 4, 8] },
     });
     const svg = barChart(c);
@@ -117,7 +127,18 @@ describe('bench/run.mjs', () => {
     const r = await runBench(['--only', 'nonsense', '--no-build', '--no-install', '--out', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('unknown part nonsense');
-    for (const part of ['startup', 'throughput', 'steady', 'pooling', 'network', 'shortjob', 'watching', 'sidecar', 'gc']) expect(r.stderr).toContain(part);
+    for (const part of [
+      'startup',
+      'throughput',
+      'steady',
+      'pooling',
+      'network',
+      'shortjob',
+      'watching',
+      'sidecar',
+      'gc',
+    ])
+      expect(r.stderr).toContain(part);
   });
 
   it('runs the quick mode of the start-up and GC parts and writes JSON, Markdown and SVG', async () => {
@@ -209,7 +230,9 @@ describe('the delaying proxy of the network part', () => {
       stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
     });
     try {
-      const ports: number[] = await new Promise((resolve) => proxy.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).ports.g)));
+      const ports: number[] = await new Promise((resolve) =>
+        proxy.stdout!.once('data', (d) => resolve(JSON.parse(String(d)).ports.g)),
+      );
       expect(ports).toHaveLength(2);
       const roundTrip = (port: number) =>
         new Promise<{ ms: number; echoed: string }>((resolve, reject) => {
@@ -226,7 +249,8 @@ describe('the delaying proxy of the network part', () => {
       expect(first.echoed).toBe('a'.repeat(1000) + 'b'.repeat(1000));
       // Connect (through the proxy's accept, no delay) then data out and back: at least one 50 ms round trip.
       expect(first.ms).toBeGreaterThanOrEqual(50);
-      const ask = (m: string) => new Promise<Record<string, unknown>>((resolve) => (proxy.once('message', resolve), proxy.send(m)));
+      const ask = (m: string) =>
+        new Promise<Record<string, unknown>>((resolve) => (proxy.once('message', resolve), proxy.send(m)));
       expect(await ask('stats')).toEqual({ g: { connections: 3, ports: [1, 2] } });
       const delays = (await ask('delays')) as Record<string, { chunks: number; p50: number }>;
       expect(delays['25'].chunks).toBeGreaterThan(0);

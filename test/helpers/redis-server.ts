@@ -86,7 +86,12 @@ const TEST_TLS = {
   key: join(__dirname, '..', 'fixtures', 'redis-tls', 'key.pem'),
 };
 
-function directives(port: number, dir: string, opts: RedisServerOptions, tls?: { cert: string; key: string }): string[][] {
+function directives(
+  port: number,
+  dir: string,
+  opts: RedisServerOptions,
+  tls?: { cert: string; key: string },
+): string[][] {
   const d: string[][] = [
     ['bind', '127.0.0.1'],
     ['dir', dir],
@@ -96,11 +101,19 @@ function directives(port: number, dir: string, opts: RedisServerOptions, tls?: {
     ['save', '""'],
     ['appendonly', 'no'],
   ];
-  if (tls) d.push(['port', '0'], ['tls-port', String(port)], ['tls-cert-file', tls.cert], ['tls-key-file', tls.key], ['tls-auth-clients', 'no']);
+  if (tls)
+    d.push(
+      ['port', '0'],
+      ['tls-port', String(port)],
+      ['tls-cert-file', tls.cert],
+      ['tls-key-file', tls.key],
+      ['tls-auth-clients', 'no'],
+    );
   else d.push(['port', String(port)]);
   if (opts.password) d.push(['requirepass', opts.password]);
   if (opts.maxmemory) d.push(['maxmemory', opts.maxmemory]);
-  for (const u of opts.users ?? []) d.push(['user', u.name, 'on', `>${u.password}`, ...u.rules.split(/\s+/).filter(Boolean)]);
+  for (const u of opts.users ?? [])
+    d.push(['user', u.name, 'on', `>${u.password}`, ...u.rules.split(/\s+/).filter(Boolean)]);
   if (opts.renameConfig) d.push(['rename-command', 'CONFIG', opts.renameConfig === true ? '""' : opts.renameConfig]);
   for (const line of opts.extra ?? []) d.push(line.split(/\s+/));
   return d;

@@ -24,7 +24,8 @@ type Generator = {
 const gen = (await import(join(ROOT, 'scripts', 'generate-kubernetes.mjs'))) as Generator;
 const DIR = join(ROOT, 'deploy', 'kubernetes');
 const files = gen.manifests();
-const docs = (file: string): Doc[] => YAML.parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((d) => d.toJS() as Doc);
+const docs = (file: string): Doc[] =>
+  YAML.parseAllDocuments(readFileSync(join(DIR, file), 'utf8')).map((d) => d.toJS() as Doc);
 const all = Object.keys(files).flatMap((f) => docs(f).map((d) => ({ file: f, doc: d })));
 const podSpec = (d: Doc) => d.spec.template.spec;
 const containersOf = (d: Doc): any[] => [...(podSpec(d).initContainers ?? []), ...podSpec(d).containers];
@@ -40,7 +41,10 @@ async function validate(doc: Doc): Promise<void> {
 
 describe('deploy/kubernetes', () => {
   it('every checked-in file is what the generator writes (run node scripts/generate-kubernetes.mjs)', () => {
-    const onDisk = readdirSync(DIR, { recursive: true }).map(String).filter((f) => f.endsWith('.yaml')).sort();
+    const onDisk = readdirSync(DIR, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.yaml'))
+      .sort();
     expect(onDisk).toEqual(Object.keys(files).sort());
     for (const [file, text] of Object.entries(files)) expect(readFileSync(join(DIR, file), 'utf8'), file).toBe(text);
   });
@@ -72,16 +76,28 @@ describe('deploy/kubernetes', () => {
       const init = podSpec(workload(file)).initContainers[0];
       expect(init.volumeMounts).toEqual([{ name: 'titan-perf', mountPath: '/titan-perf' }]);
       // Resource attributes from the downward API, under names the preload reads.
-      const fields = Object.fromEntries(app.env.filter((e: any) => e.valueFrom).map((e: any) => [e.name, e.valueFrom.fieldRef.fieldPath]));
-      expect(fields).toEqual({ K8S_POD_NAME: 'metadata.name', K8S_NAMESPACE_NAME: 'metadata.namespace', K8S_POD_UID: 'metadata.uid', K8S_NODE_NAME: 'spec.nodeName' });
-      expect(workload(file).spec.template.metadata.annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': '9464' });
+      const fields = Object.fromEntries(
+        app.env.filter((e: any) => e.valueFrom).map((e: any) => [e.name, e.valueFrom.fieldRef.fieldPath]),
+      );
+      expect(fields).toEqual({
+        K8S_POD_NAME: 'metadata.name',
+        K8S_NAMESPACE_NAME: 'metadata.namespace',
+        K8S_POD_UID: 'metadata.uid',
+        K8S_NODE_NAME: 'spec.nodeName',
+      });
+      expect(workload(file).spec.template.metadata.annotations).toMatchObject({
+        'prometheus.io/scrape': 'true',
+        'prometheus.io/port': '9464',
+      });
     }
   });
 
   it('the emptyDir limit holds the preload folder with room to spare', () => {
     const bundle = join(ROOT, 'dist', 'preload-bundle');
     const bytes = readdirSync(bundle).reduce((n, f) => n + statSync(join(bundle, f)).size, 0);
-    const vol = podSpec(workload('preload/deployment.yaml')).volumes.find((v: { name: string }) => v.name === 'titan-perf');
+    const vol = podSpec(workload('preload/deployment.yaml')).volumes.find(
+      (v: { name: string }) => v.name === 'titan-perf',
+    );
     const limit = Number(/^(\d+)Mi$/.exec(vol.emptyDir.sizeLimit)![1]) * 2 ** 20;
     expect(bytes * 4).toBeLessThan(limit);
   });
@@ -90,12 +106,19 @@ describe('deploy/kubernetes', () => {
     const d = workload('least-privilege/deployment.yaml');
     const sysctls = podSpec(d).securityContext.sysctls;
     expect(sysctls).toEqual(gen.safeSysctls(gen.SAFE_SYSCTLS_VERSION));
-    expect(sysctls.map((s: { name: string }) => s.name)).toEqual(expect.arrayContaining(['net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout']));
+    expect(sysctls.map((s: { name: string }) => s.name)).toEqual(
+      expect.arrayContaining(['net.ipv4.tcp_keepalive_time', 'net.ipv4.tcp_fin_timeout']),
+    );
     // tcp_rmem/tcp_wmem became safe in 1.32: not in a manifest meant for 1.29 clusters.
     expect(sysctls.map((s: { name: string }) => s.name)).not.toContain('net.ipv4.tcp_rmem');
     expect(gen.safeSysctls('1.32').map((s) => s.name)).toContain('net.ipv4.tcp_rmem');
     for (const c of containersOf(d)) {
-      expect(c.securityContext, c.name).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+      expect(c.securityContext, c.name).toMatchObject({
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: true,
+        runAsNonRoot: true,
+        capabilities: { drop: ['ALL'] },
+      });
       expect(c.securityContext.privileged).toBeUndefined();
       expect(c.securityContext.capabilities.add).toBeUndefined();
     }
@@ -104,12 +127,17 @@ describe('deploy/kubernetes', () => {
   it('sidecar: only NET_ADMIN, not privileged, journal on a pod volume, rollback on exit', () => {
     const d = workload('sidecar/deployment.yaml');
     const sidecar = podSpec(d).containers.find((c: { name: string }) => c.name === 'titan-perf-sidecar');
-    expect(sidecar.securityContext).toMatchObject({ capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] }, allowPrivilegeEscalation: false });
+    expect(sidecar.securityContext).toMatchObject({
+      capabilities: { drop: ['ALL'], add: ['NET_ADMIN'] },
+      allowPrivilegeEscalation: false,
+    });
     expect(sidecar.securityContext.privileged).toBeUndefined();
     expect(podSpec(d).hostNetwork).toBeUndefined();
     expect(sidecar.args).toEqual(expect.arrayContaining(['--state-dir', '/var/lib/titan-perf', '--rollback-on-exit']));
     expect(podSpec(d).volumes.find((v: { name: string }) => v.name === 'journal')).toMatchObject({ emptyDir: {} });
-    const config = YAML.parse(docs('sidecar/deployment.yaml').find((x) => x.kind === 'ConfigMap')!.data!['config.yaml']);
+    const config = YAML.parse(
+      docs('sidecar/deployment.yaml').find((x) => x.kind === 'ConfigMap')!.data!['config.yaml'],
+    );
     expect(config.system.allowNodeScope).toBe(false);
   });
 
@@ -117,7 +145,9 @@ describe('deploy/kubernetes', () => {
     const d = workload('node/daemonset.yaml');
     expect(podSpec(d).tolerations).toEqual([{ operator: 'Exists' }]);
     expect(podSpec(d).hostNetwork).toBe(true);
-    expect(podSpec(d).volumes.find((v: { name: string }) => v.name === 'journal').hostPath.path).toBe('/var/lib/titan-perf');
+    expect(podSpec(d).volumes.find((v: { name: string }) => v.name === 'journal').hostPath.path).toBe(
+      '/var/lib/titan-perf',
+    );
     const config = YAML.parse(docs('node/daemonset.yaml').find((x) => x.kind === 'ConfigMap')!.data!['config.yaml']);
     expect(config.system.allowNodeScope).toBe(true);
   });

@@ -32,16 +32,28 @@ const gen = (await import(join(ROOT, 'scripts', 'generate-kubernetes.mjs'))) as 
 // Once per suite run, on Node 24: what runs in the containers does not change with the test's Node
 // (the bundle itself is tested on every runtime in test/preload/bundle.test.ts).
 const unavailable =
-  process.versions.node.split('.')[0] !== '24' ? `the container tests run once, on Node 24 (this is Node ${process.versions.node})` : images.containersUnavailable();
+  process.versions.node.split('.')[0] !== '24'
+    ? `the container tests run once, on Node 24 (this is Node ${process.versions.node})`
+    : images.containersUnavailable();
 if (unavailable) process.stderr.write(`test/kubernetes/pods: skipped: ${unavailable}\n`);
 
 let work: string;
 let nodeBase: string;
 const hostBefore = hostSysctlSnapshot();
 // Interfaces a bridge network would add on the host (other test files' veth pairs come and go meanwhile).
-const podmanLinks = () => execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' }).split('\n').filter((l) => /^\d+: (cni-)?podman|^\d+: veth.*master (cni-)?podman/.test(l));
+const podmanLinks = () =>
+  execFileSync('ip', ['-o', 'link'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((l) => /^\d+: (cni-)?podman|^\d+: veth.*master (cni-)?podman/.test(l));
 const linksBefore = podmanLinks();
-const forwarding = () => ['ipv4/ip_forward', 'ipv6/conf/all/forwarding'].map((k) => { try { return readFileSync(`/proc/sys/net/${k}`, 'utf8'); } catch { return null; } });
+const forwarding = () =>
+  ['ipv4/ip_forward', 'ipv6/conf/all/forwarding'].map((k) => {
+    try {
+      return readFileSync(`/proc/sys/net/${k}`, 'utf8');
+    } catch {
+      return null;
+    }
+  });
 const forwardingBefore = forwarding();
 const played: string[] = [];
 const volumes = new Set<string>();
@@ -57,8 +69,14 @@ type Doc = { kind: string; spec?: any; data?: Record<string, string>; metadata: 
 
 /** The manifest as podman can play it (see the header), and the pieces the test needs. */
 function render(file: string, { withoutSidecar = false } = {}) {
-  const docs = YAML.parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'kubernetes', file), 'utf8')).map((d) => d.toJS() as Doc);
-  const map: Record<string, string> = { [gen.IMAGES.init]: images.IMAGES.init, [gen.IMAGES.sidecar]: images.IMAGES.sidecar, [gen.IMAGES.app]: nodeBase };
+  const docs = YAML.parseAllDocuments(readFileSync(join(ROOT, 'deploy', 'kubernetes', file), 'utf8')).map(
+    (d) => d.toJS() as Doc,
+  );
+  const map: Record<string, string> = {
+    [gen.IMAGES.init]: images.IMAGES.init,
+    [gen.IMAGES.sidecar]: images.IMAGES.sidecar,
+    [gen.IMAGES.app]: nodeBase,
+  };
   let sidecar: any;
   for (const d of docs) {
     const spec = d.spec?.template?.spec;
@@ -71,9 +89,12 @@ function render(file: string, { withoutSidecar = false } = {}) {
     }
     for (const c of [...(spec.initContainers ?? []), ...spec.containers]) {
       c.image = map[c.image] ?? c.image;
-      const ports = Object.fromEntries((c.ports ?? []).map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]));
+      const ports = Object.fromEntries(
+        (c.ports ?? []).map((p: { name: string; containerPort: number }) => [p.name, p.containerPort]),
+      );
       delete c.ports;
-      for (const probe of ['readinessProbe', 'livenessProbe']) if (c[probe]?.httpGet && ports[c[probe].httpGet.port]) c[probe].httpGet.port = ports[c[probe].httpGet.port];
+      for (const probe of ['readinessProbe', 'livenessProbe'])
+        if (c[probe]?.httpGet && ports[c[probe].httpGet.port]) c[probe].httpGet.port = ports[c[probe].httpGet.port];
       for (const e of c.env ?? []) {
         const path = e.valueFrom?.fieldRef?.fieldPath;
         if (path === 'metadata.namespace' || path === 'spec.nodeName') {
@@ -86,7 +107,12 @@ function render(file: string, { withoutSidecar = false } = {}) {
   const out = join(work, file.replace('/', '-'));
   writeFileSync(out, docs.map((d) => YAML.stringify(d)).join('---\n'));
   const deployment = docs.find((d) => d.kind === 'Deployment')!;
-  return { path: out, pod: `${deployment.metadata.name}-pod-0`, sidecar, config: docs.find((d) => d.kind === 'ConfigMap') };
+  return {
+    path: out,
+    pod: `${deployment.metadata.name}-pod-0`,
+    sidecar,
+    config: docs.find((d) => d.kind === 'ConfigMap'),
+  };
 }
 
 function play(file: string, opts?: { withoutSidecar?: boolean }) {
@@ -111,7 +137,18 @@ async function scrape(pid: number): Promise<string> {
   return waitFor(
     'a Prometheus scrape with the preload metrics',
     () => {
-      const r = spawnSync('nsenter', ['-t', String(pid), '-n', process.execPath, '-e', "fetch('http://127.0.0.1:9464/metrics').then(r => r.text()).then(t => process.stdout.write(t), () => process.exit(1))"], { encoding: 'utf8' });
+      const r = spawnSync(
+        'nsenter',
+        [
+          '-t',
+          String(pid),
+          '-n',
+          process.execPath,
+          '-e',
+          "fetch('http://127.0.0.1:9464/metrics').then(r => r.text()).then(t => process.stdout.write(t), () => process.exit(1))",
+        ],
+        { encoding: 'utf8' },
+      );
       return r.status === 0 && /^nodejs_eventloop_utilization\{/m.test(r.stdout) ? r.stdout : undefined;
     },
     60_000,
@@ -155,7 +192,9 @@ describe.skipIf(unavailable)('manifests in real containers (podman, --network no
     const init = inspect(images.IMAGES.init);
     expect(init.Config.User).toBe('65532:65532');
     const mib = (ref: string) => images.imageSize(ref) / 2 ** 20;
-    process.stderr.write(`image sizes (MiB): init ${mib(images.IMAGES.init).toFixed(1)}, sidecar ${mib(images.IMAGES.sidecar).toFixed(1)}, node base ${mib(nodeBase).toFixed(1)}\n`);
+    process.stderr.write(
+      `image sizes (MiB): init ${mib(images.IMAGES.init).toFixed(1)}, sidecar ${mib(images.IMAGES.sidecar).toFixed(1)}, node base ${mib(nodeBase).toFixed(1)}\n`,
+    );
     // The init image is the base plus the ~1 MiB preload folder.
     expect(mib(images.IMAGES.init)).toBeLessThan(100);
   });
@@ -168,7 +207,9 @@ describe.skipIf(unavailable)('manifests in real containers (podman, --network no
       const files = podman(['exec', app, 'ls', '/titan-perf']).trim().split('\n');
       expect(files).toEqual(expect.arrayContaining(['preload.js', 'otel.js', 'package.json']));
       // What the service set is kept, the preload is there once.
-      expect(podman(['exec', app, 'printenv', 'NODE_OPTIONS']).trim()).toBe('--max-old-space-size=192 --require /titan-perf/preload.js');
+      expect(podman(['exec', app, 'printenv', 'NODE_OPTIONS']).trim()).toBe(
+        '--max-old-space-size=192 --require /titan-perf/preload.js',
+      );
       const text = await scrape(pid);
       const target = /^target_info\{(.*)\} 1$/m.exec(text)![1];
       expect(target).toContain(`k8s_pod_name="${pod}"`);
@@ -186,7 +227,10 @@ describe.skipIf(unavailable)('manifests in real containers (podman, --network no
     try {
       const app = `${pod}-pricing`;
       const pid = await waitFor('the service running', () => inspect(app).State.Running && pidOf(app), 60_000);
-      const containers = podman(['ps', '-a', '--filter', `pod=${pod}`, '--format', '{{.Names}}']).trim().split('\n').filter((n) => !n.endsWith('-infra'));
+      const containers = podman(['ps', '-a', '--filter', `pod=${pod}`, '--format', '{{.Names}}'])
+        .trim()
+        .split('\n')
+        .filter((n) => !n.endsWith('-infra'));
       expect(containers.length).toBeGreaterThanOrEqual(1);
       for (const name of containers) {
         const c = inspect(name);
@@ -203,7 +247,7 @@ describe.skipIf(unavailable)('manifests in real containers (podman, --network no
     }
   });
 
-  it('sidecar: applies its plan in the pod\'s network namespace with NET_ADMIN only, and rolls back from its journal after a restart', async () => {
+  it("sidecar: applies its plan in the pod's network namespace with NET_ADMIN only, and rolls back from its journal after a restart", async () => {
     const { path, pod, sidecar, config } = play('sidecar/deployment.yaml', { withoutSidecar: true });
     const confDir = mkdtempSync(join(work, 'sidecar-config-'));
     writeFileSync(join(confDir, 'config.yaml'), config!.data!['config.yaml']);
@@ -216,24 +260,63 @@ describe.skipIf(unavailable)('manifests in real containers (podman, --network no
       const pid = await waitFor('the service running', () => inspect(app).State.Running && pidOf(app), 60_000);
       const before = inPodNetns(pid, ['cat', '/proc/sys/net/core/somaxconn']).trim();
       podman([
-        'run', '-d', '--name', name, '--pod', pod, '--restart', 'on-failure',
-        '--cap-drop', caps.drop.join(','), '--cap-add', caps.add.join(','),
-        '--security-opt', 'unmask=/proc/sys', '--security-opt', 'no-new-privileges', '--read-only',
-        '--user', String(sidecar.securityContext.runAsUser),
-        '-v', `${confDir}:/etc/titan-perf:ro`, '-v', `${journal}:/var/lib/titan-perf`,
-        images.IMAGES.sidecar, ...sidecar.args,
+        'run',
+        '-d',
+        '--name',
+        name,
+        '--pod',
+        pod,
+        '--restart',
+        'on-failure',
+        '--cap-drop',
+        caps.drop.join(','),
+        '--cap-add',
+        caps.add.join(','),
+        '--security-opt',
+        'unmask=/proc/sys',
+        '--security-opt',
+        'no-new-privileges',
+        '--read-only',
+        '--user',
+        String(sidecar.securityContext.runAsUser),
+        '-v',
+        `${confDir}:/etc/titan-perf:ro`,
+        '-v',
+        `${journal}:/var/lib/titan-perf`,
+        images.IMAGES.sidecar,
+        ...sidecar.args,
       ]);
-      await waitFor('the plan applied in the pod', () => inPodNetns(pid, ['cat', '/proc/sys/net/core/somaxconn']).trim() === '8192', 60_000).catch((err) => {
-        throw new Error(`${err.message}\nsidecar log:\n${images.podman(['logs', name]).stderr}${images.podman(['logs', name]).stdout}`);
+      await waitFor(
+        'the plan applied in the pod',
+        () => inPodNetns(pid, ['cat', '/proc/sys/net/core/somaxconn']).trim() === '8192',
+        60_000,
+      ).catch((err) => {
+        throw new Error(
+          `${err.message}\nsidecar log:\n${images.podman(['logs', name]).stderr}${images.podman(['logs', name]).stdout}`,
+        );
       });
       expect(hostSysctlSnapshot()).toEqual(hostBefore);
       expect(inspect(name).HostConfig.Privileged).toBe(false);
       // A crash (SIGKILL to the sidecar's own process, not through podman, which would not restart it):
       // no rollback-on-exit runs; podman restarts the container, whose journal is on the volume.
       process.kill(pidOf(name), 'SIGKILL');
-      await waitFor('the sidecar restarted', () => inspect(name).RestartCount >= 1 && inspect(name).State.Running, 60_000);
+      await waitFor(
+        'the sidecar restarted',
+        () => inspect(name).RestartCount >= 1 && inspect(name).State.Running,
+        60_000,
+      );
       expect(inPodNetns(pid, ['cat', '/proc/sys/net/core/somaxconn']).trim()).toBe('8192');
-      const r = images.podman(['exec', name, 'node', '/opt/titan-perf/sidecar.js', 'rollback', '--config', '/etc/titan-perf/config.yaml', '--state-dir', '/var/lib/titan-perf']);
+      const r = images.podman([
+        'exec',
+        name,
+        'node',
+        '/opt/titan-perf/sidecar.js',
+        'rollback',
+        '--config',
+        '/etc/titan-perf/config.yaml',
+        '--state-dir',
+        '/var/lib/titan-perf',
+      ]);
       expect(r.code, r.stderr).toBe(0);
       expect(inPodNetns(pid, ['cat', '/proc/sys/net/core/somaxconn']).trim()).toBe(before);
       expect(hostSysctlSnapshot()).toEqual(hostBefore);
@@ -243,22 +326,46 @@ describe.skipIf(unavailable)('manifests in real containers (podman, --network no
     }
   }, 240_000);
 
-  it('the catalogue\'s safe sysctls are accepted in a pod network namespace by a container with no privilege and no capability', () => {
+  it("the catalogue's safe sysctls are accepted in a pod network namespace by a container with no privilege and no capability", () => {
     // podman 4.3 kube play does not apply spec.securityContext.sysctls, so the same list goes through
     // podman's own --sysctl, which sets them the way the kubelet does: in the pod's namespace, before the container.
     const list = gen.safeSysctls();
     const r = images.podman([
-      'run', '--rm', '--network', 'none', '--cap-drop', 'ALL', '--user', '65532', '--read-only',
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--cap-drop',
+      'ALL',
+      '--user',
+      '65532',
+      '--read-only',
       ...list.flatMap((s) => ['--sysctl', `${s.name}=${s.value}`]),
-      '--entrypoint', 'cat', images.IMAGES.init, ...list.map((s) => join('/proc/sys', ...s.name.split('.'))),
+      '--entrypoint',
+      'cat',
+      images.IMAGES.init,
+      ...list.map((s) => join('/proc/sys', ...s.name.split('.'))),
     ]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.trim().replace(/\s+/g, ' '))).toEqual(list.map((s) => s.value));
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().replace(/\s+/g, ' ')),
+    ).toEqual(list.map((s) => s.value));
     expect(hostSysctlSnapshot()).toEqual(hostBefore);
   });
 
   it('an emptyDir too small for the preload: the init container fails with "No space left on device", so the pod never starts without it', () => {
-    const r = images.podman(['run', '--rm', '--network', 'none', '--mount', 'type=tmpfs,destination=/titan-perf,tmpfs-size=64k', images.IMAGES.init]);
+    const r = images.podman([
+      'run',
+      '--rm',
+      '--network',
+      'none',
+      '--mount',
+      'type=tmpfs,destination=/titan-perf,tmpfs-size=64k',
+      images.IMAGES.init,
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/No space left on device/);
   });

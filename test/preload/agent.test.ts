@@ -22,24 +22,39 @@ describe(`the agent in a running app (Node ${process.version})`, () => {
     });
     expect(r.code, r.stderr).toBe(0);
     const events = jsonLines(r.stdout) as Record<string, unknown>[];
-    expect(events.find((e) => e.event === 'done'), r.stdout).toEqual({ event: 'done', why: 'recovered' });
+    expect(
+      events.find((e) => e.event === 'done'),
+      r.stdout,
+    ).toEqual({ event: 'done', why: 'recovered' });
     const blocking = events.find((e) => e.event === 'blocking') as { at: number };
     // The stall's breach: a loaded machine may add noise breaches, so pick the one that covers the stall.
-    const delayWarnings = events.filter((e) => e.event === 'warning' && e.metric === 'eventLoop.delay.p99') as Record<string, number | string>[];
+    const delayWarnings = events.filter((e) => e.event === 'warning' && e.metric === 'eventLoop.delay.p99') as Record<
+      string,
+      number | string
+    >[];
     const warning = delayWarnings.find((w) => (w.value as number) > 250) as Record<string, number | string>;
     expect(warning, r.stdout).toBeDefined();
     expect(warning).toMatchObject({ threshold: 150, severity: 'warning' });
     expect(warning.since as number).toBeLessThanOrEqual(blocking.at + 50);
     expect(String(warning.message)).toContain('event-loop delay p99');
-    const recovered = events.find((e) => e.event === 'recovered' && e.metric === 'eventLoop.delay.p99' && e.since === warning.since) as Record<string, number | string>;
+    const recovered = events.find(
+      (e) => e.event === 'recovered' && e.metric === 'eventLoop.delay.p99' && e.since === warning.since,
+    ) as Record<string, number | string>;
     expect(recovered, r.stdout).toMatchObject({ threshold: 150, severity: 'info' });
     expect(recovered.value as number).toBeLessThanOrEqual(150);
     expect(recovered.recoveredAt as number).toBeGreaterThan(blocking.at);
     // Announced once, right after the main module ran (or at the first tick, if that came first), before any reading.
-    expect(events[0]).toEqual({ event: 'nodejs-optimized', tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'] });
+    expect(events[0]).toEqual({
+      event: 'nodejs-optimized',
+      tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'],
+    });
     expect(events.filter((e) => e.event === 'nodejs-optimized')).toHaveLength(1);
     // At recovery the delay warning is no longer active.
-    const metrics = events.find((e) => e.event === 'metrics') as { hasReadings: boolean; active: string[]; verdicts: number };
+    const metrics = events.find((e) => e.event === 'metrics') as {
+      hasReadings: boolean;
+      active: string[];
+      verdicts: number;
+    };
     expect(metrics.hasReadings).toBe(true);
     expect(metrics.active).not.toContain('eventLoop.delay.p99');
     expect(metrics.verdicts).toBeGreaterThan(0);
@@ -61,13 +76,23 @@ describe(`the agent in a running app (Node ${process.version})`, () => {
       NODE_OPTIONS: '--no-deprecation',
     });
     expect(r.code, r.stderr).toBe(0);
-    const status = (jsonLines(r.stdout)[0] as { status: { memory: Record<string, unknown>; verdicts: { id: string; severity: string; fix?: string }[] } }).status;
-    expect(status.memory).toMatchObject({ limitBytes: 256 * 1024 * 1024, source: 'cgroup v2', file: join(root, 'memory.max') });
+    const status = (
+      jsonLines(r.stdout)[0] as {
+        status: { memory: Record<string, unknown>; verdicts: { id: string; severity: string; fix?: string }[] };
+      }
+    ).status;
+    expect(status.memory).toMatchObject({
+      limitBytes: 256 * 1024 * 1024,
+      source: 'cgroup v2',
+      file: join(root, 'memory.max'),
+    });
     const critical = status.verdicts.find((v) => v.id === 'heap-above-memory-limit');
     expect(critical?.severity).toBe('critical');
     const hasPercentage = process.allowedNodeEnvironmentFlags.has('--max-old-space-size-percentage');
     // --max-old-space-size=512 is on the command line, where NODE_OPTIONS cannot override it.
-    expect(critical?.fix).toContain(`replace --max-old-space-size=512 with ${hasPercentage ? '--max-old-space-size-percentage=75' : '--max-old-space-size=192'}`);
+    expect(critical?.fix).toContain(
+      `replace --max-old-space-size=512 with ${hasPercentage ? '--max-old-space-size-percentage=75' : '--max-old-space-size=192'}`,
+    );
     expect(critical?.fix).not.toContain('NODE_OPTIONS=');
     // nodejs.maxOldSpaceSize is at its default, which nobody chose: information only.
     expect(status.verdicts.map((v) => v.id)).not.toContain('configured-heap-above-memory-limit');
@@ -80,7 +105,9 @@ describe(`the agent in a running app (Node ${process.version})`, () => {
     const r = await runNode(['--require', PRELOAD, fixture('agent-report.cjs')], { TITAN_PERF_CGROUP_ROOT: root });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    const status = (jsonLines(r.stdout)[0] as { status: { memory: { source: string; notes: string[] }; verdicts: { id: string }[] } }).status;
+    const status = (
+      jsonLines(r.stdout)[0] as { status: { memory: { source: string; notes: string[] }; verdicts: { id: string }[] } }
+    ).status;
     expect(status.memory.source).toBe('host');
     expect(status.memory.notes.join(' ')).toContain('memory.limit_in_bytes');
     expect(status.verdicts.map((v) => v.id)).toContain('memory-limit-unknown');

@@ -36,8 +36,14 @@ beforeAll(async () => {
   copyFileSync(join(FIXTURES, 'app-plain.cjs'), join(app, 'app-plain.cjs'));
   // An ESM app that knows nothing of titan-perf but the global slot.
   // getAgent() as an app without the package can write it: the slot is a global Symbol.for key.
-  writeFileSync(join(app, 'slot.cjs'), "exports.getAgent = () => { const v = globalThis[Symbol.for('titan-perf.agent')]; return typeof v === 'object' ? v : undefined; };\n");
-  writeFileSync(join(app, 'esm-app.mjs'), "setImmediate(() => console.log(JSON.stringify({ slot: typeof globalThis[Symbol.for('titan-perf.agent')] })));\n");
+  writeFileSync(
+    join(app, 'slot.cjs'),
+    "exports.getAgent = () => { const v = globalThis[Symbol.for('titan-perf.agent')]; return typeof v === 'object' ? v : undefined; };\n",
+  );
+  writeFileSync(
+    join(app, 'esm-app.mjs'),
+    "setImmediate(() => console.log(JSON.stringify({ slot: typeof globalThis[Symbol.for('titan-perf.agent')] })));\n",
+  );
   servers = await startServers();
 });
 afterAll(() => {
@@ -50,7 +56,12 @@ function startPlainApp(env: Record<string, string>) {
   const child = spawn(process.execPath, [join(app, 'app-plain.cjs')], {
     cwd: app,
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: cleanEnv({ NODE_OPTIONS: `--require ${preload}`, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '200', TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '250', ...env }),
+    env: cleanEnv({
+      NODE_OPTIONS: `--require ${preload}`,
+      TITAN_PERF_TELEMETRY__EXPORT_DELAY: '200',
+      TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '250',
+      ...env,
+    }),
   });
   let stderr = '';
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
@@ -63,15 +74,31 @@ function startPlainApp(env: Record<string, string>) {
 
 describe(`zero-install preload (Node ${process.version})`, () => {
   it('resolves nothing outside its own folder', () => {
-    expect(() => execFileSync(process.execPath, ['-e', 'require.resolve("titan-perf")'], { cwd: app, stdio: 'pipe' })).toThrow();
+    expect(() =>
+      execFileSync(process.execPath, ['-e', 'require.resolve("titan-perf")'], { cwd: app, stdio: 'pipe' }),
+    ).toThrow();
   });
 
   it('fetch goes through the tuned Agent, and the agent reports its pool readings', async () => {
-    const env = { BASE: servers.http.url, CLIENT: 'fetch', N: '12', TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: '2' };
+    const env = {
+      BASE: servers.http.url,
+      CLIENT: 'fetch',
+      N: '12',
+      TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: '2',
+    };
     servers.http.resetConnections();
-    const r = await runNode([join(app, 'concurrent-clients.cjs')], { ...env, NODE_OPTIONS: `--require ${preload}` }, 60_000, app);
+    const r = await runNode(
+      [join(app, 'concurrent-clients.cjs')],
+      { ...env, NODE_OPTIONS: `--require ${preload}` },
+      60_000,
+      app,
+    );
     expect(r.code, r.stderr).toBe(0);
-    const out = jsonLines(r.stdout)[0] as { bodies: number; pools: { origin: string; connected: number }[]; tuning: string[] };
+    const out = jsonLines(r.stdout)[0] as {
+      bodies: number;
+      pools: { origin: string; connected: number }[];
+      tuning: string[];
+    };
     expect(out.bodies).toBe(12);
     expect(servers.http.connections()).toBe(2);
     expect(out.tuning).toContain('fetch:tuned');
@@ -85,7 +112,7 @@ describe(`zero-install preload (Node ${process.version})`, () => {
     expect(jsonLines(r.stdout)[0]).toEqual({ slot: 'object' });
   });
 
-  it('an app with titan-perf installed gets the bundle\'s agent from getAgent(), and the package starts no second one', async () => {
+  it("an app with titan-perf installed gets the bundle's agent from getAgent(), and the package starts no second one", async () => {
     // The bundle's preload first, then the package's: the package's finds the slot taken and stays out.
     writeFileSync(
       join(app, 'both.cjs'),
@@ -100,15 +127,29 @@ setImmediate(() => {
 });
 `,
     );
-    const r = await runNode(['--require', preload, '--require', join(ROOT, 'dist', 'preload', 'index.js'), join(app, 'both.cjs')], {}, 60_000, app);
+    const r = await runNode(
+      ['--require', preload, '--require', join(ROOT, 'dist', 'preload', 'index.js'), join(app, 'both.cjs')],
+      {},
+      60_000,
+      app,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     // The agent is the bundle's own class (not the package's), reached through the package's getAgent().
-    expect(jsonLines(r.stdout)[0]).toEqual({ same: true, fromPackage: false, tuning: expect.arrayContaining(['fetch']) });
+    expect(jsonLines(r.stdout)[0]).toEqual({
+      same: true,
+      fromPackage: false,
+      tuning: expect.arrayContaining(['fetch']),
+    });
   });
 
   it('the preload named twice in NODE_OPTIONS (an image that had it, and the pod spec adding it again) starts one agent', async () => {
-    const r = await runNode([join(app, 'agent-report.cjs')], { NODE_OPTIONS: `--require ${preload} --require ${preload}`, APP_ENTRY: join(app, 'slot.cjs') }, 60_000, app);
+    const r = await runNode(
+      [join(app, 'agent-report.cjs')],
+      { NODE_OPTIONS: `--require ${preload} --require ${preload}`, APP_ENTRY: join(app, 'slot.cjs') },
+      60_000,
+      app,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     expect(jsonLines(r.stdout)[0]).toMatchObject({ agent: true, slot: 'object' });
@@ -129,10 +170,17 @@ setImmediate(() => {
         K8S_POD_NAME: 'pricing-7d9f-abcde',
       });
       try {
-        const metric = await waitFor('an export with nodejs.eventloop.utilization', () =>
-          allMetrics(receiver).find((m) => m.name === 'nodejs.eventloop.utilization'), 45_000);
+        const metric = await waitFor(
+          'an export with nodejs.eventloop.utilization',
+          () => allMetrics(receiver).find((m) => m.name === 'nodejs.eventloop.utilization'),
+          45_000,
+        );
         expect(receiver.errors).toEqual([]);
-        expect(metric.resource).toMatchObject({ 'service.name': 'pricing', 'k8s.pod.name': 'pricing-7d9f-abcde', 'process.runtime.name': 'nodejs' });
+        expect(metric.resource).toMatchObject({
+          'service.name': 'pricing',
+          'k8s.pod.name': 'pricing-7d9f-abcde',
+          'process.runtime.name': 'nodejs',
+        });
         expect(Number(metric.resource['process.pid'])).toBe(child.pid);
         expect(allMetrics(receiver).map((m) => m.name)).toContain('v8js.memory.heap.used');
         expect(stderr()).toBe('');
@@ -143,14 +191,25 @@ setImmediate(() => {
     });
   }
 
-  it('Prometheus: the scrape endpoint serves the preload\'s metrics as Prometheus text', async () => {
+  it("Prometheus: the scrape endpoint serves the preload's metrics as Prometheus text", async () => {
     const port = await freePort();
-    const { stop } = startPlainApp({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(port), OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1' });
+    const { stop } = startPlainApp({
+      OTEL_METRICS_EXPORTER: 'prometheus',
+      OTEL_EXPORTER_PROMETHEUS_PORT: String(port),
+      OTEL_EXPORTER_PROMETHEUS_HOST: '127.0.0.1',
+    });
     try {
-      const text = await waitFor('a scrape with nodejs_eventloop_utilization', async () => {
-        const body = await fetch(`http://127.0.0.1:${port}/metrics`).then((r) => r.text(), () => '');
-        return /^nodejs_eventloop_utilization(\{[^}]*\})? [0-9.e-]+$/m.test(body) ? body : undefined;
-      }, 45_000);
+      const text = await waitFor(
+        'a scrape with nodejs_eventloop_utilization',
+        async () => {
+          const body = await fetch(`http://127.0.0.1:${port}/metrics`).then(
+            (r) => r.text(),
+            () => '',
+          );
+          return /^nodejs_eventloop_utilization(\{[^}]*\})? [0-9.e-]+$/m.test(body) ? body : undefined;
+        },
+        45_000,
+      );
       expect(text).toMatch(/^# TYPE v8js_memory_heap_used gauge$/m);
     } finally {
       await stop();
@@ -175,7 +234,11 @@ describe.skipIf(!old)(`an app on Node ${old?.version ?? '< 22 (none on this mach
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const child = spawn(old!.bin, [join(app, 'agent-report.cjs')], {
           cwd: app,
-          env: cleanEnv({ APP_ENTRY: join(app, 'no-titan.cjs'), EXIT_CODE: '3', ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) }),
+          env: cleanEnv({
+            APP_ENTRY: join(app, 'no-titan.cjs'),
+            EXIT_CODE: '3',
+            ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}),
+          }),
         });
         let stdout = '';
         let stderr = '';
@@ -184,10 +247,16 @@ describe.skipIf(!old)(`an app on Node ${old?.version ?? '< 22 (none on this mach
         child.on('exit', (code) => resolve({ code, stdout, stderr }));
       });
     writeFileSync(join(app, 'no-titan.cjs'), 'exports.getAgent = () => undefined;\n');
-    const [plain, preloaded, imported] = await Promise.all([run(), run(`--require ${preload}`), run(`--import ${preload}`)]);
+    const [plain, preloaded, imported] = await Promise.all([
+      run(),
+      run(`--require ${preload}`),
+      run(`--import ${preload}`),
+    ]);
     for (const r of [preloaded, imported]) {
       expect(r.code).toBe(3);
-      expect(r.stderr).toBe(`titan-perf: inactive: Node ${old!.version} is older than 22.15, the oldest Node it runs on; the app runs without it.\n`);
+      expect(r.stderr).toBe(
+        `titan-perf: inactive: Node ${old!.version} is older than 22.15, the oldest Node it runs on; the app runs without it.\n`,
+      );
       expect(jsonLines(r.stdout)).toEqual(jsonLines(plain.stdout));
       expect(jsonLines(r.stdout)[0]).toMatchObject({ slot: 'undefined' });
     }

@@ -24,8 +24,16 @@ interface Case {
 }
 
 const cases: Case[] = [
-  { name: 'malformed JSON', env: () => ({ TITAN_PERF_CONFIG: file('bad.json', '{"nodejs": {') }), mentions: ['bad.json', 'valid JSON'] },
-  { name: 'malformed YAML', env: () => ({ TITAN_PERF_CONFIG: file('bad.yaml', 'nodejs:\n  maxEventLoopDelay: [1,\n') }), mentions: ['bad.yaml', 'valid YAML'] },
+  {
+    name: 'malformed JSON',
+    env: () => ({ TITAN_PERF_CONFIG: file('bad.json', '{"nodejs": {') }),
+    mentions: ['bad.json', 'valid JSON'],
+  },
+  {
+    name: 'malformed YAML',
+    env: () => ({ TITAN_PERF_CONFIG: file('bad.yaml', 'nodejs:\n  maxEventLoopDelay: [1,\n') }),
+    mentions: ['bad.yaml', 'valid YAML'],
+  },
   {
     name: 'an unknown key',
     env: () => ({ TITAN_PERF_CONFIG: file('unknown.yaml', 'nodejs:\n  maxConections: 10\n') }),
@@ -33,7 +41,9 @@ const cases: Case[] = [
   },
   {
     name: 'maxConnections: 0',
-    env: () => ({ TITAN_PERF_CONFIG: file('zero.json', JSON.stringify({ nodejs: { connectionPooling: { maxConnections: 0 } } })) }),
+    env: () => ({
+      TITAN_PERF_CONFIG: file('zero.json', JSON.stringify({ nodejs: { connectionPooling: { maxConnections: 0 } } })),
+    }),
     mentions: ['nodejs.connectionPooling.maxConnections', 'got 0', 'an integer from 1 to 10000', 'zero.json'],
   },
   {
@@ -44,9 +54,17 @@ const cases: Case[] = [
   {
     name: 'maxConnections: "lots" (environment)',
     env: () => ({ TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: 'lots' }),
-    mentions: ['nodejs.connectionPooling.maxConnections', '"lots"', 'TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS'],
+    mentions: [
+      'nodejs.connectionPooling.maxConnections',
+      '"lots"',
+      'TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS',
+    ],
   },
-  { name: 'a missing file', env: () => ({ TITAN_PERF_CONFIG: join(dir, 'nope.yaml') }), mentions: ['nope.yaml', 'ENOENT'] },
+  {
+    name: 'a missing file',
+    env: () => ({ TITAN_PERF_CONFIG: join(dir, 'nope.yaml') }),
+    mentions: ['nope.yaml', 'ENOENT'],
+  },
   {
     name: 'an unreadable file (a directory)',
     env: () => {
@@ -72,7 +90,8 @@ describe(`invalid configuration in the preload (Node ${process.version})`, () =>
     it(`${c.name}: one warning, the app runs with defaults`, async (ctx) => {
       const env = c.env();
       // Root reads any file: the permission case runs the app as nobody, where this checkout allows it.
-      const nobody = c.name.includes('no permission') && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
+      const nobody =
+        c.name.includes('no permission') && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : undefined;
       const args = ['--require', PRELOAD, fixture('agent-report.cjs')];
       if (nobody) {
         const probe = await runNode(['--require', PRELOAD, '-e', '0'], {}, 60_000, '/', nobody).catch(() => undefined);
@@ -85,7 +104,11 @@ describe(`invalid configuration in the preload (Node ${process.version})`, () =>
       expect(warnings, r.stderr).toHaveLength(1);
       expect(warnings[0]).toContain('invalid configuration');
       for (const m of c.mentions) expect(r.stderr).toContain(m);
-      const status = (jsonLines(r.stdout)[0] as { status: { config: { connectionPooling: { maxConnections: number } }; configIssues: unknown[] } }).status;
+      const status = (
+        jsonLines(r.stdout)[0] as {
+          status: { config: { connectionPooling: { maxConnections: number } }; configIssues: unknown[] };
+        }
+      ).status;
       expect(status.config.connectionPooling.maxConnections).toBe(50);
       expect(status.configIssues.length).toBeGreaterThan(0);
     });
@@ -93,7 +116,10 @@ describe(`invalid configuration in the preload (Node ${process.version})`, () =>
 
   it('TITAN_PERF_STRICT=1: the same faults stop the start-up before the app runs', async () => {
     for (const c of cases.slice(0, 6)) {
-      const r = await runNode(['--require', PRELOAD, fixture('agent-report.cjs')], { ...c.env(), TITAN_PERF_STRICT: '1' });
+      const r = await runNode(['--require', PRELOAD, fixture('agent-report.cjs')], {
+        ...c.env(),
+        TITAN_PERF_STRICT: '1',
+      });
       expect(r.code, c.name).toBe(1);
       expect(r.stdout, c.name).toBe('');
       expect(r.stderr).toContain('TITAN_PERF_STRICT=1');
@@ -109,8 +135,13 @@ describe(`invalid configuration in the preload (Node ${process.version})`, () =>
     });
     expect(r.code).toBe(0);
     expect(r.stderr).toBe('');
-    const status = (jsonLines(r.stdout)[0] as { status: { config: Record<string, unknown>; configIssues: unknown[] } }).status;
+    const status = (jsonLines(r.stdout)[0] as { status: { config: Record<string, unknown>; configIssues: unknown[] } })
+      .status;
     expect(status.configIssues).toEqual([]);
-    expect(status.config).toMatchObject({ maxEventLoopDelay: 1, warningCooldown: 1000, connectionPooling: { maxConnections: 7, maxFreeSockets: 512 } });
+    expect(status.config).toMatchObject({
+      maxEventLoopDelay: 1,
+      warningCooldown: 1000,
+      connectionPooling: { maxConnections: 7, maxFreeSockets: 512 },
+    });
   });
 });

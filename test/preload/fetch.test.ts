@@ -25,12 +25,19 @@ async function concurrentRequests(scheme: 'http' | 'https', client: string) {
   const plain = await runNode([fixture('concurrent-clients.cjs')], env);
   const plainConnections = servers[scheme].connections();
   servers[scheme].resetConnections();
-  const tuned = await runNode(['--require', PRELOAD, fixture('concurrent-clients.cjs')], { ...env, TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT });
+  const tuned = await runNode(['--require', PRELOAD, fixture('concurrent-clients.cjs')], {
+    ...env,
+    TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT,
+  });
   const tunedConnections = servers[scheme].connections();
   expect(plain.code, plain.stderr).toBe(0);
   expect(tuned.code, tuned.stderr).toBe(0);
   expect(jsonLines(plain.stdout)[0]).toMatchObject({ bodies: 12 });
-  const out = jsonLines(tuned.stdout)[0] as { bodies: number; pools: { origin: string; connected: number }[]; tuning: string[] };
+  const out = jsonLines(tuned.stdout)[0] as {
+    bodies: number;
+    pools: { origin: string; connected: number }[];
+    tuning: string[];
+  };
   expect(out.bodies).toBe(12);
   return { plainConnections, tunedConnections, out };
 }
@@ -41,7 +48,10 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
       const env = { BASE: servers[scheme].url, NODE_EXTRA_CA_CERTS: servers.caFile };
       const [plain, tuned] = await Promise.all([
         runNode([fixture('fetch-scenarios.cjs')], env),
-        runNode(['--require', PRELOAD, fixture('fetch-scenarios.cjs')], { ...env, TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT }),
+        runNode(['--require', PRELOAD, fixture('fetch-scenarios.cjs')], {
+          ...env,
+          TITAN_PERF_NODEJS__CONNECTION_POOLING__MAX_CONNECTIONS: LIMIT,
+        }),
       ]);
       expect(plain.code, plain.stderr).toBe(0);
       expect(tuned.code, tuned.stderr).toBe(0);
@@ -57,8 +67,14 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
       expect(byName.brotli).toMatchObject({ status: 200, body: 'brotli body '.repeat(200) });
       expect(byName.redirectFollow).toMatchObject({ redirected: true, path: '/text', body: 'hello from the server' });
       expect(byName.redirect307KeepsBody).toMatchObject({ path: '/echo' });
-      expect(JSON.parse(String((byName.redirect307KeepsBody as { body: string }).body))).toMatchObject({ method: 'POST', body: 'kept' });
-      expect(JSON.parse(String((byName.postStreamingBody as { body: string }).body))).toMatchObject({ body: 'part1;part2;', transferEncoding: 'chunked' });
+      expect(JSON.parse(String((byName.redirect307KeepsBody as { body: string }).body))).toMatchObject({
+        method: 'POST',
+        body: 'kept',
+      });
+      expect(JSON.parse(String((byName.postStreamingBody as { body: string }).body))).toMatchObject({
+        body: 'part1;part2;',
+        transferEncoding: 'chunked',
+      });
       expect(byName.streamingResponse).toEqual({ status: 200, text: 'chunk-0;chunk-1;chunk-2;chunk-3;chunk-4;' });
       expect(byName.abortBeforeResponse).toEqual({ error: 'AbortError', cause: null });
       expect(byName.timeoutSignal).toMatchObject({ error: 'TimeoutError' });
@@ -97,17 +113,29 @@ describe(`fetch under the preload (Node ${process.version})`, () => {
     };
     const runs = await Promise.all(
       Object.keys(expected).map((mode) =>
-        runNode(['--require', PRELOAD, fixture('dispatcher-cases.cjs'), mode], { NPM_UNDICI: join(ROOT, 'node_modules', 'undici') }),
+        runNode(['--require', PRELOAD, fixture('dispatcher-cases.cjs'), mode], {
+          NPM_UNDICI: join(ROOT, 'node_modules', 'undici'),
+        }),
       ),
     );
     for (const r of runs) {
       expect(r.code, r.stderr).toBe(0);
-      const out = jsonLines(r.stdout)[0] as { mode: string; state: string; fetchUsesTuned: boolean; untouched: boolean };
+      const out = jsonLines(r.stdout)[0] as {
+        mode: string;
+        state: string;
+        fetchUsesTuned: boolean;
+        untouched: boolean;
+      };
       expect([out.state, out.fetchUsesTuned], out.mode).toEqual(expected[out.mode]);
       expect(out.untouched, out.mode).toBe(true);
     }
     const esm = await runNode(['--import', PRELOAD, fixture('esm-http-import.mjs')]);
     expect(esm.code, esm.stderr).toBe(0);
-    expect(jsonLines(esm.stdout)[0]).toEqual({ http: 'function', loadedEarly: true, state: 'tuned', fetchUsesTuned: true });
+    expect(jsonLines(esm.stdout)[0]).toEqual({
+      http: 'function',
+      loadedEarly: true,
+      state: 'tuned',
+      fetchUsesTuned: true,
+    });
   });
 });

@@ -14,18 +14,28 @@ interface Verdict {
   fix?: string;
 }
 
-async function verdicts(args: string[], env: Record<string, string> = {}): Promise<{ verdicts: Verdict[]; heapLimit: number }> {
+async function verdicts(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ verdicts: Verdict[]; heapLimit: number }> {
   const r = await runNode([...args, '--require', PRELOAD, fixture('agent-report.cjs')], env);
   expect(r.code, r.stderr).toBe(0);
-  const status = (jsonLines(r.stdout)[0] as { status: { verdicts: Verdict[]; memory: { heapLimitBytes: number } } }).status;
+  const status = (jsonLines(r.stdout)[0] as { status: { verdicts: Verdict[]; memory: { heapLimitBytes: number } } })
+    .status;
   return { verdicts: status.verdicts, heapLimit: status.memory.heapLimitBytes };
 }
 
 describe(`heap advice in a real process (Node ${process.version})`, () => {
   it('the command line wins over NODE_OPTIONS, and the advice says to change the command line', async () => {
     const cli = await verdicts(['--max-old-space-size=256'], { TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '1024' });
-    const both = await verdicts(['--max-old-space-size=256'], { NODE_OPTIONS: '--max-old-space-size=1024', TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '1024' });
-    const env = await verdicts([], { NODE_OPTIONS: '--max-old-space-size=1024', TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '1024' });
+    const both = await verdicts(['--max-old-space-size=256'], {
+      NODE_OPTIONS: '--max-old-space-size=1024',
+      TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '1024',
+    });
+    const env = await verdicts([], {
+      NODE_OPTIONS: '--max-old-space-size=1024',
+      TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '1024',
+    });
     // What the advice relies on: NODE_OPTIONS=1024 beside a command-line 256 leaves the heap at 256.
     expect(both.heapLimit).toBe(cli.heapLimit);
     expect(env.heapLimit).toBeGreaterThan(cli.heapLimit);
@@ -43,7 +53,9 @@ describe(`heap advice in a real process (Node ${process.version})`, () => {
     const plain = await verdicts([]);
     const d = plain.verdicts.find((x) => x.id === 'configured-heap-not-in-effect');
     expect(d?.severity).toBe('info');
-    expect(plain.verdicts.filter((x) => x.id.startsWith('configured-heap')).every((x) => x.severity === 'info')).toBe(true);
+    expect(plain.verdicts.filter((x) => x.id.startsWith('configured-heap')).every((x) => x.severity === 'info')).toBe(
+      true,
+    );
     // Another setting through the environment does not make the heap size "chosen".
     const other = await verdicts([], { TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '1000' });
     expect(other.verdicts.find((x) => x.id === 'configured-heap-not-in-effect')?.severity).toBe('info');

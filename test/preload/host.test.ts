@@ -81,7 +81,10 @@ describe(`the preload and its host (Node ${process.version})`, () => {
       '    fetch: agent && agent.status().tuning.find((t) => t.name === "fetch").state }));',
       '});',
     ].join('\n');
-    const env = { APP_ENTRY: join(ROOT, 'dist', 'src', 'index.js'), APP_SECOND_ENTRY: join(copy, 'dist', 'src', 'index.js') };
+    const env = {
+      APP_ENTRY: join(ROOT, 'dist', 'src', 'index.js'),
+      APP_SECOND_ENTRY: join(copy, 'dist', 'src', 'index.js'),
+    };
     for (const flags of [
       ['--require', PRELOAD, '--require', PRELOAD],
       ['--require', PRELOAD, '--import', PRELOAD],
@@ -125,10 +128,17 @@ describe(`the preload and its host (Node ${process.version})`, () => {
   });
 
   it('works with --import, and ESM apps get getAgent() as a named import', async () => {
-    for (const flags of [['--import', PRELOAD], ['--require', PRELOAD]]) {
+    for (const flags of [
+      ['--import', PRELOAD],
+      ['--require', PRELOAD],
+    ]) {
       const r = await runNode([...flags, fixture('agent-report.mjs')]);
       expect(r.code, r.stderr).toBe(0);
-      expect(jsonLines(r.stdout)[0]).toMatchObject({ agent: true, isRuntimeAgent: true, tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'] });
+      expect(jsonLines(r.stdout)[0]).toMatchObject({
+        agent: true,
+        isRuntimeAgent: true,
+        tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'],
+      });
     }
     const none = await runNode([fixture('agent-report.mjs')]);
     expect(jsonLines(none.stdout)[0]).toEqual({ agent: false, isRuntimeAgent: false });

@@ -25,7 +25,11 @@ beforeAll(() => {
   if (!tgz) throw new Error(`npm pack produced no tarball in ${out}`);
   app = mkdtempSync(join(tmpdir(), 'titan-perf-app-'));
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', version: '1.0.0', private: true }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(out, tgz)], { cwd: app, stdio: 'ignore', timeout: 280_000 });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(out, tgz)], {
+    cwd: app,
+    stdio: 'ignore',
+    timeout: 280_000,
+  });
   writeFileSync(
     join(app, 'app.cjs'),
     `const { getAgent } = require('titan-perf');
@@ -59,7 +63,12 @@ beforeAll(() => {
   );
 }, 300_000);
 
-const OPTIONAL = ['@opentelemetry/exporter-metrics-otlp-grpc', '@opentelemetry/exporter-prometheus', 'ioredis', 'generic-pool'];
+const OPTIONAL = [
+  '@opentelemetry/exporter-metrics-otlp-grpc',
+  '@opentelemetry/exporter-prometheus',
+  'ioredis',
+  'generic-pool',
+];
 
 afterAll(() => {
   // The installed app holds a full node_modules; do not leave one per run in /tmp.
@@ -71,7 +80,10 @@ describe(`the packed package in a fresh app (Node ${process.version})`, () => {
     const r = await runNode(['--require', 'titan-perf/preload', 'app.cjs'], {}, 60_000, app);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
-    expect(jsonLines(r.stdout)[0]).toEqual({ live: true, tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'] });
+    expect(jsonLines(r.stdout)[0]).toEqual({
+      live: true,
+      tuning: ['fetch:armed', 'http.globalAgent:armed', 'https.globalAgent:armed'],
+    });
   });
 
   it('--import titan-perf/preload with an ESM named import', async () => {
@@ -98,21 +110,39 @@ describe(`the packed package in a fresh app (Node ${process.version})`, () => {
     expect(r.code, r.stderr).toBe(0);
     const out = jsonLines(r.stdout)[0] as { code: string; message: string };
     expect(out.code).toBe('TITAN_PERF_PACKAGE_MISSING');
-    expect(out.message).toBe("createDatabaseConnectionPool needs the package generic-pool, which is not installed: npm install generic-pool@'^3.9.0'");
+    expect(out.message).toBe(
+      "createDatabaseConnectionPool needs the package generic-pool, which is not installed: npm install generic-pool@'^3.9.0'",
+    );
   });
 
   it.each([
     // Nothing listens on the Prometheus port: without the package no endpoint is started.
-    ['prometheus', { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '19999' }, '@opentelemetry/exporter-prometheus'],
-    ['otlp over grpc', { OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' }, '@opentelemetry/exporter-metrics-otlp-grpc'],
-  ])('the preload exporting with %s, not installed: one line naming the package, the app unaffected', async (_, env, name) => {
-    const r = await runNode(['--require', 'titan-perf/preload', 'linger.cjs'], { ...env, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0' }, 60_000, app);
-    expect(r.code, r.stderr).toBe(0);
-    expect(jsonLines(r.stdout)[0]).toEqual({ done: true });
-    const lines = r.stderr.split('\n').filter(Boolean);
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toContain(`needs the package ${name}, which is not installed: npm install ${name}@`);
-  });
+    [
+      'prometheus',
+      { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '19999' },
+      '@opentelemetry/exporter-prometheus',
+    ],
+    [
+      'otlp over grpc',
+      { OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'grpc' },
+      '@opentelemetry/exporter-metrics-otlp-grpc',
+    ],
+  ])(
+    'the preload exporting with %s, not installed: one line naming the package, the app unaffected',
+    async (_, env, name) => {
+      const r = await runNode(
+        ['--require', 'titan-perf/preload', 'linger.cjs'],
+        { ...env, TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0' },
+        60_000,
+        app,
+      );
+      expect(r.code, r.stderr).toBe(0);
+      expect(jsonLines(r.stdout)[0]).toEqual({ done: true });
+      const lines = r.stderr.split('\n').filter(Boolean);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain(`needs the package ${name}, which is not installed: npm install ${name}@`);
+    },
+  );
 
   it('the sidecar without ioredis: the Redis store says what to install, the other stores still plan', async () => {
     const cfg = join(app, 'redis-on.json');
@@ -122,8 +152,15 @@ describe(`the packed package in a fresh app (Node ${process.version})`, () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'titan-perf-state-'));
     try {
       const cli = join(app, 'node_modules', 'titan-perf', 'dist', 'sidecar', 'cli.js');
-      const r = await runNode([cli, 'plan', '--json', '--config', cfg, '--proc-root', procRoot, '--state-dir', stateDir], {}, 60_000, app);
-      expect(r.stdout + r.stderr).toContain("Redis (redis.enabled) needs the package ioredis, which is not installed: npm install ioredis@'^5.9.2'");
+      const r = await runNode(
+        [cli, 'plan', '--json', '--config', cfg, '--proc-root', procRoot, '--state-dir', stateDir],
+        {},
+        60_000,
+        app,
+      );
+      expect(r.stdout + r.stderr).toContain(
+        "Redis (redis.enabled) needs the package ioredis, which is not installed: npm install ioredis@'^5.9.2'",
+      );
       expect(r.stdout).toContain('net.core.somaxconn');
     } finally {
       for (const d of [procRoot, stateDir]) rmSync(d, { recursive: true, force: true });

@@ -28,7 +28,11 @@ interface Exec {
 function exec(file: string, args: string[], cwd: string, env: Record<string, string>): Promise<Exec> {
   return new Promise((resolve) => {
     execFile(file, args, { cwd, env: cleanEnv(env), timeout: 120_000 }, (err, stdout, stderr) => {
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
+      const code = err
+        ? typeof (err as { code?: unknown }).code === 'number'
+          ? (err as { code: number }).code
+          : 1
+        : 0;
       resolve({ code, stdout, stderr });
     });
   });
@@ -45,13 +49,20 @@ beforeAll(() => {
   mkdirSync(app);
   mkdirSync(elsewhere);
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'fresh-app', version: '1.0.0', private: true }));
-  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(base, tgz)], { cwd: app, stdio: 'ignore', timeout: 280_000 });
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', join(base, tgz)], {
+    cwd: app,
+    stdio: 'ignore',
+    timeout: 280_000,
+  });
   // A directory titan-perf is not reachable from: another service, a tool, a test runner.
   writeFileSync(
     join(elsewhere, 'child.cjs'),
     `console.log(JSON.stringify({ child: true, agent: typeof globalThis[Symbol.for('titan-perf.agent')], cwd: process.cwd() }));`,
   );
-  writeFileSync(join(elsewhere, 'package.json'), JSON.stringify({ name: 'other', version: '1.0.0', private: true, scripts: { probe: 'node child.cjs' } }));
+  writeFileSync(
+    join(elsewhere, 'package.json'),
+    JSON.stringify({ name: 'other', version: '1.0.0', private: true, scripts: { probe: 'node child.cjs' } }),
+  );
   writeFileSync(
     join(app, 'spawn-elsewhere.cjs'),
     `const { spawnSync } = require('node:child_process');
@@ -75,7 +86,11 @@ afterAll(() => {
 /** The child's own JSON line, from inside the parent's report. */
 function child(parentStdout: string): { status: number; child?: { agent: string; cwd: string }; err: string } {
   const r = jsonLines(parentStdout)[0] as { status: number; out: string; err?: string };
-  return { status: r.status, child: jsonLines(r.out ?? '')[0] as { agent: string; cwd: string } | undefined, err: r.err ?? '' };
+  return {
+    status: r.status,
+    child: jsonLines(r.out ?? '')[0] as { agent: string; cwd: string } | undefined,
+    err: r.err ?? '',
+  };
 }
 
 describe(`a preload path that resolves from anywhere (Node ${process.version})`, () => {
@@ -114,7 +129,9 @@ describe(`a preload path that resolves from anywhere (Node ${process.version})`,
 
   it('the --import form (a file URL) works from another directory too', async () => {
     const printed = await exec('npx', ['--no-install', 'titan-perf', 'node-options', '--import'], app, {});
-    expect(printed.stdout.trim()).toMatch(/^--import file:\/\/\/.*\/node_modules\/titan-perf\/dist\/preload\/index\.js$/);
+    expect(printed.stdout.trim()).toMatch(
+      /^--import file:\/\/\/.*\/node_modules\/titan-perf\/dist\/preload\/index\.js$/,
+    );
     const r = await runNode(['spawn-elsewhere.cjs'], { NODE_OPTIONS: printed.stdout.trim() }, 60_000, app);
     const c = child(r.stdout);
     expect(c.status, c.err).toBe(0);
@@ -123,9 +140,19 @@ describe(`a preload path that resolves from anywhere (Node ${process.version})`,
 
   it('NODE_PATH makes the bare --require resolve elsewhere, but not the bare --import (ESM ignores NODE_PATH)', async () => {
     const nodePath = join(app, 'node_modules');
-    const req = await runNode(['spawn-elsewhere.cjs'], { NODE_OPTIONS: '--require titan-perf/preload', NODE_PATH: nodePath }, 60_000, app);
+    const req = await runNode(
+      ['spawn-elsewhere.cjs'],
+      { NODE_OPTIONS: '--require titan-perf/preload', NODE_PATH: nodePath },
+      60_000,
+      app,
+    );
     expect(child(req.stdout).child?.agent).toBe('object');
-    const imp = await runNode(['spawn-elsewhere.cjs'], { NODE_OPTIONS: '--import titan-perf/preload', NODE_PATH: nodePath }, 60_000, app);
+    const imp = await runNode(
+      ['spawn-elsewhere.cjs'],
+      { NODE_OPTIONS: '--import titan-perf/preload', NODE_PATH: nodePath },
+      60_000,
+      app,
+    );
     expect(child(imp.stdout).status).toBe(1);
   });
 

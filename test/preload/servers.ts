@@ -76,10 +76,13 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
       }
       case '/slow':
         // Holds each response so concurrent requests need concurrent connections.
-        setTimeout(() => {
-          res.writeHead(200, { 'content-type': 'text/plain' });
-          res.end('slow');
-        }, Number(url.searchParams.get('ms') ?? 150));
+        setTimeout(
+          () => {
+            res.writeHead(200, { 'content-type': 'text/plain' });
+            res.end('slow');
+          },
+          Number(url.searchParams.get('ms') ?? 150),
+        );
         return;
       case '/hang-body':
         res.writeHead(200, { 'content-type': 'text/plain' });
@@ -131,10 +134,27 @@ function certificate(): { key: string; cert: string } {
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   try {
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1',
-      '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     return { key, cert };
   } catch {
     const fixed = join(dirname(fileURLToPath(import.meta.url)), '..', 'fixtures', 'tls');
@@ -145,7 +165,10 @@ function certificate(): { key: string; cert: string } {
 export async function startServers(): Promise<Servers> {
   const { key, cert } = certificate();
   const httpServer = createHttp({ keepAliveTimeout: 30_000 }, handler);
-  const httpsServer = createHttps({ key: readFileSync(key), cert: readFileSync(cert), keepAliveTimeout: 30_000 }, handler);
+  const httpsServer = createHttps(
+    { key: readFileSync(key), cert: readFileSync(cert), keepAliveTimeout: 30_000 },
+    handler,
+  );
   const h = track(httpServer);
   const s = track(httpsServer);
   await h.listen();

@@ -40,7 +40,13 @@ describe('Redis advisory mode: CONFIG renamed, denied or turned off by config', 
       const health = await store.health();
       expect(health.metrics['redis.maxmemory']).toBe(32 * 1024 * 1024);
       const recs = await store.recommendations();
-      expect(recs).toContainEqual(expect.objectContaining({ key: 'maxmemory', current: String(32 * 1024 * 1024), desired: String(2 * 1024 ** 3) }));
+      expect(recs).toContainEqual(
+        expect.objectContaining({
+          key: 'maxmemory',
+          current: String(32 * 1024 * 1024),
+          desired: String(2 * 1024 ** 3),
+        }),
+      );
       expect(recs).toContainEqual(expect.objectContaining({ key: 'hz', current: '10', desired: '50' }));
     } finally {
       await store.close();
@@ -58,14 +64,22 @@ describe('Redis advisory mode: CONFIG renamed, denied or turned off by config', 
   it('through the sidecar CLI: plan lists advisory skips, apply changes nothing and succeeds, status reports health', async () => {
     const dir = tempDir('redis-advisory');
     const cfg = join(dir, 'config.json');
-    writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: renamed.host, port: renamed.port, hz: 50 }, dataDir: join(dir, 'state') }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        system: { enabled: false },
+        redis: { host: renamed.host, port: renamed.port, hz: 50 },
+        dataDir: join(dir, 'state'),
+      }),
+    );
     const env = cliEnv();
     const hidden = rawClient(renamed);
     try {
       const plan = await runCli(['plan', '--config', cfg, '--json'], { env });
       const entries = JSON.parse(plan.stdout).plan.filter((e: { store: string }) => e.store === 'redis');
       expect(entries.length).toBeGreaterThan(10);
-      for (const e of entries) expect(e).toMatchObject({ action: 'skip', reason: expect.stringContaining('advisory mode') });
+      for (const e of entries)
+        expect(e).toMatchObject({ action: 'skip', reason: expect.stringContaining('advisory mode') });
       const apply = await runCli(['apply', '--config', cfg], { env });
       expect(apply.code, apply.stdout + apply.stderr).toBe(0);
       expect(((await hidden.call('TITAN_HIDDEN_CONFIG', 'GET', 'hz')) as string[])[1]).toBe('10');
@@ -78,7 +92,9 @@ describe('Redis advisory mode: CONFIG renamed, denied or turned off by config', 
   });
 
   it('an ACL user without CONFIG is advisory too (NOPERM)', async () => {
-    const store = new RedisStore(configFor(acl, { username: 'app', passwordEnv: 'APP_PW' }), { env: { APP_PW: 'app-pw' } });
+    const store = new RedisStore(configFor(acl, { username: 'app', passwordEnv: 'APP_PW' }), {
+      env: { APP_PW: 'app-pw' },
+    });
     try {
       expect(await store.advisoryReason()).toMatch(/NOPERM/);
       await expect(store.write('hz', '20')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_CONFIG_BLOCKED' });

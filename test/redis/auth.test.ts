@@ -27,7 +27,10 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
   });
 
   it('a sidecar process with the password in an env var applies and rolls back; the password appears nowhere in its output', async () => {
-    const r = await runSidecarLike(configFor(server, { passwordEnv: 'TEST_REDIS_PW' }), { TEST_REDIS_PW: PASSWORD, TITAN_TEST_WRITE: '77' });
+    const r = await runSidecarLike(configFor(server, { passwordEnv: 'TEST_REDIS_PW' }), {
+      TEST_REDIS_PW: PASSWORD,
+      TITAN_TEST_WRITE: '77',
+    });
     expect(r.out).toContain('RESULT ok');
     expect(r.out).toContain('hz now 77');
     expect(r.code).toBe(0);
@@ -40,7 +43,14 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
   it('the sidecar CLI (plan, apply, status, rollback, and a wrong password) never prints the password', async () => {
     const cfgDir = tempDir('redis-auth-cli');
     const cfg = join(cfgDir, 'config.json');
-    writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, passwordEnv: 'TEST_REDIS_PW', hz: 40 }, dataDir: join(cfgDir, 'state') }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        system: { enabled: false },
+        redis: { host: server.host, port: server.port, passwordEnv: 'TEST_REDIS_PW', hz: 40 },
+        dataDir: join(cfgDir, 'state'),
+      }),
+    );
     const env = (pw: string) => cliEnv({ TEST_REDIS_PW: pw });
     try {
       let all = '';
@@ -61,9 +71,13 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
   });
 
   it('a wrong password fails at once with TITAN_PERF_REDIS_AUTH, no retries, and neither password is printed', async () => {
-    const r = await runSidecarLike(configFor(server, { passwordEnv: 'TEST_REDIS_PW', connectRetries: 5 }), { TEST_REDIS_PW: WRONG });
+    const r = await runSidecarLike(configFor(server, { passwordEnv: 'TEST_REDIS_PW', connectRetries: 5 }), {
+      TEST_REDIS_PW: WRONG,
+    });
     expect(r.out).toMatch(/RESULT error TITAN_PERF_REDIS_AUTH/);
-    expect(r.out).toMatch(/MESSAGE Redis at 127\.0\.0\.1:\d+ refused the credentials for the default user \(WRONGPASS\)/);
+    expect(r.out).toMatch(
+      /MESSAGE Redis at 127\.0\.0\.1:\d+ refused the credentials for the default user \(WRONGPASS\)/,
+    );
     expect(r.code).toBe(0);
     expect(r.out).not.toContain(WRONG);
     expect(r.out).not.toContain(PASSWORD);
@@ -109,9 +123,15 @@ describe('Redis AUTH: password from env or file, ACL user, never in any output',
 
   it('a missing password variable or file is a clear error naming the variable or path, not the value', async () => {
     const noEnv = new RedisStore(configFor(server, { passwordEnv: 'TITAN_TEST_UNSET_PW' }), { env: {} });
-    await expect(noEnv.read('hz')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_PASSWORD_MISSING', message: expect.stringContaining('TITAN_TEST_UNSET_PW') });
+    await expect(noEnv.read('hz')).rejects.toMatchObject({
+      code: 'TITAN_PERF_REDIS_PASSWORD_MISSING',
+      message: expect.stringContaining('TITAN_TEST_UNSET_PW'),
+    });
     const noFile = new RedisStore(configFor(server, { passwordFile: join(dir, 'absent') }));
-    await expect(noFile.read('hz')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_PASSWORD_MISSING', message: expect.stringMatching(/absent cannot be read \(ENOENT\)/) });
+    await expect(noFile.read('hz')).rejects.toMatchObject({
+      code: 'TITAN_PERF_REDIS_PASSWORD_MISSING',
+      message: expect.stringMatching(/absent cannot be read \(ENOENT\)/),
+    });
   });
 });
 
@@ -133,7 +153,10 @@ describe('Redis over TLS', () => {
       await store.close();
     }
     const untrusted = new RedisStore(configFor(server, { tls: true, connectRetries: 0 }));
-    await expect(untrusted.read('hz')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_TLS', message: expect.stringMatching(/self.signed|certificate/i) });
+    await expect(untrusted.read('hz')).rejects.toMatchObject({
+      code: 'TITAN_PERF_REDIS_TLS',
+      message: expect.stringMatching(/self.signed|certificate/i),
+    });
     await untrusted.close();
   });
 });

@@ -40,7 +40,19 @@ describe('redis config section', () => {
   });
 
   it('accepts the new fields with their defaults and valid values', () => {
-    const { config } = resolveConfig({ env: {}, file: null, code: { redis: { mode: 'advisory', maxMemoryHeadroom: 0.5, keyPrefix: 'app:titan', leaseTtl: 5000 } }, strict: true });
-    expect(config.redis).toMatchObject({ mode: 'advisory', maxMemoryHeadroom: 0.5, keyPrefix: 'app:titan', leaseTtl: 5000, connectRetries: 3, forceMaxMemory: false });
+    const { config } = resolveConfig({
+      env: {},
+      file: null,
+      code: { redis: { mode: 'advisory', maxMemoryHeadroom: 0.5, keyPrefix: 'app:titan', leaseTtl: 5000 } },
+      strict: true,
+    });
+    expect(config.redis).toMatchObject({
+      mode: 'advisory',
+      maxMemoryHeadroom: 0.5,
+      keyPrefix: 'app:titan',
+      leaseTtl: 5000,
+      connectRetries: 3,
+      forceMaxMemory: false,
+    });
   });
 });

@@ -39,7 +39,14 @@ describe('a full Redis (noeviction, used memory above maxmemory)', () => {
       config,
       JSON.stringify({
         system: { kernelParams: { netCoreSomaxconn: 65535 } },
-        redis: { host: server.host, port: server.port, connectRetries: 0, hz: 42, maxMemory: '0', maxMemoryPolicy: 'noeviction' },
+        redis: {
+          host: server.host,
+          port: server.port,
+          connectRetries: 0,
+          hz: 42,
+          maxMemory: '0',
+          maxMemoryPolicy: 'noeviction',
+        },
       }),
     );
     return { args: ['--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root], root, dir };
@@ -50,7 +57,9 @@ describe('a full Redis (noeviction, used memory above maxmemory)', () => {
     const r = await runCli(['apply', ...args]);
     const out = r.stdout + r.stderr;
     expect(r.code, out).toBe(1);
-    expect(out).toMatch(/failed: redis \*: cannot journal the originals, so none of its settings was written: Redis at 127\.0\.0\.1:\d+ refused the journal write \(MULTI\/HSETNX [^)]+\): it is out of memory \(used memory above maxmemory with maxmemory-policy noeviction\).*Free memory, raise maxmemory.*\[TITAN_PERF_REDIS_OOM\]/);
+    expect(out).toMatch(
+      /failed: redis \*: cannot journal the originals, so none of its settings was written: Redis at 127\.0\.0\.1:\d+ refused the journal write \(MULTI\/HSETNX [^)]+\): it is out of memory \(used memory above maxmemory with maxmemory-policy noeviction\).*Free memory, raise maxmemory.*\[TITAN_PERF_REDIS_OOM\]/,
+    );
     expect(out).not.toMatch(/^titan-perf-sidecar: EXECABORT/m);
     expect(readFakeSysctl(root, 'net.core.somaxconn')).toBe('128');
     const raw = rawClient(server);
@@ -88,9 +97,17 @@ describe('plan against a Redis that refuses the credentials', () => {
     try {
       const dir = tempDir('redis-plan-auth');
       const config = join(dir, 'config.json');
-      writeFileSync(config, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, passwordEnv: 'TP_TEST_PW', connectRetries: 0 } }));
+      writeFileSync(
+        config,
+        JSON.stringify({
+          system: { enabled: false },
+          redis: { host: server.host, port: server.port, passwordEnv: 'TP_TEST_PW', connectRetries: 0 },
+        }),
+      );
       for (const json of [[], ['--json']]) {
-        const r = await runCli(['plan', ...json, '--config', config, '--state-dir', join(dir, 'state')], { env: { TP_TEST_PW: 'wrong-staple-4242' } });
+        const r = await runCli(['plan', ...json, '--config', config, '--state-dir', join(dir, 'state')], {
+          env: { TP_TEST_PW: 'wrong-staple-4242' },
+        });
         expect(r.code, r.stdout + r.stderr).toBe(1);
         expect(r.stdout + r.stderr).toMatch(/refused the credentials/);
         expect(r.stdout + r.stderr).not.toMatch(/wrong-staple-4242|right-horse-battery/);
@@ -103,7 +120,11 @@ describe('plan against a Redis that refuses the credentials', () => {
 
 describe('a mistyped redis.url', () => {
   const SECRET = 'Pa55-w0rd-typo';
-  const urls = [`redis:/:${SECRET}@db.example:6379`, `redis//:${SECRET}@db.example`, `redis:/user:${SECRET}@x@db.example`];
+  const urls = [
+    `redis:/:${SECRET}@db.example:6379`,
+    `redis//:${SECRET}@db.example`,
+    `redis:/user:${SECRET}@x@db.example`,
+  ];
 
   it('from a config file or the environment: exit 2 naming redis.url, and the password in no output stream', async () => {
     const dir = tempDir('redis-url-typo');

@@ -34,7 +34,14 @@ afterAll(async () => {
 
 function config(dir: string, redis: Record<string, unknown>, daemon: Record<string, unknown> = {}): string {
   const file = join(dir, 'config.json');
-  writeFileSync(file, JSON.stringify({ system: { enabled: false, daemon }, redis: { connectRetries: 0, ...redis }, dataDir: join(dir, 'state') }));
+  writeFileSync(
+    file,
+    JSON.stringify({
+      system: { enabled: false, daemon },
+      redis: { connectRetries: 0, ...redis },
+      dataDir: join(dir, 'state'),
+    }),
+  );
   return file;
 }
 
@@ -68,7 +75,9 @@ describe('a Redis that accepts connections and never replies', () => {
     const cfg = config(dir, { host: '127.0.0.1', port: frozenPort, commandTimeout: 500 });
     const [r, ms] = await timed(() => runCli(['plan', '--json', '--config', cfg], { timeout: 60_000 }));
     expect(r.code, r.stderr).toBe(1);
-    expect(JSON.parse(r.stdout).plan.find((e: { store: string }) => e.store === 'redis').reason).toMatch(/did not answer within 500 ms \(redis\.commandTimeout\)/);
+    expect(JSON.parse(r.stdout).plan.find((e: { store: string }) => e.store === 'redis').reason).toMatch(
+      /did not answer within 500 ms \(redis\.commandTimeout\)/,
+    );
     expect(ms).toBeLessThan(10_000);
   });
 });
@@ -105,7 +114,11 @@ describe('a real redis-server stopped with SIGSTOP', () => {
   it('the daemon: a pass against the stopped server fails, /readyz says why, and SIGTERM with rollback-on-exit ends within its grace', async () => {
     const server = await startRedis();
     const dir = tempDir('sigstop-daemon');
-    const cfg = config(dir, { host: server.host, port: server.port, commandTimeout: 2000, hz: 42, leaseTtl: 2000 }, { shutdownGrace: 1000 });
+    const cfg = config(
+      dir,
+      { host: server.host, port: server.port, commandTimeout: 2000, hz: 42, leaseTtl: 2000 },
+      { shutdownGrace: 1000 },
+    );
     const d = await startDaemon(['--config', cfg, '--interval', '300', '--rollback-on-exit']);
     try {
       await waitFor('the initial apply', () => d.events().some((e) => e.event === 'initial-apply'));
@@ -115,7 +128,12 @@ describe('a real redis-server stopped with SIGSTOP', () => {
         return r.status === 503 && /did not answer/.test(r.body);
       });
       // Send SIGTERM while a pass is waiting on the stopped server.
-      await waitFor('a pass to start', () => d.events().filter((e) => e.event === 'verify' || e.event === 'pass-failed' || e.event === 'repair').length > 0);
+      await waitFor(
+        'a pass to start',
+        () =>
+          d.events().filter((e) => e.event === 'verify' || e.event === 'pass-failed' || e.event === 'repair').length >
+          0,
+      );
       const started = Date.now();
       d.child.kill('SIGTERM');
       const { code } = await exited(d.child);
@@ -124,7 +142,9 @@ describe('a real redis-server stopped with SIGSTOP', () => {
       expect(ms).toBeLessThan(20_000);
       expect(code).toBe(1);
       const events = d.events();
-      expect(events.find((e) => e.event === 'rollback')).toMatchObject({ failed: [expect.objectContaining({ store: 'redis', code: 'TITAN_PERF_REDIS_TIMEOUT' })] });
+      expect(events.find((e) => e.event === 'rollback')).toMatchObject({
+        failed: [expect.objectContaining({ store: 'redis', code: 'TITAN_PERF_REDIS_TIMEOUT' })],
+      });
       expect(events.find((e) => e.event === 'stopped')).toMatchObject({ code: 1 });
     } finally {
       server.process.kill('SIGCONT');

@@ -47,8 +47,13 @@ describe('Redis guards: nothing lost', () => {
     try {
       const s = (await store.desired()).find((x) => x.key === 'maxmemory')!;
       expect(s.skip).toBeUndefined();
-      expect(s.guarded).toMatch(/below the used memory .* plus 20% headroom .*evicting .* at once; raise redis.maxMemory to at least \d+/);
-      await expect(store.write('maxmemory', '1mb')).rejects.toMatchObject({ code: 'TITAN_PERF_REDIS_MAXMEMORY_GUARD', message: expect.stringContaining('--force') });
+      expect(s.guarded).toMatch(
+        /below the used memory .* plus 20% headroom .*evicting .* at once; raise redis.maxMemory to at least \d+/,
+      );
+      await expect(store.write('maxmemory', '1mb')).rejects.toMatchObject({
+        code: 'TITAN_PERF_REDIS_MAXMEMORY_GUARD',
+        message: expect.stringContaining('--force'),
+      });
       expect(await configGet(raw, 'maxmemory')).toBe('0');
       await everyKeyIntact();
 
@@ -74,12 +79,21 @@ describe('Redis guards: nothing lost', () => {
   it('through the sidecar CLI: plan shows the guarded maxmemory as skipped until --force, apply leaves it and every key alone', async () => {
     const dir = tempDir('redis-guard');
     const cfg = join(dir, 'config.json');
-    writeFileSync(cfg, JSON.stringify({ system: { enabled: false }, redis: { host: server.host, port: server.port, maxMemory: '1mb' }, dataDir: join(dir, 'state') }));
+    writeFileSync(
+      cfg,
+      JSON.stringify({
+        system: { enabled: false },
+        redis: { host: server.host, port: server.port, maxMemory: '1mb' },
+        dataDir: join(dir, 'state'),
+      }),
+    );
     const env = cliEnv();
     const raw = rawClient(server);
     try {
       const plan = await runCli(['plan', '--config', cfg, '--json'], { env });
-      const entry = JSON.parse(plan.stdout).plan.find((e: { store: string; key: string }) => e.store === 'redis' && e.key === 'maxmemory');
+      const entry = JSON.parse(plan.stdout).plan.find(
+        (e: { store: string; key: string }) => e.store === 'redis' && e.key === 'maxmemory',
+      );
       expect(entry).toMatchObject({ action: 'skip', reason: expect.stringMatching(/evicting .*apply with --force/) });
       const apply = await runCli(['apply', '--config', cfg], { env });
       expect(apply.code).toBe(0);
@@ -99,12 +113,16 @@ describe('Redis guards: nothing lost', () => {
       let plan = await store.desired();
       expect(plan.find((s) => s.key === 'appendonly')!.warnings?.join()).toMatch(/starts an AOF rewrite/);
       // everysec -> no loses more on a crash.
-      expect(plan.find((s) => s.key === 'appendfsync')!.warnings?.join()).toMatch(/less durable: a crash can lose .*OS/);
+      expect(plan.find((s) => s.key === 'appendfsync')!.warnings?.join()).toMatch(
+        /less durable: a crash can lose .*OS/,
+      );
 
       await raw.config('SET', 'appendonly', 'yes');
       const off = new RedisStore(configFor(server, { appendOnly: false, appendFsync: 'always' }));
       plan = await off.desired();
-      expect(plan.find((s) => s.key === 'appendonly')!.warnings?.join()).toMatch(/loses every write since the last RDB snapshot/);
+      expect(plan.find((s) => s.key === 'appendonly')!.warnings?.join()).toMatch(
+        /loses every write since the last RDB snapshot/,
+      );
       // More durable: no warning.
       expect(plan.find((s) => s.key === 'appendfsync')!.warnings).toBeUndefined();
       await off.close();

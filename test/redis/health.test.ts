@@ -10,7 +10,10 @@ describe('Redis health readings', () => {
   let server: RedisServer;
   beforeAll(async () => {
     // Every command goes to the slowlog; latency events from 1 ms up.
-    server = await startRedis({ maxmemory: '64mb', extra: ['slowlog-log-slower-than 0', 'latency-monitor-threshold 1'] });
+    server = await startRedis({
+      maxmemory: '64mb',
+      extra: ['slowlog-log-slower-than 0', 'latency-monitor-threshold 1'],
+    });
   });
   afterAll(async () => {
     await server?.stop();
@@ -23,7 +26,10 @@ describe('Redis health readings', () => {
       for (let i = 0; i < 30; i++) await raw.get(`k${i}`);
       for (let i = 0; i < 10; i++) await raw.get(`missing${i}`);
       // A deliberately slow script (about 50 ms of busy loop) makes a latency event.
-      await raw.eval("local t = redis.call('TIME'); local s = t[1]*1e6 + t[2]; repeat local n = redis.call('TIME') until (n[1]*1e6 + n[2]) - s > 50000; return 1", 0);
+      await raw.eval(
+        "local t = redis.call('TIME'); local s = t[1]*1e6 + t[2]; repeat local n = redis.call('TIME') until (n[1]*1e6 + n[2]) - s > 50000; return 1",
+        0,
+      );
 
       const client = await connectRedis(configFor(server));
       try {
@@ -43,7 +49,8 @@ describe('Redis health readings', () => {
         expect(m['redis.slowlog.length']).toBeGreaterThan(100);
         expect(h.persistence).toMatchObject({ aofEnabled: false, rdbLastSaveStatus: 'ok', loading: false });
         // With a 1 ms threshold a loaded machine may record other events too; the script's spike is among them.
-        for (const e of h.latency) expect(e).toMatchObject({ event: expect.any(String), latestMs: expect.any(Number), at: expect.any(Number) });
+        for (const e of h.latency)
+          expect(e).toMatchObject({ event: expect.any(String), latestMs: expect.any(Number), at: expect.any(Number) });
         expect(Math.max(...h.latency.map((e) => e.maxMs))).toBeGreaterThanOrEqual(40);
         expect(h.unavailable).toEqual([]);
         expect(h.version).toMatch(/^\d+\.\d+/);

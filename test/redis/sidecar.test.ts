@@ -10,7 +10,15 @@ import { waitFor } from '../helpers/wait';
 
 /** The Redis store through the real `titan-perf-sidecar` processes: plan, apply, verify, rollback, crash, two pods. */
 
-const DESIRED = { hz: 50, tcpKeepalive: 120, latencyMonitorThreshold: 25, maxMemory: '64mb', maxMemoryPolicy: 'allkeys-lfu', appendOnly: false, appendFsync: 'everysec' };
+const DESIRED = {
+  hz: 50,
+  tcpKeepalive: 120,
+  latencyMonitorThreshold: 25,
+  maxMemory: '64mb',
+  maxMemoryPolicy: 'allkeys-lfu',
+  appendOnly: false,
+  appendFsync: 'everysec',
+};
 
 /** Fails fast with the daemon's own output when it exits instead of applying. */
 function alive(child: ChildProcess): () => void {
@@ -23,7 +31,11 @@ function alive(child: ChildProcess): () => void {
 }
 
 function waitExit(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => (child.exitCode !== null || child.signalCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+  return new Promise((resolve) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? resolve(child.exitCode)
+      : child.once('exit', (code) => resolve(code)),
+  );
 }
 
 describe('Redis through the sidecar CLI', () => {
@@ -65,8 +77,16 @@ describe('Redis through the sidecar CLI', () => {
     const plan = await runCli(['plan', '--config', cfg, '--json'], { env: cliEnv() });
     expect(plan.code, plan.stdout + plan.stderr).toBe(2);
     const entries = JSON.parse(plan.stdout).plan.filter((e: { store: string }) => e.store === 'redis');
-    expect(entries.find((e: { key: string }) => e.key === 'hz')).toMatchObject({ current: '10', desired: '50', action: 'change' });
-    expect(entries.find((e: { key: string }) => e.key === 'maxmemory')).toMatchObject({ current: '0', desired: String(64 * 1024 * 1024), action: 'change' });
+    expect(entries.find((e: { key: string }) => e.key === 'hz')).toMatchObject({
+      current: '10',
+      desired: '50',
+      action: 'change',
+    });
+    expect(entries.find((e: { key: string }) => e.key === 'maxmemory')).toMatchObject({
+      current: '0',
+      desired: String(64 * 1024 * 1024),
+      action: 'change',
+    });
 
     const apply = await runCli(['apply', '--config', cfg], { env: cliEnv() });
     expect(apply.stderr + apply.stdout).not.toMatch(/failed: /);
@@ -98,14 +118,20 @@ describe('Redis through the sidecar CLI', () => {
 
   it('kill -9 of the owning daemon: its lease expires, then rollback from a new process restores every original', async () => {
     const cfg = configFile('crash', DESIRED);
-    const daemon = startCli(['run', '--config', cfg, '--listen', '127.0.0.1:0', '--interval', '500'], { env: cliEnv() });
+    const daemon = startCli(['run', '--config', cfg, '--listen', '127.0.0.1:0', '--interval', '500'], {
+      env: cliEnv(),
+    });
     const raw = rawClient(server);
     try {
       const check = alive(daemon);
-      await waitFor('the daemon to apply', async () => {
-        check();
-        return (await configGet(raw, 'hz')) === '50' && (await configGet(raw, 'tcp-keepalive')) === '120';
-      }, 50_000);
+      await waitFor(
+        'the daemon to apply',
+        async () => {
+          check();
+          return (await configGet(raw, 'hz')) === '50' && (await configGet(raw, 'tcp-keepalive')) === '120';
+        },
+        50_000,
+      );
       expect(await raw.get('titan-perf:config-lease')).toMatch(/#[0-9a-f]+$/);
       daemon.kill('SIGKILL');
       await waitExit(daemon);
@@ -134,13 +160,20 @@ describe('Redis through the sidecar CLI', () => {
     child.stderr!.on('data', (b) => (err += b));
     const raw = rawClient(server);
     try {
-      await waitFor('the pause after the journal', () => /test pause after journal/.test(err) || child.exitCode !== null, 50_000);
+      await waitFor(
+        'the pause after the journal',
+        () => /test pause after journal/.test(err) || child.exitCode !== null,
+        50_000,
+      );
       expect(err).toMatch(/test pause after journal/);
       const journalled = await raw.hgetall('titan-perf:config-originals');
       // Exactly the settings the run would change, each with its value before the run.
-      expect(Object.keys(journalled)).toEqual(expect.arrayContaining(['redis|hz', 'redis|tcp-keepalive', 'redis|maxmemory', 'redis|maxmemory-policy']));
+      expect(Object.keys(journalled)).toEqual(
+        expect.arrayContaining(['redis|hz', 'redis|tcp-keepalive', 'redis|maxmemory', 'redis|maxmemory-policy']),
+      );
       expect(journalled).not.toHaveProperty(['redis|appendonly']);
-      for (const [field, text] of Object.entries(journalled)) expect(JSON.parse(text).original, field).toBe(originals.get(field.slice('redis|'.length)));
+      for (const [field, text] of Object.entries(journalled))
+        expect(JSON.parse(text).original, field).toBe(originals.get(field.slice('redis|'.length)));
       expect(JSON.parse(journalled['redis|hz'])).toMatchObject({ original: '10' });
       child.kill('SIGKILL');
       await waitExit(child);
@@ -157,14 +190,20 @@ describe('Redis through the sidecar CLI', () => {
   it("two pods: the second cannot apply or roll back while the first owns the lease; after it stops, rollback restores the true originals, not pod A's values", async () => {
     const cfgA = configFile('pod-a', { ...DESIRED, hz: 20 });
     const cfgB = configFile('pod-b', { ...DESIRED, hz: 30 });
-    const daemonA = startCli(['run', '--config', cfgA, '--listen', '127.0.0.1:0', '--interval', '500'], { env: cliEnv({ HOSTNAME: 'pod-a' }) });
+    const daemonA = startCli(['run', '--config', cfgA, '--listen', '127.0.0.1:0', '--interval', '500'], {
+      env: cliEnv({ HOSTNAME: 'pod-a' }),
+    });
     const raw = rawClient(server);
     try {
       const check = alive(daemonA);
-      await waitFor('pod A to apply', async () => {
-        check();
-        return (await configGet(raw, 'hz')) === '20';
-      }, 50_000);
+      await waitFor(
+        'pod A to apply',
+        async () => {
+          check();
+          return (await configGet(raw, 'hz')) === '20';
+        },
+        50_000,
+      );
       const applyB = await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
       expect(applyB.code, applyB.stdout + applyB.stderr).toBe(1);
       expect(applyB.stdout + applyB.stderr).toMatch(/another sidecar owns this Redis's configuration \(pod-a\//);
@@ -182,7 +221,9 @@ describe('Redis through the sidecar CLI', () => {
       const applyB2 = await runCli(['apply', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
       expect(applyB2.code, applyB2.stdout + applyB2.stderr).toBe(0);
       expect(await configGet(raw, 'hz')).toBe('30');
-      expect(JSON.parse((await raw.hget('titan-perf:config-originals', 'redis|hz'))!)).toMatchObject({ original: '10' });
+      expect(JSON.parse((await raw.hget('titan-perf:config-originals', 'redis|hz'))!)).toMatchObject({
+        original: '10',
+      });
       const rollbackB2 = await runCli(['rollback', '--config', cfgB], { env: cliEnv({ HOSTNAME: 'pod-b' }) });
       expect(rollbackB2.code, rollbackB2.stdout + rollbackB2.stderr).toBe(0);
       expect(await snapshot()).toEqual(originals);

@@ -11,7 +11,13 @@ async function applyAll(store: RedisStore) {
   const applied: string[] = [];
   for (const s of await store.desired()) {
     if (s.skip || s.guarded || store.satisfies(await store.read(s.key), s)) continue;
-    await store.journal().recordOriginal({ store: store.name, key: s.key, original: await store.read(s.key), at: Date.now(), owner: store.owner });
+    await store.journal().recordOriginal({
+      store: store.name,
+      key: s.key,
+      original: await store.read(s.key),
+      at: Date.now(),
+      owner: store.owner,
+    });
     await store.write(s.key, s.value);
     applied.push(s.key);
   }
@@ -99,12 +105,26 @@ describe('Redis store: apply, read back, verify, rollback', () => {
 
   it('the default and hft profiles produce canonical desired values', async () => {
     const store = new RedisStore(configFor(server, resolveConfig({ env: {}, file: null }).config.redis));
-    const hftStore = new RedisStore(configFor(server, resolveConfig({ env: {}, file: null, profile: 'hft' }).config.redis));
+    const hftStore = new RedisStore(
+      configFor(server, resolveConfig({ env: {}, file: null, profile: 'hft' }).config.redis),
+    );
     try {
       const def = Object.fromEntries((await store.desired()).map((s) => [s.key, s.value]));
       const hft = Object.fromEntries((await hftStore.desired()).map((s) => [s.key, s.value]));
-      expect(def).toMatchObject({ maxmemory: String(2 * 1024 ** 3), 'maxmemory-policy': 'allkeys-lru', appendonly: 'yes', appendfsync: 'everysec', hz: '10' });
-      expect(hft).toMatchObject({ appendonly: 'no', appendfsync: 'no', hz: '100', 'latency-monitor-threshold': '1', 'tcp-keepalive': '60' });
+      expect(def).toMatchObject({
+        maxmemory: String(2 * 1024 ** 3),
+        'maxmemory-policy': 'allkeys-lru',
+        appendonly: 'yes',
+        appendfsync: 'everysec',
+        hz: '10',
+      });
+      expect(hft).toMatchObject({
+        appendonly: 'no',
+        appendfsync: 'no',
+        hz: '100',
+        'latency-monitor-threshold': '1',
+        'tcp-keepalive': '60',
+      });
     } finally {
       await store.close();
       await hftStore.close();

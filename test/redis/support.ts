@@ -19,7 +19,15 @@ export function configFor(server: RedisServer, overrides: Partial<RedisConfig> =
 
 /** A client the test uses to look at the server directly (not through the code under test). */
 export function rawClient(server: RedisServer, extra: Record<string, unknown> = {}): IORedis {
-  return new IORedis({ host: server.host, port: server.port, password: server.password, lazyConnect: false, maxRetriesPerRequest: 1, retryStrategy: () => null, ...extra });
+  return new IORedis({
+    host: server.host,
+    port: server.port,
+    password: server.password,
+    lazyConnect: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: () => null,
+    ...extra,
+  });
 }
 
 export async function configGet(client: IORedis, key: string): Promise<string> {
@@ -33,7 +41,10 @@ export async function configGet(client: IORedis, key: string): Promise<string> {
  * `env` may set TITAN_TEST_WRITE (an hz value to apply and roll back) and
  * TITAN_TEST_NO_CLOSE (skip close(), to prove nothing keeps the process alive).
  */
-export function runSidecarLike(config: RedisConfig, env: Record<string, string> = {}): Promise<{ code: number | null; out: string; ms: number }> {
+export function runSidecarLike(
+  config: RedisConfig,
+  env: Record<string, string> = {},
+): Promise<{ code: number | null; out: string; ms: number }> {
   const started = Date.now();
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [join(FIXTURES, 'sidecar-like.cjs')], {

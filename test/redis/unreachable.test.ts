@@ -12,7 +12,11 @@ describe('Unreachable Redis', () => {
     // No close(): if a reconnect loop or a timer were left running, the process would never exit.
     const r = await runSidecarLike(config, { TITAN_TEST_NO_CLOSE: '1' });
     expect(r.out).toMatch(/RESULT error TITAN_PERF_REDIS_UNREACHABLE/);
-    expect(r.out).toMatch(new RegExp(`MESSAGE cannot reach Redis at 127\\.0\\.0\\.1:${port} after 4 attempt\\(s\\) \\(connect ECONNREFUSED`));
+    expect(r.out).toMatch(
+      new RegExp(
+        `MESSAGE cannot reach Redis at 127\\.0\\.0\\.1:${port} after 4 attempt\\(s\\) \\(connect ECONNREFUSED`,
+      ),
+    );
     // Back-off of 100, 200 and 400 ms between the four attempts: a lower bound, safe on a loaded machine.
     expect(Number(/after (\d+) ms/.exec(r.out)![1])).toBeGreaterThanOrEqual(700);
     expect(r.out).not.toContain('UNHANDLED');
@@ -23,7 +27,10 @@ describe('Unreachable Redis', () => {
     const port = await freePort();
     const store = new RedisStore({ ...DEFAULT_PERFORMANCE_CONFIG.redis, host: '127.0.0.1', port, connectRetries: 0 });
     const err = await store.desired().catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'TITAN_PERF_REDIS_UNREACHABLE', message: expect.stringContaining('after 1 attempt(s)') });
+    expect(err).toMatchObject({
+      code: 'TITAN_PERF_REDIS_UNREACHABLE',
+      message: expect.stringContaining('after 1 attempt(s)'),
+    });
     const server = await startRedis({ port });
     try {
       expect(await store.read('hz')).toBe('10');

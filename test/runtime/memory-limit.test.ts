@@ -38,17 +38,28 @@ describe('container memory limit', () => {
 
   it('cgroup v2 with "max" all the way up: host memory', () => {
     const root = tree({ 'cgroup.controllers': 'memory\n', 'memory.max': 'max\n' });
-    expect(readMemoryLimit({ root, procSelfCgroup: '0::/\n', hostBytes: HOST })).toMatchObject({ bytes: HOST, source: 'host' });
+    expect(readMemoryLimit({ root, procSelfCgroup: '0::/\n', hostBytes: HOST })).toMatchObject({
+      bytes: HOST,
+      source: 'host',
+    });
   });
 
   it('cgroup v1: limit_in_bytes, where the page-rounded 2^63 means none', () => {
-    const limited = tree({ 'memory/docker/abc/memory.limit_in_bytes': `${512 * MiB}\n`, 'memory/memory.limit_in_bytes': '9223372036854771712\n' });
-    expect(readMemoryLimit({ root: limited, procSelfCgroup: '4:memory:/docker/abc\n', hostBytes: HOST })).toMatchObject({
-      bytes: 512 * MiB,
-      source: 'cgroup v1',
+    const limited = tree({
+      'memory/docker/abc/memory.limit_in_bytes': `${512 * MiB}\n`,
+      'memory/memory.limit_in_bytes': '9223372036854771712\n',
     });
+    expect(readMemoryLimit({ root: limited, procSelfCgroup: '4:memory:/docker/abc\n', hostBytes: HOST })).toMatchObject(
+      {
+        bytes: 512 * MiB,
+        source: 'cgroup v1',
+      },
+    );
     const unlimited = tree({ 'memory/memory.limit_in_bytes': '9223372036854771712\n' });
-    expect(readMemoryLimit({ root: unlimited, procSelfCgroup: '4:memory:/\n', hostBytes: HOST })).toMatchObject({ bytes: HOST, source: 'host' });
+    expect(readMemoryLimit({ root: unlimited, procSelfCgroup: '4:memory:/\n', hostBytes: HOST })).toMatchObject({
+      bytes: HOST,
+      source: 'host',
+    });
   });
 
   it('a limit at or above host memory counts as none', () => {
@@ -63,7 +74,9 @@ describe('container memory limit', () => {
     expect(none.notes.join(' ')).toContain(`no cgroup memory controller under ${empty}`);
 
     const v2NoFile = tree({ 'cgroup.controllers': 'cpu\n' });
-    expect(readMemoryLimit({ root: v2NoFile, procSelfCgroup: '0::/\n', hostBytes: HOST }).notes.join(' ')).toContain('no memory.max found');
+    expect(readMemoryLimit({ root: v2NoFile, procSelfCgroup: '0::/\n', hostBytes: HOST }).notes.join(' ')).toContain(
+      'no memory.max found',
+    );
 
     const garbage = tree({ 'cgroup.controllers': 'memory\n', 'memory.max': 'lots\n' });
     const g = readMemoryLimit({ root: garbage, procSelfCgroup: '0::/\n', hostBytes: HOST });
@@ -72,6 +85,8 @@ describe('container memory limit', () => {
 
     const unreadable = tree({ 'cgroup.controllers': 'memory\n' });
     mkdirSync(join(unreadable, 'memory.max'));
-    expect(readMemoryLimit({ root: unreadable, procSelfCgroup: '0::/\n', hostBytes: HOST }).notes.join(' ')).toContain('EISDIR');
+    expect(readMemoryLimit({ root: unreadable, procSelfCgroup: '0::/\n', hostBytes: HOST }).notes.join(' ')).toContain(
+      'EISDIR',
+    );
   });
 });

@@ -6,7 +6,12 @@ describe(`GC probe (Node ${process.version})`, () => {
   it('three forced full GCs in one block give three major pauses (plus the scavenges of the churn)', async () => {
     const r = await runNode(['--expose-gc', fixture('gc-batch.cjs')]);
     expect(r.code, r.stderr).toBe(0);
-    const out = jsonLines(r.stdout)[0] as { pauses: number; kinds: Record<string, number>; share: number; durationsPositive: boolean };
+    const out = jsonLines(r.stdout)[0] as {
+      pauses: number;
+      kinds: Record<string, number>;
+      share: number;
+      durationsPositive: boolean;
+    };
     expect(out.kinds.major).toBeGreaterThanOrEqual(3);
     expect(out.kinds.minor).toBeGreaterThanOrEqual(1);
     expect(out.pauses).toBe(Object.values(out.kinds).reduce((a, b) => a + b, 0));

@@ -35,8 +35,22 @@ describe('thresholds', () => {
     expect(m.active()).toHaveLength(1);
     m.check(reading(13_000, 3));
     expect(events).toEqual([
-      expect.objectContaining({ type: 'warning', metric: 'eventLoop.delay.p99', value: 25, threshold: 10, since: 10_000, severity: 'warning' }),
-      expect.objectContaining({ type: 'recovered', metric: 'eventLoop.delay.p99', value: 3, threshold: 10, since: 10_000, recoveredAt: 13_000 }),
+      expect.objectContaining({
+        type: 'warning',
+        metric: 'eventLoop.delay.p99',
+        value: 25,
+        threshold: 10,
+        since: 10_000,
+        severity: 'warning',
+      }),
+      expect.objectContaining({
+        type: 'recovered',
+        metric: 'eventLoop.delay.p99',
+        value: 3,
+        threshold: 10,
+        since: 10_000,
+        recoveredAt: 13_000,
+      }),
     ]);
     expect(m.active()).toEqual([]);
   });

@@ -19,11 +19,17 @@ interface Run {
 }
 
 function demo(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, [DEMO, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [DEMO, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
-  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const done = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   return { pid: child.pid!, out: () => out, done, kill: (s) => child.kill(s) };
 }
 
@@ -64,7 +70,8 @@ describe('npm run demo', () => {
       expect(out).toContain('in the desired state');
       expect(out).toMatch(/restored sysctl net\.core\.somaxconn = \d+/);
       // A throw-away Redis in the namespace, or one line saying why there is none.
-      if (out.includes('Redis: skipped')) expect(out).toMatch(/Redis: skipped, redis-server (is not installed|did not accept|exited)/);
+      if (out.includes('Redis: skipped'))
+        expect(out).toMatch(/Redis: skipped, redis-server (is not installed|did not accept|exited)/);
       else expect(out).toMatch(/^ +redis +maxmemory +\d+ +2147483648 +change/m);
       expect(out).toMatch(/net\.core\.somaxconn in the namespace: (\d+) -> 65535 -> \1 /);
       expect(out.match(/^ +sysctl +vm\.swappiness /gm)).toHaveLength(1); // in the host's plan only: node-wide keys are left out of the namespace
@@ -76,34 +83,42 @@ describe('npm run demo', () => {
     expect(hostSysctlSnapshot()).toEqual(before);
   });
 
-  it.skipIf(!isRoot)('Ctrl-C during the namespace part deletes the namespace, stops its processes and removes the temp dir', { timeout: 120_000 }, async () => {
-    const before = hostSysctlSnapshot();
-    const run = demo(['--sidecar-only']);
-    const until = Date.now() + 90_000;
-    while (!/config: \S+ /.test(run.out()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-    const tmp = tempDirOf(run.out());
-    const [ns] = demoNamespaces(run.pid);
-    expect(ns).toBeDefined();
-    run.kill('SIGINT');
-    const { code } = await run.done;
-    expect(run.out()).toContain('SIGINT: cleaning up');
-    expect(code).toBe(130);
-    expect(demoNamespaces(run.pid)).toEqual([]);
-    expect(existsSync(tmp)).toBe(false);
-    expect(hostSysctlSnapshot()).toEqual(before);
-  });
+  it.skipIf(!isRoot)(
+    'Ctrl-C during the namespace part deletes the namespace, stops its processes and removes the temp dir',
+    { timeout: 120_000 },
+    async () => {
+      const before = hostSysctlSnapshot();
+      const run = demo(['--sidecar-only']);
+      const until = Date.now() + 90_000;
+      while (!/config: \S+ /.test(run.out()) && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      const tmp = tempDirOf(run.out());
+      const [ns] = demoNamespaces(run.pid);
+      expect(ns).toBeDefined();
+      run.kill('SIGINT');
+      const { code } = await run.done;
+      expect(run.out()).toContain('SIGINT: cleaning up');
+      expect(code).toBe(130);
+      expect(demoNamespaces(run.pid)).toEqual([]);
+      expect(existsSync(tmp)).toBe(false);
+      expect(hostSysctlSnapshot()).toEqual(before);
+    },
+  );
 
-  it.skipIf(!isRoot)('a failing sidecar step makes the demo fail, and the namespace and temp dir are gone all the same', { timeout: 120_000 }, async () => {
-    const before = hostSysctlSnapshot();
-    // Below the allowed range: every sidecar command refuses the config (exit 2, nothing touched).
-    const run = demo(['--sidecar-only'], { TITAN_PERF_SYSTEM__KERNEL_PARAMS__NET_CORE_SOMAXCONN: '1' });
-    const { code } = await run.done;
-    const out = run.out();
-    expect(out).toMatch(/net\.core\.somaxconn|netCoreSomaxconn/);
-    expect(out).toContain('(apply exited 2)');
-    expect(code).toBe(1);
-    expect(demoNamespaces(run.pid)).toEqual([]);
-    expect(existsSync(tempDirOf(out))).toBe(false);
-    expect(hostSysctlSnapshot()).toEqual(before);
-  });
+  it.skipIf(!isRoot)(
+    'a failing sidecar step makes the demo fail, and the namespace and temp dir are gone all the same',
+    { timeout: 120_000 },
+    async () => {
+      const before = hostSysctlSnapshot();
+      // Below the allowed range: every sidecar command refuses the config (exit 2, nothing touched).
+      const run = demo(['--sidecar-only'], { TITAN_PERF_SYSTEM__KERNEL_PARAMS__NET_CORE_SOMAXCONN: '1' });
+      const { code } = await run.done;
+      const out = run.out();
+      expect(out).toMatch(/net\.core\.somaxconn|netCoreSomaxconn/);
+      expect(out).toContain('(apply exited 2)');
+      expect(code).toBe(1);
+      expect(demoNamespaces(run.pid)).toEqual([]);
+      expect(existsSync(tempDirOf(out))).toBe(false);
+      expect(hostSysctlSnapshot()).toEqual(before);
+    },
+  );
 });

@@ -35,8 +35,23 @@ describe('the list of system tools', () => {
       expect(t.why.length).toBeGreaterThan(10);
     }
     // The tools every run of the suite has needed so far, and the container tools.
-    for (const c of ['redis-server', 'logrotate', 'prometheus', 'ip', 'sysctl', 'unshare', 'gzip', 'podman', 'runc', 'catatonit', 'debootstrap']) {
-      expect(TOOLS.find((t) => t.command === c && t.required !== false), c).toBeDefined();
+    for (const c of [
+      'redis-server',
+      'logrotate',
+      'prometheus',
+      'ip',
+      'sysctl',
+      'unshare',
+      'gzip',
+      'podman',
+      'runc',
+      'catatonit',
+      'debootstrap',
+    ]) {
+      expect(
+        TOOLS.find((t) => t.command === c && t.required !== false),
+        c,
+      ).toBeDefined();
     }
   });
 });
@@ -63,7 +78,9 @@ describe('what the set-up decides', () => {
     expect(d.message).toContain('not running as root');
     expect(d.message).toMatch(/^ {2}redis-server .*Debian package redis-server/m);
     expect(d.message).toMatch(/^ {2}logrotate .*test\/sidecar/m);
-    expect(d.message).toContain('sudo apt-get update && sudo apt-get install -y --no-install-recommends redis-server logrotate');
+    expect(d.message).toContain(
+      'sudo apt-get update && sudo apt-get install -y --no-install-recommends redis-server logrotate',
+    );
     expect(d.message).toContain('--no-system-setup');
   });
 
@@ -79,13 +96,18 @@ describe('what the set-up decides', () => {
 
   it('on Debian without apt-get, or with no os-release at all: stops', () => {
     expect(decideSetup({ ...facts, hasAptGet: false, present: without('gzip') })).toMatchObject({ action: 'stop' });
-    expect(decideSetup({ ...facts, hasAptGet: false, present: without('gzip') }).message).toContain('apt-get is not on this machine');
+    expect(decideSetup({ ...facts, hasAptGet: false, present: without('gzip') }).message).toContain(
+      'apt-get is not on this machine',
+    );
     expect(decideSetup({ ...facts, osRelease: null, present: without('gzip') }).message).toContain('ID=unknown');
   });
 
   it('a Debian or Ubuntu derivative (ID_LIKE) installs like Debian', () => {
     const mint = parseOsRelease('ID=linuxmint\nID_LIKE="ubuntu debian"\n');
-    expect(decideSetup({ ...facts, osRelease: mint, present: without('podman') })).toMatchObject({ action: 'install', packages: ['podman'] });
+    expect(decideSetup({ ...facts, osRelease: mint, present: without('podman') })).toMatchObject({
+      action: 'install',
+      packages: ['podman'],
+    });
   });
 
   it('with the opt-out: runs the tests anyway, as root or not, and says what is missing', () => {
@@ -101,12 +123,20 @@ describe('what the set-up decides', () => {
     const alone = decideSetup({ ...facts, uid: 1000, present: without('wrk') });
     expect(alone.action).toBe('ok');
     expect(alone.message).toContain('optional, not installed: wrk');
-    expect(decideSetup({ ...facts, present: without('wrk', 'sysctl') })).toMatchObject({ action: 'install', packages: ['procps', 'wrk'] });
+    expect(decideSetup({ ...facts, present: without('wrk', 'sysctl') })).toMatchObject({
+      action: 'install',
+      packages: ['procps', 'wrk'],
+    });
   });
 });
 
 describe('which tools a run needs', () => {
-  const files = ['test/unit/config.test.ts', 'test/redis/store.test.ts', 'test/sidecar/netns.test.ts', 'test/preload/config.test.ts'];
+  const files = [
+    'test/unit/config.test.ts',
+    'test/redis/store.test.ts',
+    'test/sidecar/netns.test.ts',
+    'test/preload/config.test.ts',
+  ];
   const commands = (args: string[]) => (selectTools(TOOLS, { args, testFiles: files }) as Tool[]).map((t) => t.command);
 
   it('all of them without a file filter', () => {
@@ -125,8 +155,17 @@ describe('which tools a run needs', () => {
   });
 });
 
-function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; uid?: number }): Promise<{ code: unknown; out: string; err: string }> {
-  const child = spawn(cmd, args, { cwd: ROOT, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'], ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }) });
+function run(
+  cmd: string,
+  args: string[],
+  opts: { env: NodeJS.ProcessEnv; uid?: number },
+): Promise<{ code: unknown; out: string; err: string }> {
+  const child = spawn(cmd, args, {
+    cwd: ROOT,
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.uid === undefined ? {} : { uid: opts.uid, gid: opts.uid }),
+  });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => (out += d));
@@ -136,62 +175,75 @@ function run(cmd: string, args: string[], opts: { env: NodeJS.ProcessEnv; uid?: 
 
 // The install step with a stand-in apt-get first on PATH (it records its arguments and "installs" by creating the
 // missing commands in its own directory): the real apt-get is never run, this machine's packages never change.
-describe.skipIf(process.getuid?.() !== 0 || !existsSync('/etc/os-release') || !/^ID(_LIKE)?=.*(debian|ubuntu)/m.test(readFileSync('/etc/os-release', 'utf8')))(
-  'the install step as root on Debian (stand-in apt-get)',
-  () => {
-    function fakeApt(exitCode: number) {
-      const bin = mkdtempSync(join(tmpdir(), 'titan-perf-apt-'));
-      const script = [
-        '#!/bin/sh',
-        `echo "$* | DEBIAN_FRONTEND=$DEBIAN_FRONTEND" >> "${bin}/calls"`,
-        `[ ${exitCode} -ne 0 ] && { echo "E: stand-in failure" >&2; exit ${exitCode}; }`,
-        'if [ "$2" = install ]; then',
-        `  for c in redis-server redis-cli; do printf '#!/bin/sh\n' > "${bin}/$c"; /bin/chmod +x "${bin}/$c"; done`,
-        'fi',
-        'exit 0',
-      ].join('\n');
-      writeFileSync(join(bin, 'apt-get'), script + '\n');
-      chmodSync(join(bin, 'apt-get'), 0o755);
-      return bin;
-    }
-    const setup = (bin: string) =>
-      run(
-        process.execPath,
-        ['--input-type=module', '-e', `const m = await import(${JSON.stringify(join(ROOT, 'scripts', 'system-setup.mjs'))}); m.systemSetup(['test/redis/store.test.ts'], { root: ${JSON.stringify(ROOT)} }); console.log('tests would run now');`],
-        { env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}`, TITAN_PERF_NO_SYSTEM_SETUP: '' } },
+describe.skipIf(
+  process.getuid?.() !== 0 ||
+    !existsSync('/etc/os-release') ||
+    !/^ID(_LIKE)?=.*(debian|ubuntu)/m.test(readFileSync('/etc/os-release', 'utf8')),
+)('the install step as root on Debian (stand-in apt-get)', () => {
+  function fakeApt(exitCode: number) {
+    const bin = mkdtempSync(join(tmpdir(), 'titan-perf-apt-'));
+    const script = [
+      '#!/bin/sh',
+      `echo "$* | DEBIAN_FRONTEND=$DEBIAN_FRONTEND" >> "${bin}/calls"`,
+      `[ ${exitCode} -ne 0 ] && { echo "E: stand-in failure" >&2; exit ${exitCode}; }`,
+      'if [ "$2" = install ]; then',
+      `  for c in redis-server redis-cli; do printf '#!/bin/sh\n' > "${bin}/$c"; /bin/chmod +x "${bin}/$c"; done`,
+      'fi',
+      'exit 0',
+    ].join('\n');
+    writeFileSync(join(bin, 'apt-get'), script + '\n');
+    chmodSync(join(bin, 'apt-get'), 0o755);
+    return bin;
+  }
+  const setup = (bin: string) =>
+    run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const m = await import(${JSON.stringify(join(ROOT, 'scripts', 'system-setup.mjs'))}); m.systemSetup(['test/redis/store.test.ts'], { root: ${JSON.stringify(ROOT)} }); console.log('tests would run now');`,
+      ],
+      { env: { ...process.env, PATH: `${bin}:${dirname(process.execPath)}`, TITAN_PERF_NO_SYSTEM_SETUP: '' } },
+    );
+
+  it('one quiet update, one install of the missing packages, one line saying why, then the tests run', async () => {
+    const bin = fakeApt(0);
+    try {
+      const r = await setup(bin);
+      expect(readFileSync(join(bin, 'calls'), 'utf8')).toBe(
+        '-qq update | DEBIAN_FRONTEND=noninteractive\n-qq install -y --no-install-recommends redis-server redis-tools | DEBIAN_FRONTEND=noninteractive\n',
       );
+      expect(r.err.trim().split('\n')).toEqual([
+        expect.stringContaining(
+          'apt-get install redis-server redis-tools (missing system tools the tests run: redis-server for test/redis',
+        ),
+      ]);
+      expect(r.out).toBe('tests would run now\n');
+      expect(r.code).toBe(0);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
 
-    it('one quiet update, one install of the missing packages, one line saying why, then the tests run', async () => {
-      const bin = fakeApt(0);
-      try {
-        const r = await setup(bin);
-        expect(readFileSync(join(bin, 'calls'), 'utf8')).toBe(
-          '-qq update | DEBIAN_FRONTEND=noninteractive\n-qq install -y --no-install-recommends redis-server redis-tools | DEBIAN_FRONTEND=noninteractive\n',
-        );
-        expect(r.err.trim().split('\n')).toEqual([expect.stringContaining('apt-get install redis-server redis-tools (missing system tools the tests run: redis-server for test/redis')]);
-        expect(r.out).toBe('tests would run now\n');
-        expect(r.code).toBe(0);
-      } finally {
-        rmSync(bin, { recursive: true, force: true });
-      }
-    });
-
-    it('apt-get failing (no network): its output, then the one message with the command, exit 1', async () => {
-      const bin = fakeApt(100);
-      try {
-        const r = await setup(bin);
-        expect(readFileSync(join(bin, 'calls'), 'utf8')).toBe('-qq update | DEBIAN_FRONTEND=noninteractive\n'); // no install after a failed update
-        expect(r.err).toContain('E: stand-in failure');
-        expect(r.err).toContain('no test was run: these system tools are missing and apt-get update failed (no network or no package source?)');
-        expect(r.err).toContain('\n  apt-get update && apt-get install -y --no-install-recommends redis-server redis-tools\n');
-        expect(r.out).toBe('');
-        expect(r.code).toBe(1);
-      } finally {
-        rmSync(bin, { recursive: true, force: true });
-      }
-    });
-  },
-);
+  it('apt-get failing (no network): its output, then the one message with the command, exit 1', async () => {
+    const bin = fakeApt(100);
+    try {
+      const r = await setup(bin);
+      expect(readFileSync(join(bin, 'calls'), 'utf8')).toBe('-qq update | DEBIAN_FRONTEND=noninteractive\n'); // no install after a failed update
+      expect(r.err).toContain('E: stand-in failure');
+      expect(r.err).toContain(
+        'no test was run: these system tools are missing and apt-get update failed (no network or no package source?)',
+      );
+      expect(r.err).toContain(
+        '\n  apt-get update && apt-get install -y --no-install-recommends redis-server redis-tools\n',
+      );
+      expect(r.out).toBe('');
+      expect(r.code).toBe(1);
+    } finally {
+      rmSync(bin, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('the opt-out, for real', () => {
   const setup = (argv: string[], extra: Record<string, string>) =>
@@ -229,14 +281,20 @@ describe('a real run of the test command that cannot install', () => {
     const env = { ...process.env, PATH: dirname(process.execPath), CI: 'true' };
     delete env.TITAN_PERF_NO_SYSTEM_SETUP;
     expect(presentCommands([{ command: 'redis-server' }], env.PATH)).toEqual([]);
-    const { code, out, err } = await run(process.execPath, [join(ROOT, 'scripts', 'test-all.mjs'), '--node', '24', 'test/redis/store.test.ts'], {
-      env,
-      uid: asNobody ? 65534 : undefined,
-    });
+    const { code, out, err } = await run(
+      process.execPath,
+      [join(ROOT, 'scripts', 'test-all.mjs'), '--node', '24', 'test/redis/store.test.ts'],
+      {
+        env,
+        uid: asNobody ? 65534 : undefined,
+      },
+    );
     expect(err).toContain('titan-perf test set-up: no test was run');
     expect(err).toContain('not running as root');
     expect(err).toMatch(/^ {2}redis-server .*test\/redis/m);
-    expect(err).toContain('sudo apt-get update && sudo apt-get install -y --no-install-recommends redis-server redis-tools');
+    expect(err).toContain(
+      'sudo apt-get update && sudo apt-get install -y --no-install-recommends redis-server redis-tools',
+    );
     expect(err).not.toMatch(/^ {2}prometheus /m); // not needed by test/redis
     expect(code).toBe(1);
     expect(out).not.toContain('=== vitest');

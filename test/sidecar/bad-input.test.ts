@@ -60,10 +60,24 @@ function outOfRange(): Case[] {
     ['extraSysctls', { '/etc/passwd': 1 }],
     ['extraSysctls', { 'net.ipv4.tcp_mtu_probing': 'a\nb' }],
   ];
-  for (const spec of SYSCTL_CATALOGUE as { param: string; type: string; min?: number; max?: number; count?: number }[]) {
-    if (spec.type === 'int') cases.push([`kernelParams.${spec.param}`, (spec.max as number) + 1], [`kernelParams.${spec.param}`, (spec.min as number) - 1]);
+  for (const spec of SYSCTL_CATALOGUE as {
+    param: string;
+    type: string;
+    min?: number;
+    max?: number;
+    count?: number;
+  }[]) {
+    if (spec.type === 'int')
+      cases.push(
+        [`kernelParams.${spec.param}`, (spec.max as number) + 1],
+        [`kernelParams.${spec.param}`, (spec.min as number) - 1],
+      );
     if (spec.type === 'enum') cases.push([`kernelParams.${spec.param}`, 'vegas']);
-    if (spec.type === 'ints') cases.push([`kernelParams.${spec.param}`, new Array((spec.count as number) + 1).fill(spec.min)], [`kernelParams.${spec.param}`, new Array(spec.count).fill((spec.max as number) + 1)]);
+    if (spec.type === 'ints')
+      cases.push(
+        [`kernelParams.${spec.param}`, new Array((spec.count as number) + 1).fill(spec.min)],
+        [`kernelParams.${spec.param}`, new Array(spec.count).fill((spec.max as number) + 1)],
+      );
   }
   return cases;
 }
@@ -118,11 +132,30 @@ describe('the CLI on bad input: exit 2, a message naming field, value and allowe
     const state = join(dir, 'state');
     const cfg = (name: string, system: Record<string, unknown>) => writeJson(dir, name, baseConfig(system));
     const cases: [string[], RegExp][] = [
-      [['apply', '--config', cfg('type.json', { kernelParams: { netCoreSomaxconn: 'lots' } })], /system\.kernelParams\.netCoreSomaxconn: got "lots".*an integer from 128 to 4194304/],
-      [['apply', '--config', cfg('range.json', { kernelParams: { vmSwappiness: 900 } })], /system\.kernelParams\.vmSwappiness: got 900.*from 0 to 200/],
-      [['apply', '--config', cfg('unknown.json', { kernelParams: { 'net.core.somaxconn': 1 } })], /no such setting; known here: .*netCoreSomaxconn/],
-      [['apply', '--config', cfg('traversal.json', { allowNodeScope: true, extraSysctls: { '../../etc/passwd': 'x' } })], /system\.extraSysctls.*"\.\.\/\.\.\/etc\/passwd".*dotted sysctl key/],
-      [['apply', '--config', cfg('catalogued.json', { extraSysctls: { 'net.core.somaxconn': 1 } })], /catalogued; set system\.kernelParams\.netCoreSomaxconn/],
+      [
+        ['apply', '--config', cfg('type.json', { kernelParams: { netCoreSomaxconn: 'lots' } })],
+        /system\.kernelParams\.netCoreSomaxconn: got "lots".*an integer from 128 to 4194304/,
+      ],
+      [
+        ['apply', '--config', cfg('range.json', { kernelParams: { vmSwappiness: 900 } })],
+        /system\.kernelParams\.vmSwappiness: got 900.*from 0 to 200/,
+      ],
+      [
+        ['apply', '--config', cfg('unknown.json', { kernelParams: { 'net.core.somaxconn': 1 } })],
+        /no such setting; known here: .*netCoreSomaxconn/,
+      ],
+      [
+        [
+          'apply',
+          '--config',
+          cfg('traversal.json', { allowNodeScope: true, extraSysctls: { '../../etc/passwd': 'x' } }),
+        ],
+        /system\.extraSysctls.*"\.\.\/\.\.\/etc\/passwd".*dotted sysctl key/,
+      ],
+      [
+        ['apply', '--config', cfg('catalogued.json', { extraSysctls: { 'net.core.somaxconn': 1 } })],
+        /catalogued; set system\.kernelParams\.netCoreSomaxconn/,
+      ],
       [['apply', '--config', join(dir, 'missing.yaml')], /missing\.yaml.*readable JSON or YAML file \(ENOENT\)/],
       [['apply', '--profile', 'turbo'], /profile: got "turbo".*'default', 'hft'/],
       [['apply', '--bogus'], /flags: .*Unknown option '--bogus'/],
@@ -131,7 +164,9 @@ describe('the CLI on bad input: exit 2, a message naming field, value and allowe
       [['run', '--interval', 'often'], /system\.daemon\.verifyInterval: got "often".*integer from 100/],
       [['run', '--listen', '127.0.0.1:99999'], /system\.daemon\.port: got 99999.*from 0 to 65535/],
     ];
-    const results = await Promise.all(cases.map(([args]) => runCli([...args, '--state-dir', state, '--proc-root', root])));
+    const results = await Promise.all(
+      cases.map(([args]) => runCli([...args, '--state-dir', state, '--proc-root', root])),
+    );
     results.forEach((r, i) => {
       expect(r.code, `${cases[i][0].join(' ')}: ${r.stderr}`).toBe(2);
       expect(r.stderr).toMatch(cases[i][1]);
@@ -144,6 +179,8 @@ describe('the CLI on bad input: exit 2, a message naming field, value and allowe
   it('--help and no command print the usage with the exit codes', async () => {
     const r = await runCli(['--help']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/exit codes: 0 ok, 1 failure, 2 invalid input or changes pending \(plan\), 3 drift \(verify\)/);
+    expect(r.stdout).toMatch(
+      /exit codes: 0 ok, 1 failure, 2 invalid input or changes pending \(plan\), 3 drift \(verify\)/,
+    );
   });
 });

@@ -49,13 +49,19 @@ describe('kill -9 between journal and write', () => {
     const dir = tempDir('crash-ns');
     const state = join(dir, 'state');
     const config = writeJson(dir, 'config.json', baseConfig());
-    const keys = ['net.core.somaxconn', 'net.ipv4.tcp_keepalive_time', 'net.ipv4.ip_local_port_range', 'net.ipv4.tcp_fin_timeout'];
+    const keys = [
+      'net.core.somaxconn',
+      'net.ipv4.tcp_keepalive_time',
+      'net.ipv4.ip_local_port_range',
+      'net.ipv4.tcp_fin_timeout',
+    ];
     const originals = Object.fromEntries(keys.map((k) => [k, nsSysctl(ns, k)]));
 
     await applyAndKill(['--config', config, '--state-dir', state], ns);
     // Journalled durably, nothing written yet, no temp file left half-way.
     const journal = JSON.parse(readFileSync(join(state, 'journal.json'), 'utf8'));
-    for (const k of keys) expect(journal.entries.find((e: { key: string }) => e.key === k)?.original).toBe(originals[k]);
+    for (const k of keys)
+      expect(journal.entries.find((e: { key: string }) => e.key === k)?.original).toBe(originals[k]);
     for (const k of keys) expect(nsSysctl(ns, k)).toBe(originals[k]);
     expect(readdirSync(state).filter((f) => f.endsWith('.tmp'))).toEqual([]);
 
@@ -70,11 +76,20 @@ describe('kill -9 between journal and write', () => {
   });
 
   it('on a fake procfs with node-wide keys and a logrotate config: every original back, the generated file gone', async () => {
-    const values = { 'vm.swappiness': '60', 'fs.nr_open': '1024', 'net.core.somaxconn': '128', 'net.core.rmem_max': '212992' };
+    const values = {
+      'vm.swappiness': '60',
+      'fs.nr_open': '1024',
+      'net.core.somaxconn': '128',
+      'net.core.rmem_max': '212992',
+    };
     const root = fakeProcRoot(values);
     const dir = tempDir('crash-fake');
     const state = join(dir, 'state');
-    const config = writeJson(dir, 'config.json', baseConfig({ allowNodeScope: true, logRotation: { paths: [join(dir, '*.log')] } }));
+    const config = writeJson(
+      dir,
+      'config.json',
+      baseConfig({ allowNodeScope: true, logRotation: { paths: [join(dir, '*.log')] } }),
+    );
     const args = ['--config', config, '--state-dir', state, '--proc-root', root];
 
     // A first complete apply, then a crash in a second one: the first originals must win.

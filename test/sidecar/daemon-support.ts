@@ -33,10 +33,16 @@ export function parseEvents(text: string): Record<string, unknown>[] {
  * Starts `run` and waits for its `listening` event (the first pass may still be under way).
  * `wrap` prefixes the command line (e.g. `prlimit --nofile=256:256`).
  */
-export async function startDaemon(args: string[], opts: { netns?: string; env?: Record<string, string>; wrap?: string[] } = {}): Promise<Daemon> {
+export async function startDaemon(
+  args: string[],
+  opts: { netns?: string; env?: Record<string, string>; wrap?: string[] } = {},
+): Promise<Daemon> {
   const argv = ['run', '--listen', '127.0.0.1:0', ...args];
   const child = opts.wrap
-    ? spawn(opts.wrap[0], [...opts.wrap.slice(1), NODE, CLI, ...argv], { env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    ? spawn(opts.wrap[0], [...opts.wrap.slice(1), NODE, CLI, ...argv], {
+        env: { ...process.env, ...opts.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
     : startCli(argv, opts);
   const io = collect(child);
   const events = () => parseEvents(io.out());
@@ -52,7 +58,11 @@ export async function startDaemon(args: string[], opts: { netns?: string; env?: 
  * the server closes the connection or `timeoutMs` passes (then the socket is
  * destroyed by the test, not the server).
  */
-export function rawRequest(port: number, bytes: Buffer | string, timeoutMs = 5000): Promise<{ reply: string; closedByServer: boolean; error?: string }> {
+export function rawRequest(
+  port: number,
+  bytes: Buffer | string,
+  timeoutMs = 5000,
+): Promise<{ reply: string; closedByServer: boolean; error?: string }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let reply = '';
@@ -81,4 +91,3 @@ export async function probe(port: number, path: string): Promise<{ status: numbe
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(10_000) });
   return { status: res.status, body: await res.text() };
 }
-

@@ -55,7 +55,9 @@ describe('journal reader properties', () => {
     await fc.assert(
       fc.asyncProperty(
         fc.oneof(
-          fc.uint8Array({ maxLength: 1024 }).map((b) => Buffer.concat([Buffer.from(MARKER), Buffer.from(b), Buffer.from(MARKER)])),
+          fc
+            .uint8Array({ maxLength: 1024 })
+            .map((b) => Buffer.concat([Buffer.from(MARKER), Buffer.from(b), Buffer.from(MARKER)])),
           journalLike.map((s) => Buffer.from(s)),
         ),
         async (bytes) => {

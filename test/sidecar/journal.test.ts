@@ -10,7 +10,13 @@ import { describe, expect, it } from 'vitest';
 import { FileJournal } from '../../dist/src/engine/file-journal.js';
 import { exited, NODE, ROOT, tempDir } from './support';
 
-const entry = (key: string, original: string | null) => ({ store: 'sysctl', key, original, at: Date.now(), owner: 'test' });
+const entry = (key: string, original: string | null) => ({
+  store: 'sysctl',
+  key,
+  original,
+  at: Date.now(),
+  owner: 'test',
+});
 
 describe('file journal', () => {
   it('keeps the first original of a key and forgets only what it is told', async () => {
@@ -31,7 +37,9 @@ describe('file journal', () => {
     const dir = tempDir('journal-bad');
     writeFileSync(join(dir, 'journal.json'), '{"version":1,"entries":[{"store":');
     await expect(new FileJournal(dir).originals()).rejects.toMatchObject({ code: 'TITAN_PERF_JOURNAL_CORRUPT' });
-    await expect(new FileJournal(dir).recordOriginal(entry('a.b', '1'))).rejects.toMatchObject({ code: 'TITAN_PERF_JOURNAL_CORRUPT' });
+    await expect(new FileJournal(dir).recordOriginal(entry('a.b', '1'))).rejects.toMatchObject({
+      code: 'TITAN_PERF_JOURNAL_CORRUPT',
+    });
   });
 
   it('four processes recording at once lose nothing', async () => {

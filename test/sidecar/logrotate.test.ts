@@ -16,8 +16,12 @@ import { LogrotateStore } from '../../dist/src/system/logrotate-store.js';
 import { exited, NODE, tempDir, waitFor } from './support';
 
 function rotation(paths: string[], extra: Record<string, unknown> = {}) {
-  return resolveConfig({ env: {}, file: null, strict: true, code: { system: { logRotation: { paths, maxSize: '1k', rotate: 10, maxAge: 30, ...extra } } } }).config.system
-    .logRotation;
+  return resolveConfig({
+    env: {},
+    file: null,
+    strict: true,
+    code: { system: { logRotation: { paths, maxSize: '1k', rotate: 10, maxAge: 30, ...extra } } },
+  }).config.system.logRotation;
 }
 
 async function setUp(extra: Record<string, unknown> = {}) {
@@ -82,7 +86,10 @@ describe('logrotate store', () => {
     });
     expect(existsSync(store.configPath)).toBe(false);
 
-    const fixed = new LogrotateStore({ logRotation: rotation([join(logs, '*.log')], { su: 'root root' }), stateDir: tempDir('lr-su') });
+    const fixed = new LogrotateStore({
+      logRotation: rotation([join(logs, '*.log')], { su: 'root root' }),
+      stateDir: tempDir('lr-su'),
+    });
     const ok = await new Engine({ stores: [fixed], journal: new FileJournal(tempDir('lr-su-j')) }).apply();
     expect(ok.ok, JSON.stringify(ok.failed)).toBe(true);
     expect((await fixed.rotate()).rotated).toEqual([join(logs, 'app.log')]);
@@ -102,7 +109,10 @@ describe('logrotate store', () => {
     try {
       await waitFor('the writer pid file', () => existsSync(pidFile) && existsSync(log));
       const state = tempDir('lr-create-state');
-      const store = new LogrotateStore({ logRotation: rotation([log], { mode: 'create', pidFile, compress: false }), stateDir: state });
+      const store = new LogrotateStore({
+        logRotation: rotation([log], { mode: 'create', pidFile, compress: false }),
+        stateDir: state,
+      });
       expect((await new Engine({ stores: [store], journal: new FileJournal(state) }).apply()).ok).toBe(true);
       const report = await store.rotate();
       expect(report.errors).toEqual([]);

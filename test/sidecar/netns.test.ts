@@ -47,7 +47,9 @@ describe('sysctls in a network namespace', () => {
     const plan = await runCli(['plan', '--json', ...common], { netns: ns });
     expect(plan.code, plan.stderr).toBe(2);
     const entries = JSON.parse(plan.stdout).plan as { key: string; action: string; reason?: string }[];
-    expect(entries.find((e) => e.key === 'net.core.somaxconn')?.action).toBe(originals['net.core.somaxconn'] === '65535' ? 'ok' : 'change');
+    expect(entries.find((e) => e.key === 'net.core.somaxconn')?.action).toBe(
+      originals['net.core.somaxconn'] === '65535' ? 'ok' : 'change',
+    );
     // Node-wide keys are refused without allowNodeScope, with the reason.
     expect(entries.find((e) => e.key === 'vm.swappiness')).toMatchObject({ action: expect.stringMatching(/skip|ok/) });
     const swap = entries.find((e) => e.key === 'vm.swappiness');
@@ -59,7 +61,9 @@ describe('sysctls in a network namespace', () => {
     expect(apply.code, apply.stderr + apply.stdout).toBe(0);
     for (const [k, v] of Object.entries(POD_KEYS)) expect(nsSysctl(ns, k)).toBe(v);
     const journal = JSON.parse(readFileSync(join(state, 'journal.json'), 'utf8'));
-    expect(journal.entries.find((e: { key: string }) => e.key === 'net.core.somaxconn').original).toBe(originals['net.core.somaxconn']);
+    expect(journal.entries.find((e: { key: string }) => e.key === 'net.core.somaxconn').original).toBe(
+      originals['net.core.somaxconn'],
+    );
 
     expect((await runCli(['verify', ...common], { netns: ns })).code).toBe(0);
     expect((await runCli(['plan', ...common], { netns: ns })).code).toBe(0);
@@ -67,7 +71,9 @@ describe('sysctls in a network namespace', () => {
     nsSysctlWrite(ns, 'net.ipv4.tcp_keepalive_time', '7000');
     const verify = await runCli(['verify', '--json', ...common], { netns: ns });
     expect(verify.code).toBe(3);
-    expect(JSON.parse(verify.stdout).drift).toEqual([expect.objectContaining({ key: 'net.ipv4.tcp_keepalive_time', current: '7000', desired: '300' })]);
+    expect(JSON.parse(verify.stdout).drift).toEqual([
+      expect.objectContaining({ key: 'net.ipv4.tcp_keepalive_time', current: '7000', desired: '300' }),
+    ]);
 
     // A second apply repairs the drift and keeps the first original (not titan-perf's own value).
     expect((await runCli(['apply', ...common], { netns: ns })).code).toBe(0);
@@ -124,15 +130,43 @@ describe('sysctls in a network namespace', () => {
     const dir = tempDir('netns-daemon');
     const before = nsSysctl(ns, 'net.ipv4.tcp_fin_timeout');
     const config = writeJson(dir, 'config.json', baseConfig());
-    const child = startCli(['run', '--config', config, '--state-dir', join(dir, 'state'), '--interval', '200', '--listen', '127.0.0.1:0', '--rollback-on-exit'], { netns: ns });
+    const child = startCli(
+      [
+        'run',
+        '--config',
+        config,
+        '--state-dir',
+        join(dir, 'state'),
+        '--interval',
+        '200',
+        '--listen',
+        '127.0.0.1:0',
+        '--rollback-on-exit',
+      ],
+      { netns: ns },
+    );
     const io = collect(child);
     try {
       const port = await waitFor('the listening log line', () => {
-        const line = io.out().split('\n').find((l) => l.includes('"listening"'));
+        const line = io
+          .out()
+          .split('\n')
+          .find((l) => l.includes('"listening"'));
         return line ? (JSON.parse(line).port as number) : undefined;
       });
       const probe = (path: string) =>
-        execFileSync('ip', ['netns', 'exec', ns, NODE, '-e', `fetch('http://127.0.0.1:${port}${path}').then(async r => console.log(r.status, await r.text()))`], { encoding: 'utf8' });
+        execFileSync(
+          'ip',
+          [
+            'netns',
+            'exec',
+            ns,
+            NODE,
+            '-e',
+            `fetch('http://127.0.0.1:${port}${path}').then(async r => console.log(r.status, await r.text()))`,
+          ],
+          { encoding: 'utf8' },
+        );
       await waitFor('readyz 200', () => probe('/readyz').startsWith('200'));
       expect(probe('/healthz')).toMatch(/^200/);
       expect(nsSysctl(ns, 'net.ipv4.tcp_fin_timeout')).toBe('15');
@@ -140,8 +174,15 @@ describe('sysctls in a network namespace', () => {
       nsSysctlWrite(ns, 'net.ipv4.tcp_fin_timeout', '45');
       await waitFor('the daemon to repair tcp_fin_timeout', () => nsSysctl(ns, 'net.ipv4.tcp_fin_timeout') === '15');
       // The log lines travel through a pipe and may arrive after the value is already repaired.
-      const logs = () => io.out().split('\n').slice(0, -1).map((l) => JSON.parse(l) as { event: string; key?: string; changed?: number });
-      await waitFor('the drift log line', () => logs().some((l) => l.event === 'drift' && l.key === 'net.ipv4.tcp_fin_timeout'));
+      const logs = () =>
+        io
+          .out()
+          .split('\n')
+          .slice(0, -1)
+          .map((l) => JSON.parse(l) as { event: string; key?: string; changed?: number });
+      await waitFor('the drift log line', () =>
+        logs().some((l) => l.event === 'drift' && l.key === 'net.ipv4.tcp_fin_timeout'),
+      );
       await waitFor('the repair log line', () => logs().some((l) => l.event === 'repair' && (l.changed ?? 0) >= 1));
 
       child.kill('SIGTERM');
@@ -159,12 +200,31 @@ describe('sysctls in a network namespace', () => {
     const dir = tempDir('netns-report');
     const config = writeJson(dir, 'config.json', baseConfig());
     const state = join(dir, 'state');
-    const child = startCli(['run', '--config', config, '--state-dir', state, '--interval', '200', '--listen', '127.0.0.1:0', '--report-only'], { netns: ns });
+    const child = startCli(
+      [
+        'run',
+        '--config',
+        config,
+        '--state-dir',
+        state,
+        '--interval',
+        '200',
+        '--listen',
+        '127.0.0.1:0',
+        '--report-only',
+      ],
+      { netns: ns },
+    );
     const io = collect(child);
     try {
       await waitFor('initial apply', () => io.out().includes('"initial-apply"'));
       nsSysctlWrite(ns, 'net.ipv4.tcp_keepalive_probes', '8');
-      await waitFor('a verify line reporting the drift', () => io.out().split('\n').some((l) => l.includes('"verify"') && l.includes('tcp_keepalive_probes')));
+      await waitFor('a verify line reporting the drift', () =>
+        io
+          .out()
+          .split('\n')
+          .some((l) => l.includes('"verify"') && l.includes('tcp_keepalive_probes')),
+      );
       expect(nsSysctl(ns, 'net.ipv4.tcp_keepalive_probes')).toBe('8');
       child.kill('SIGTERM');
       expect((await exited(child)).code).toBe(0);

@@ -11,7 +11,17 @@ import { DEFAULT_PERFORMANCE_CONFIG, resolveConfig } from '../../dist/src/index.
 import { Engine } from '../../dist/src/engine/engine.js';
 import { FileJournal } from '../../dist/src/engine/file-journal.js';
 import { SysctlStore } from '../../dist/src/system/sysctl-store.js';
-import { baseConfig, CLI, fakeProcRoot, NODE, readFakeSysctl, runCli, tempDir, writeFakeSysctl, writeJson } from './support';
+import {
+  baseConfig,
+  CLI,
+  fakeProcRoot,
+  NODE,
+  readFakeSysctl,
+  runCli,
+  tempDir,
+  writeFakeSysctl,
+  writeJson,
+} from './support';
 
 const HOST_LIKE = {
   'vm.swappiness': '60',
@@ -28,7 +38,8 @@ const HOST_LIKE = {
 };
 
 function nodeConfig(system: Record<string, unknown> = {}) {
-  return resolveConfig({ env: {}, file: null, strict: true, code: baseConfig({ allowNodeScope: true, ...system }) }).config;
+  return resolveConfig({ env: {}, file: null, strict: true, code: baseConfig({ allowNodeScope: true, ...system }) })
+    .config;
 }
 
 describe('node-wide sysctls on a fake procfs', () => {
@@ -39,7 +50,10 @@ describe('node-wide sysctls on a fake procfs', () => {
     const pod = writeJson(dir, 'pod.json', baseConfig());
     const plan = await runCli(['plan', '--json', '--config', pod, '--state-dir', state, '--proc-root', root]);
     const entries = JSON.parse(plan.stdout).plan as { key: string; action: string; reason?: string }[];
-    expect(entries.find((e) => e.key === 'vm.swappiness')).toMatchObject({ action: 'skip', reason: expect.stringMatching(/node-wide.*allowNodeScope/) });
+    expect(entries.find((e) => e.key === 'vm.swappiness')).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/node-wide.*allowNodeScope/),
+    });
     await runCli(['apply', '--config', pod, '--state-dir', state, '--proc-root', root]);
     expect(readFakeSysctl(root, 'vm.swappiness')).toBe('60');
 
@@ -65,8 +79,12 @@ describe('node-wide sysctls on a fake procfs', () => {
     chmodSync(join(root, 'sys/net/core/rmem_max'), 0o444);
     const store = new SysctlStore({ system: nodeConfig().system, procRoot: root });
     const desired = await store.desired();
-    expect(desired.find((d) => d.key === 'net.core.netdev_max_backlog')?.skip).toMatch(/only in the host network namespace.*hostNetwork/);
-    expect(desired.find((d) => d.key === 'net.core.rmem_max')?.skip).toMatch(/read-only outside the host network namespace/);
+    expect(desired.find((d) => d.key === 'net.core.netdev_max_backlog')?.skip).toMatch(
+      /only in the host network namespace.*hostNetwork/,
+    );
+    expect(desired.find((d) => d.key === 'net.core.rmem_max')?.skip).toMatch(
+      /read-only outside the host network namespace/,
+    );
     expect(desired.find((d) => d.key === 'net.core.wmem_max')?.skip).toBeUndefined();
   });
 
@@ -85,11 +103,22 @@ describe('node-wide sysctls on a fake procfs', () => {
     const r = await engine.apply();
     expect(r.ok).toBe(true);
     expect(readFakeSysctl(root, 'net.ipv4.tcp_mtu_probing')).toBe('1');
-    await expect(store.write('kernel.pid_max', '1000')).rejects.toMatchObject({ code: 'TITAN_PERF_SYSCTL_UNKNOWN_KEY' });
+    await expect(store.write('kernel.pid_max', '1000')).rejects.toMatchObject({
+      code: 'TITAN_PERF_SYSCTL_UNKNOWN_KEY',
+    });
     expect(readFakeSysctl(root, 'kernel.pid_max')).toBe('4194304');
-    for (const bad of ['../../etc/passwd', '/etc/passwd', 'net..core', 'net/core/somaxconn', 'net.core.somaxconn\n', '.net.core']) {
+    for (const bad of [
+      '../../etc/passwd',
+      '/etc/passwd',
+      'net..core',
+      'net/core/somaxconn',
+      'net.core.somaxconn\n',
+      '.net.core',
+    ]) {
       await expect(store.read(bad)).rejects.toMatchObject({ code: 'TITAN_PERF_SYSCTL_KEY_INVALID' });
-      expect(() => new SysctlStore({ system: { ...system, extraSysctls: { [bad]: 1 } }, procRoot: root })).toThrow(/not allowed|outside/);
+      expect(() => new SysctlStore({ system: { ...system, extraSysctls: { [bad]: 1 } }, procRoot: root })).toThrow(
+        /not allowed|outside/,
+      );
     }
   });
 
@@ -103,17 +132,43 @@ describe('node-wide sysctls on a fake procfs', () => {
   });
 
   it('a read-only procfs: a warning naming the privilege, the Kubernetes safe list, and logrotate still applied', async () => {
-    const root = fakeProcRoot({ ...HOST_LIKE, 'net.ipv4.tcp_keepalive_time': '7200', 'net.ipv4.ip_local_port_range': '32768\t60999' });
+    const root = fakeProcRoot({
+      ...HOST_LIKE,
+      'net.ipv4.tcp_keepalive_time': '7200',
+      'net.ipv4.ip_local_port_range': '32768\t60999',
+    });
     const dir = tempDir('ro');
     const logs = tempDir('ro-logs');
     const state = join(dir, 'state');
     const config = writeJson(dir, 'config.json', baseConfig({ logRotation: { paths: [join(logs, '*.log')] } }));
     // A private mount namespace: the read-only bind mount exists only for this one command.
     const run = (cmd: string) =>
-      execFileSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', `mount --bind -o ro "$0/sys" "$0/sys" && exec "$@"`, root, NODE, CLI, cmd, '--json', '--config', config, '--state-dir', state, '--proc-root', root], {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      execFileSync(
+        'unshare',
+        [
+          '--mount',
+          '--propagation',
+          'private',
+          'sh',
+          '-c',
+          `mount --bind -o ro "$0/sys" "$0/sys" && exec "$@"`,
+          root,
+          NODE,
+          CLI,
+          cmd,
+          '--json',
+          '--config',
+          config,
+          '--state-dir',
+          state,
+          '--proc-root',
+          root,
+        ],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
     let out: string;
     let stderr = '';
     try {
@@ -128,9 +183,15 @@ describe('node-wide sysctls on a fake procfs', () => {
     const plan = JSON.parse(out);
     expect(plan.sysctlAccess.readOnly).toMatch(/EROFS/);
     expect(plan.sysctlAccess.kubernetesSysctls).toEqual(
-      expect.arrayContaining([{ name: 'net.ipv4.tcp_keepalive_time', value: '300' }, { name: 'net.ipv4.ip_local_port_range', value: '1024 65535' }]),
+      expect.arrayContaining([
+        { name: 'net.ipv4.tcp_keepalive_time', value: '300' },
+        { name: 'net.ipv4.ip_local_port_range', value: '1024 65535' },
+      ]),
     );
-    expect(plan.plan.find((e: { key: string }) => e.key === 'net.core.somaxconn')).toMatchObject({ action: 'skip', reason: expect.stringMatching(/EROFS/) });
+    expect(plan.plan.find((e: { key: string }) => e.key === 'net.core.somaxconn')).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/EROFS/),
+    });
 
     const applied = JSON.parse(run('apply'));
     expect(applied.ok).toBe(true);
@@ -151,11 +212,24 @@ describe('status', () => {
     const root = fakeProcRoot({ ...HOST_LIKE, 'fs.file-nr': '2048\t0\t100000' });
     const dir = tempDir('status');
     const config = writeJson(dir, 'config.json', baseConfig({ allowNodeScope: true }));
-    const r = await runCli(['status', '--json', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root]);
+    const r = await runCli([
+      'status',
+      '--json',
+      '--config',
+      config,
+      '--state-dir',
+      join(dir, 'state'),
+      '--proc-root',
+      root,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const { system } = JSON.parse(r.stdout);
     expect(system.fileDescriptors).toEqual({ allocated: 2048, max: 100000, usage: 0.02048 });
-    expect(system.sysctls.find((s: { key: string }) => s.key === 'vm.swappiness')).toMatchObject({ current: '60', desired: '1', ok: false });
+    expect(system.sysctls.find((s: { key: string }) => s.key === 'vm.swappiness')).toMatchObject({
+      current: '60',
+      desired: '1',
+      ok: false,
+    });
     expect(system.sysctls.find((s: { key: string }) => s.key === 'fs.file-max')).toMatchObject({ ok: true });
     expect(system.load.cpus).toBeGreaterThan(0);
     expect(system.memory.totalBytes).toBeGreaterThan(0);
@@ -167,20 +241,45 @@ describe('status', () => {
 
 describe('profiles and dry runs', () => {
   it('hft plans the latency values; --dry-run writes nothing', async () => {
-    const root = fakeProcRoot({ ...HOST_LIKE, 'net.ipv4.tcp_notsent_lowat': '4294967295', 'net.ipv4.tcp_keepalive_time': '7200', 'net.core.busy_poll': '0' });
+    const root = fakeProcRoot({
+      ...HOST_LIKE,
+      'net.ipv4.tcp_notsent_lowat': '4294967295',
+      'net.ipv4.tcp_keepalive_time': '7200',
+      'net.core.busy_poll': '0',
+    });
     const dir = tempDir('hft');
     const config = writeJson(dir, 'config.json', baseConfig({ allowNodeScope: true }));
     const state = join(dir, 'state');
-    const r = await runCli(['apply', '--dry-run', '--json', '--profile', 'hft', '--config', config, '--state-dir', state, '--proc-root', root]);
+    const r = await runCli([
+      'apply',
+      '--dry-run',
+      '--json',
+      '--profile',
+      'hft',
+      '--config',
+      config,
+      '--state-dir',
+      state,
+      '--proc-root',
+      root,
+    ]);
     expect(r.code, r.stderr).toBe(0);
     const plan = JSON.parse(r.stdout).plan as { key: string; desired: string; action: string }[];
-    expect(plan.find((e) => e.key === 'net.ipv4.tcp_notsent_lowat')).toMatchObject({ desired: '16384', action: 'change' });
-    expect(plan.find((e) => e.key === 'net.ipv4.tcp_keepalive_time')).toMatchObject({ desired: '60', action: 'change' });
+    expect(plan.find((e) => e.key === 'net.ipv4.tcp_notsent_lowat')).toMatchObject({
+      desired: '16384',
+      action: 'change',
+    });
+    expect(plan.find((e) => e.key === 'net.ipv4.tcp_keepalive_time')).toMatchObject({
+      desired: '60',
+      action: 'change',
+    });
     expect(plan.find((e) => e.key === 'net.core.busy_poll')).toMatchObject({ desired: '50', action: 'change' });
     expect(readFakeSysctl(root, 'net.ipv4.tcp_notsent_lowat')).toBe('4294967295');
     expect(existsSync(state)).toBe(false);
     // The default profile leaves those keys unmanaged.
-    const def = JSON.parse((await runCli(['plan', '--json', '--config', config, '--state-dir', state, '--proc-root', root])).stdout).plan;
+    const def = JSON.parse(
+      (await runCli(['plan', '--json', '--config', config, '--state-dir', state, '--proc-root', root])).stdout,
+    ).plan;
     expect(def.find((e: { key: string }) => e.key === 'net.ipv4.tcp_notsent_lowat')).toBeUndefined();
   });
 });

@@ -61,9 +61,20 @@ describe('extraSysctls: code-execution and security keys are refused at validati
     const root = fakeProcRoot({ 'kernel.core_pattern': 'core', 'net.core.somaxconn': '4096' });
     const dir = tempDir('deny-env');
     const state = join(dir, 'state');
-    const r = await runCli(['apply', '--config', writeJson(dir, 'c.json', baseConfig({ allowNodeScope: true })), '--state-dir', state, '--proc-root', root], {
-      env: { TITAN_PERF_SYSTEM__EXTRA_SYSCTLS: '{"kernel.core_pattern":"|/tmp/evil %p"}' },
-    });
+    const r = await runCli(
+      [
+        'apply',
+        '--config',
+        writeJson(dir, 'c.json', baseConfig({ allowNodeScope: true })),
+        '--state-dir',
+        state,
+        '--proc-root',
+        root,
+      ],
+      {
+        env: { TITAN_PERF_SYSTEM__EXTRA_SYSCTLS: '{"kernel.core_pattern":"|/tmp/evil %p"}' },
+      },
+    );
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/system\.extraSysctls\.kernel\.core_pattern: .*TITAN_PERF_SYSTEM__EXTRA_SYSCTLS.*refused/);
     expect(readFakeSysctl(root, 'kernel.core_pattern')).toBe('core');
@@ -74,18 +85,28 @@ describe('extraSysctls: code-execution and security keys are refused at validati
 
 describe('validation refuses what the first write would', () => {
   it('sizes beyond any server or log are refused with the allowed range', () => {
-    expect(refusal({ redis: { maxMemory: '99999999999999999999999gb' } })[0]).toMatchObject({ path: 'redis.maxMemory', expected: expect.stringMatching(/at most 1048576gb/) });
+    expect(refusal({ redis: { maxMemory: '99999999999999999999999gb' } })[0]).toMatchObject({
+      path: 'redis.maxMemory',
+      expected: expect.stringMatching(/at most 1048576gb/),
+    });
     expect(refusal({ system: { logRotation: { maxSize: '99999999999gb' } } })[0]).toMatchObject({
       path: 'system.logRotation.maxSize',
       expected: expect.stringMatching(/at most 1024gb/),
     });
-    expect(validateConfig({ redis: { maxMemory: '512gb' }, system: { logRotation: { maxSize: '2gb' } } }).redis.maxMemory).toBe('512gb');
+    expect(
+      validateConfig({ redis: { maxMemory: '512gb' }, system: { logRotation: { maxSize: '2gb' } } }).redis.maxMemory,
+    ).toBe('512gb');
   });
 
   it('control characters in log paths and the pid file are refused', () => {
     for (const bad of ['/var/log/a\tb.log', '/var/log/a\x01.log', '/var/log/a\x7f.log', '/var/log/a\x1b[31m.log']) {
-      expect(refusal({ system: { logRotation: { paths: [bad] } } })[0]).toMatchObject({ path: 'system.logRotation.paths.0', expected: expect.stringMatching(/control characters/) });
-      expect(refusal({ system: { logRotation: { pidFile: bad } } })[0]).toMatchObject({ path: 'system.logRotation.pidFile' });
+      expect(refusal({ system: { logRotation: { paths: [bad] } } })[0]).toMatchObject({
+        path: 'system.logRotation.paths.0',
+        expected: expect.stringMatching(/control characters/),
+      });
+      expect(refusal({ system: { logRotation: { pidFile: bad } } })[0]).toMatchObject({
+        path: 'system.logRotation.pidFile',
+      });
     }
   });
 
@@ -100,7 +121,9 @@ describe('validation refuses what the first write would', () => {
     writeFileSync(yaml, 'system:\n  prototype: 1\n');
     expect(resolveConfig({ env: { TITAN_PERF_CONFIG: yaml } }).issues.map((i) => i.path)).toEqual(['system.prototype']);
     const fromEnv = resolveConfig({ env: { TITAN_PERF_NODEJS__CONSTRUCTOR: '1' } }).issues;
-    expect(fromEnv).toEqual([expect.objectContaining({ path: 'nodejs.constructor', source: 'TITAN_PERF_NODEJS__CONSTRUCTOR' })]);
+    expect(fromEnv).toEqual([
+      expect.objectContaining({ path: 'nodejs.constructor', source: 'TITAN_PERF_NODEJS__CONSTRUCTOR' }),
+    ]);
     const envJson = resolveConfig({ env: { TITAN_PERF_SYSTEM__EXTRA_SYSCTLS: '{"__proto__":{"x":1}}' } }).issues;
     expect(envJson.map((i) => i.path)).toContain('system.extraSysctls.__proto__');
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
@@ -109,7 +132,11 @@ describe('validation refuses what the first write would', () => {
 
 describe('logrotate refusals are known in plan, before any sysctl is written', () => {
   const cases: [string, (logs: string) => Record<string, unknown>, RegExp][] = [
-    ['unknown su user', (logs) => ({ paths: [join(logs, '*.log')], su: 'nosuchuser nosuchgroup' }), /system\.logRotation\.su: got "nosuchuser nosuchgroup".*unknown user/],
+    [
+      'unknown su user',
+      (logs) => ({ paths: [join(logs, '*.log')], su: 'nosuchuser nosuchgroup' }),
+      /system\.logRotation\.su: got "nosuchuser nosuchgroup".*unknown user/,
+    ],
     [
       'group-writable log directory',
       (logs) => {
@@ -120,7 +147,11 @@ describe('logrotate refusals are known in plan, before any sysctl is written', (
       },
       /system\.logRotation\.paths: .*insecure permissions/,
     ],
-    ['a path overlapping a glob', (logs) => ({ paths: [join(logs, '*.log'), join(logs, 'app.log')] }), /system\.logRotation\.paths: .*duplicate log entry/],
+    [
+      'a path overlapping a glob',
+      (logs) => ({ paths: [join(logs, '*.log'), join(logs, 'app.log')] }),
+      /system\.logRotation\.paths: .*duplicate log entry/,
+    ],
   ];
   for (const [name, rotation, why] of cases) {
     it(`${name}: plan and apply exit 2 naming the field, nothing written`, async () => {
@@ -129,7 +160,11 @@ describe('logrotate refusals are known in plan, before any sysctl is written', (
       const dir = tempDir('pc');
       const state = join(dir, 'state');
       const root = fakeProcRoot({ 'net.core.somaxconn': '4096' });
-      const config = writeJson(dir, 'c.json', baseConfig({ kernelParams: { netCoreSomaxconn: 65535 }, logRotation: rotation(logs) }));
+      const config = writeJson(
+        dir,
+        'c.json',
+        baseConfig({ kernelParams: { netCoreSomaxconn: 65535 }, logRotation: rotation(logs) }),
+      );
       for (const command of ['plan', 'apply']) {
         const r = await runCli([command, '--config', config, '--state-dir', state, '--proc-root', root]);
         expect(r.code, `${command}: ${r.stderr}`).toBe(2);
@@ -149,16 +184,33 @@ describe('a congestion control the pod may not choose', () => {
     const choice = ['cubic', 'reno', 'bbr'].find((c) => available.includes(c) && !allowed.includes(c));
     if (!choice) {
       // Every available one is allowed on this host: nothing to show, and the test says so.
-      expect.soft(allowed, 'this kernel allows every available congestion control to pods').toEqual(expect.arrayContaining(available));
+      expect
+        .soft(allowed, 'this kernel allows every available congestion control to pods')
+        .toEqual(expect.arrayContaining(available));
       return;
     }
     const before = nsSysctl(ns, 'net.ipv4.tcp_congestion_control');
     const dir = tempDir('cc');
-    const config = writeJson(dir, 'c.json', baseConfig({ kernelParams: { tcpCongestionControl: choice, netCoreSomaxconn: 65535 } }));
+    const config = writeJson(
+      dir,
+      'c.json',
+      baseConfig({ kernelParams: { tcpCongestionControl: choice, netCoreSomaxconn: 65535 } }),
+    );
     const plan = await runCli(['plan', '--json', '--config', config, '--state-dir', join(dir, 'state')], { netns: ns });
-    const entry = JSON.parse(plan.stdout).plan.find((e: { key: string }) => e.key === 'net.ipv4.tcp_congestion_control');
-    expect(entry).toMatchObject({ action: 'skip', reason: expect.stringMatching(new RegExp(`${choice} is not in net.ipv4.tcp_allowed_congestion_control.*EPERM.*kernelParams.tcpCongestionControl`)) });
-    const apply = await runCli(['apply', '--json', '--config', config, '--state-dir', join(dir, 'state')], { netns: ns });
+    const entry = JSON.parse(plan.stdout).plan.find(
+      (e: { key: string }) => e.key === 'net.ipv4.tcp_congestion_control',
+    );
+    expect(entry).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(
+        new RegExp(
+          `${choice} is not in net.ipv4.tcp_allowed_congestion_control.*EPERM.*kernelParams.tcpCongestionControl`,
+        ),
+      ),
+    });
+    const apply = await runCli(['apply', '--json', '--config', config, '--state-dir', join(dir, 'state')], {
+      netns: ns,
+    });
     expect(apply.code, apply.stderr).toBe(0);
     const result = JSON.parse(apply.stdout);
     expect(result.failed).toEqual([]);

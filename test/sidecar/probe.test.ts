@@ -12,7 +12,17 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseEvents, probe, rawRequest, startDaemon, type Daemon } from './daemon-support';
-import { baseConfig, collect, exited, fakeProcRoot, readFakeSysctl, startCli, tempDir, waitFor, writeJson } from './support';
+import {
+  baseConfig,
+  collect,
+  exited,
+  fakeProcRoot,
+  readFakeSysctl,
+  startCli,
+  tempDir,
+  waitFor,
+  writeJson,
+} from './support';
 
 const running: Daemon[] = [];
 afterEach(async () => {
@@ -62,7 +72,9 @@ describe('probe listener: hostile requests', () => {
     }
     // A query string and HEAD are what probes may send.
     expect((await probe(d.port, '/healthz?verbose=1')).status).toBe(200);
-    expect((await rawRequest(d.port, 'HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).reply).toMatch(/^HTTP\/1\.1 200 /);
+    expect((await rawRequest(d.port, 'HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).reply).toMatch(
+      /^HTTP\/1\.1 200 /,
+    );
     expect((await probe(d.port, '/healthz')).status).toBe(200);
     expect(d.err()).not.toMatch(/TypeError|Invalid URL/);
   });
@@ -93,7 +105,9 @@ describe('probe listener: hostile requests', () => {
       );
       expect(alive(d)).toBe(true);
       expect(maxFds).toBeLessThan(200);
-      console.log(`300 idle connections: at most ${maxFds} open descriptors seen, /healthz 200 after ${Date.now() - opened} ms`);
+      console.log(
+        `300 idle connections: at most ${maxFds} open descriptors seen, /healthz 200 after ${Date.now() - opened} ms`,
+      );
     } finally {
       for (const s of sockets) s.destroy();
     }
@@ -127,7 +141,18 @@ describe('probe listener: hostile requests', () => {
     const d = await bareDaemon();
     const token = fc.stringMatching(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,12}$/);
     const target = fc.oneof(
-      fc.constantFrom('/healthz', '/readyz', '/', '//', '*', `//x:${d.port}/`, 'http://probe/healthz', '/healthz?a=b#c', '/%00', '/..%2f..'),
+      fc.constantFrom(
+        '/healthz',
+        '/readyz',
+        '/',
+        '//',
+        '*',
+        `//x:${d.port}/`,
+        'http://probe/healthz',
+        '/healthz?a=b#c',
+        '/%00',
+        '/..%2f..',
+      ),
       fc.string({ maxLength: 200 }),
       // Protocol-relative and bracketed forms are what made URL parsing throw.
       fc.string({ maxLength: 60 }).map((x) => `//${x}`),
@@ -137,7 +162,13 @@ describe('probe listener: hostile requests', () => {
     );
     const header = fc.tuple(token, fc.string({ maxLength: 300 })).map(([k, v]) => `${k}: ${v}\r\n`);
     const structured = fc
-      .tuple(fc.oneof(fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'TRACE', 'PRI'), token), target, fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', ''), fc.array(header, { maxLength: 8 }), fc.string({ maxLength: 200 }))
+      .tuple(
+        fc.oneof(fc.constantFrom('GET', 'HEAD', 'POST', 'PUT', 'CONNECT', 'TRACE', 'PRI'), token),
+        target,
+        fc.constantFrom('HTTP/1.1', 'HTTP/1.0', 'HTTP/2.0', 'HTTP/9', ''),
+        fc.array(header, { maxLength: 8 }),
+        fc.string({ maxLength: 200 }),
+      )
       .map(([m, t, v, hs, body]) => Buffer.from(`${m} ${t} ${v}\r\n${hs.join('')}\r\n${body}`, 'latin1'));
     const random = fc.uint8Array({ maxLength: 2000 }).map((a) => Buffer.from(a));
     let replies = 0;
@@ -166,14 +197,36 @@ describe('daemon: an uncaught fault', () => {
     const dir = tempDir('fault');
     const config = writeJson(dir, 'config.json', baseConfig());
     // Not startDaemon: the daemon may fault and exit before a poll sees its `listening` line.
-    const child = startCli(['run', '--listen', '127.0.0.1:0', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root, '--interval', '60000', '--rollback-on-exit'], {
-      env: { TITAN_PERF_TEST_FAULT_AFTER_FIRST_PASS: '1' },
-    });
+    const child = startCli(
+      [
+        'run',
+        '--listen',
+        '127.0.0.1:0',
+        '--config',
+        config,
+        '--state-dir',
+        join(dir, 'state'),
+        '--proc-root',
+        root,
+        '--interval',
+        '60000',
+        '--rollback-on-exit',
+      ],
+      {
+        env: { TITAN_PERF_TEST_FAULT_AFTER_FIRST_PASS: '1' },
+      },
+    );
     const io = collect(child);
     const { code } = await exited(child);
     const events = parseEvents(io.out());
-    expect(events.find((e) => e.event === 'initial-apply'), io.err()).toBeDefined();
-    expect(events.find((e) => e.event === 'fault')).toMatchObject({ level: 'error', error: expect.stringContaining('test fault') });
+    expect(
+      events.find((e) => e.event === 'initial-apply'),
+      io.err(),
+    ).toBeDefined();
+    expect(events.find((e) => e.event === 'fault')).toMatchObject({
+      level: 'error',
+      error: expect.stringContaining('test fault'),
+    });
     expect(events.find((e) => e.event === 'rollback')).toMatchObject({ failed: [] });
     for (const [k, v] of Object.entries(values)) expect(readFakeSysctl(root, k)).toBe(v);
     expect(code).toBe(1);

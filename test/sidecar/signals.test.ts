@@ -31,9 +31,27 @@ async function sigtermDuringFirstPass(pid1: boolean) {
   const dir = tempDir('sigterm');
   const config = writeJson(dir, 'config.json', baseConfig());
   const originals = Object.fromEntries(KEYS.map((k) => [k, nsSysctl(ns, k)]));
-  const daemon = [NODE, CLI, 'run', '--config', config, '--state-dir', join(dir, 'state'), '--listen', '127.0.0.1:0', '--interval', '60000', '--rollback-on-exit'];
-  const argv = pid1 ? ['netns', 'exec', ns, 'unshare', '--pid', '--fork', '--mount-proc', ...daemon] : ['netns', 'exec', ns, ...daemon];
-  const child = spawn('ip', argv, { env: { ...process.env, TITAN_PERF_TEST_DELAY_AFTER_JOURNAL_MS: '4000' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const daemon = [
+    NODE,
+    CLI,
+    'run',
+    '--config',
+    config,
+    '--state-dir',
+    join(dir, 'state'),
+    '--listen',
+    '127.0.0.1:0',
+    '--interval',
+    '60000',
+    '--rollback-on-exit',
+  ];
+  const argv = pid1
+    ? ['netns', 'exec', ns, 'unshare', '--pid', '--fork', '--mount-proc', ...daemon]
+    : ['netns', 'exec', ns, ...daemon];
+  const child = spawn('ip', argv, {
+    env: { ...process.env, TITAN_PERF_TEST_DELAY_AFTER_JOURNAL_MS: '4000' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const io = collect(child);
   try {
     await waitFor('the first pass to hold after its journal write', () => {

@@ -67,7 +67,9 @@ describe('one operation at a time per state directory', () => {
     expect(applied.code, apply.io.err()).toBe(0);
     expect(rollback.code, rollback.stderr).toBe(0);
     // The rollback ran after the apply's writes: it restored them, and the journal is empty.
-    expect(JSON.parse(rollback.stdout).restored.map((r: { key: string }) => r.key)).toEqual(expect.arrayContaining(KEYS));
+    expect(JSON.parse(rollback.stdout).restored.map((r: { key: string }) => r.key)).toEqual(
+      expect.arrayContaining(KEYS),
+    );
     for (const k of KEYS) expect(nsSysctl(ns, k), k).toBe(originals[k]);
     expect(journal(state)).toEqual([]);
     console.log(`rollback waited ${waited} ms for the apply holding the state directory`);
@@ -85,7 +87,9 @@ describe('one operation at a time per state directory', () => {
     const blocked = await runCli(['rollback', ...args], { env: { TITAN_PERF_TEST_LOCK_WAIT_MS: '1500' } });
     const ms = Date.now() - started;
     expect(blocked.code).toBe(1);
-    expect(blocked.stderr).toMatch(/cannot rollback: another titan-perf operation \(apply by pid \d+ on .*\) holds the state directory .* did not finish within 1500 ms.*\[TITAN_PERF_STATE_LOCKED\]/);
+    expect(blocked.stderr).toMatch(
+      /cannot rollback: another titan-perf operation \(apply by pid \d+ on .*\) holds the state directory .* did not finish within 1500 ms.*\[TITAN_PERF_STATE_LOCKED\]/,
+    );
     expect(blocked.stderr).toContain(`pid ${apply.child.pid}`);
     expect(ms).toBeLessThan(15_000);
     expect(journal(state).length).toBe(2);
@@ -113,13 +117,26 @@ describe('one operation at a time per state directory', () => {
       const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
       const lock = join(state, 'operation.lock');
       // The pid is alive, but it is not the process that took the lock (another start time).
-      writeFileSync(lock, JSON.stringify({ pid: sleeper.pid, start: String(Number(start) - 1), host: hostname(), operation: 'apply', at: Date.now(), token: 'x' }));
+      writeFileSync(
+        lock,
+        JSON.stringify({
+          pid: sleeper.pid,
+          start: String(Number(start) - 1),
+          host: hostname(),
+          operation: 'apply',
+          at: Date.now(),
+          token: 'x',
+        }),
+      );
       const free = await runCli(['apply', ...args], { env: { TITAN_PERF_TEST_LOCK_WAIT_MS: '1000' } });
       expect(free.code, free.stderr).toBe(0);
       expect(readFakeSysctl(root, 'net.core.somaxconn')).toBe('65535');
 
       // The same pid with its real start time: that process holds it, so the wait ends with the message.
-      writeFileSync(lock, JSON.stringify({ pid: sleeper.pid, start, host: hostname(), operation: 'apply', at: Date.now(), token: 'y' }));
+      writeFileSync(
+        lock,
+        JSON.stringify({ pid: sleeper.pid, start, host: hostname(), operation: 'apply', at: Date.now(), token: 'y' }),
+      );
       const held = await runCli(['rollback', ...args], { env: { TITAN_PERF_TEST_LOCK_WAIT_MS: '1000' } });
       expect(held.code).toBe(1);
       expect(held.stderr).toMatch(/TITAN_PERF_STATE_LOCKED/);
@@ -150,7 +167,9 @@ describe('the daemon and a state directory held by another operation', () => {
       console.log(`daemon stop while another operation held the state directory: ${ms} ms (shutdownGrace 500)`);
       expect(ms).toBeLessThan(15_000);
       expect(code).toBe(1);
-      expect(io.out()).toMatch(/"event":"pass-failed".*did not start: it was waiting for the state lock when the daemon is stopping \(SIGTERM\).*TITAN_PERF_INTERRUPTED/);
+      expect(io.out()).toMatch(
+        /"event":"pass-failed".*did not start: it was waiting for the state lock when the daemon is stopping \(SIGTERM\).*TITAN_PERF_INTERRUPTED/,
+      );
       expect(io.out()).toMatch(/"event":"rollback-failed".*shutdown grace of 500 ms ran out.*TITAN_PERF_INTERRUPTED/);
     } finally {
       if (daemon.exitCode === null) daemon.kill('SIGKILL');

@@ -24,13 +24,21 @@ export interface CliResult {
 }
 
 /** Runs the sidecar CLI (inside `netns` when given) and collects its output. */
-export function runCli(args: string[], opts: { netns?: string; env?: Record<string, string>; timeout?: number } = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  opts: { netns?: string; env?: Record<string, string>; timeout?: number } = {},
+): Promise<CliResult> {
   const [cmd, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, NODE, CLI, ...args]] : [NODE, [CLI, ...args]];
   return new Promise((resolve) => {
-    execFile(cmd, argv, { env: { ...process.env, ...opts.env }, timeout: opts.timeout ?? 60_000 }, (err, stdout, stderr) => {
-      const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
-      resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
-    });
+    execFile(
+      cmd,
+      argv,
+      { env: { ...process.env, ...opts.env }, timeout: opts.timeout ?? 60_000 },
+      (err, stdout, stderr) => {
+        const code = err ? ((err as { code?: unknown }).code as number | null) : 0;
+        resolve({ code: typeof code === 'number' ? code : null, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -141,7 +149,8 @@ export function collect(child: ChildProcess): { out: () => string; err: () => st
 /** Resolves once the child has exited and its output pipes are drained ('close', not 'exit'). */
 export function exited(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
   const drained = !child.stdout?.readable && !child.stderr?.readable;
-  if ((child.exitCode !== null || child.signalCode !== null) && drained) return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
+  if ((child.exitCode !== null || child.signalCode !== null) && drained)
+    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
   return new Promise((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
 }
 

@@ -8,14 +8,37 @@
  * stray signal shows up as a failure, not as a frozen or killed test runner.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, readFileSync, readdirSync, statSync, symlinkSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  lstatSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  symlinkSync,
+  truncateSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { FileJournal } from '../../dist/src/engine/file-journal.js';
 import { resolveConfig } from '../../dist/src/index.js';
 import { renderLogrotateConfig } from '../../dist/src/system/logrotate-config.js';
 import { LogrotateStore } from '../../dist/src/system/logrotate-store.js';
-import { baseConfig, fakeProcRoot, guardHost, NODE, readFakeSysctl, ROOT, runCli, tempDir, waitFor, writeJson } from './support';
+import {
+  baseConfig,
+  fakeProcRoot,
+  guardHost,
+  NODE,
+  readFakeSysctl,
+  ROOT,
+  runCli,
+  tempDir,
+  waitFor,
+  writeJson,
+} from './support';
 
 const LIB = join(ROOT, 'dist/src');
 guardHost();
@@ -35,7 +58,13 @@ function rotateInChild(log: string, pidFile: string, timeoutMs = 15_000) {
     })();`;
   const started = Date.now();
   const r = spawnSync(NODE, ['-e', script], { encoding: 'utf8', timeout: timeoutMs });
-  return { ms: Date.now() - started, signal: r.signal, status: r.status, report: r.stdout ? JSON.parse(r.stdout) : undefined, stderr: r.stderr };
+  return {
+    ms: Date.now() - started,
+    signal: r.signal,
+    status: r.status,
+    report: r.stdout ? JSON.parse(r.stdout) : undefined,
+    stderr: r.stderr,
+  };
 }
 
 function bigLog(dir: string): string {
@@ -59,7 +88,9 @@ describe('the logrotate pid file', () => {
     const state = tempDir('pid-self-state');
     const r = spawnSync(
       NODE,
-      ['-e', `${script}
+      [
+        '-e',
+        `${script}
       const { Engine } = require(${JSON.stringify(LIB)} + '/engine/engine.js'); const { FileJournal } = require(${JSON.stringify(LIB)} + '/engine/file-journal.js'); const { LogrotateStore } = require(${JSON.stringify(LIB)} + '/system/logrotate-store.js'); const { resolveConfig } = require(${JSON.stringify(LIB)} + '/index.js');
       (async () => {
         const cfg = resolveConfig({ env: {}, file: null, strict: true, code: { system: { logRotation: {
@@ -67,7 +98,8 @@ describe('the logrotate pid file', () => {
         const store = new LogrotateStore({ logRotation: cfg.system.logRotation, stateDir: ${JSON.stringify(state)} });
         await new Engine({ stores: [store], journal: new FileJournal(${JSON.stringify(state)}) }).apply();
         process.stdout.write(JSON.stringify(await store.rotate()));
-      })();`],
+      })();`,
+      ],
       { encoding: 'utf8', timeout: 15_000 },
     );
     expect(r.signal).toBeNull();
@@ -124,10 +156,30 @@ describe('the logrotate pid file', () => {
       writeFileSync(real, String(other.pid));
       const cases: [string, () => string, RegExp][] = [
         ['symlink', () => (symlinkSync(real, join(dir, 'link.pid')), join(dir, 'link.pid')), /symbolic link/],
-        ['group-writable', () => (writeFileSync(join(dir, 'gw.pid'), String(other.pid)), chmodSync(join(dir, 'gw.pid'), 0o664), join(dir, 'gw.pid')), /writable by others/],
-        ['fifo', () => (execFileSync('mkfifo', [join(dir, 'fifo.pid')]), join(dir, 'fifo.pid')), /a FIFO, not a regular file/],
+        [
+          'group-writable',
+          () => (
+            writeFileSync(join(dir, 'gw.pid'), String(other.pid)),
+            chmodSync(join(dir, 'gw.pid'), 0o664),
+            join(dir, 'gw.pid')
+          ),
+          /writable by others/,
+        ],
+        [
+          'fifo',
+          () => (execFileSync('mkfifo', [join(dir, 'fifo.pid')]), join(dir, 'fifo.pid')),
+          /a FIFO, not a regular file/,
+        ],
         ['/dev/zero', () => '/dev/zero', /a character device, not a regular file/],
-        ['huge', () => (truncateSync(join(dir, 'huge.pid'), 0), truncateSync(join(dir, 'huge.pid'), 3 * 1024 ** 3), join(dir, 'huge.pid')), /bytes; at most 64/],
+        [
+          'huge',
+          () => (
+            truncateSync(join(dir, 'huge.pid'), 0),
+            truncateSync(join(dir, 'huge.pid'), 3 * 1024 ** 3),
+            join(dir, 'huge.pid')
+          ),
+          /bytes; at most 64/,
+        ],
       ];
       writeFileSync(join(dir, 'huge.pid'), '');
       for (const [name, make, why] of cases) {
@@ -190,9 +242,14 @@ describe('files named by the Redis section', () => {
     const fifo = join(dir, 'secret');
     execFileSync('mkfifo', [fifo]);
     for (const redis of [{ passwordFile: fifo }, { tls: true, tlsCaFile: fifo }]) {
-      const config = writeJson(dir, 'c.json', { redis: { enabled: true, port: 1, connectRetries: 0, connectTimeout: 1000, ...redis }, system: { enabled: false } });
+      const config = writeJson(dir, 'c.json', {
+        redis: { enabled: true, port: 1, connectRetries: 0, connectTimeout: 1000, ...redis },
+        system: { enabled: false },
+      });
       const started = Date.now();
-      const r = await runCli(['plan', '--config', config, '--state-dir', tempDir('redis-files-state')], { timeout: 20_000 });
+      const r = await runCli(['plan', '--config', config, '--state-dir', tempDir('redis-files-state')], {
+        timeout: 20_000,
+      });
       expect(r.code, `${JSON.stringify(redis)}: killed by the deadline means it hung`).not.toBeNull();
       expect(r.stdout + r.stderr).toMatch(/a FIFO, not a regular file/);
       expect(Date.now() - started).toBeLessThan(20_000);
@@ -202,7 +259,8 @@ describe('files named by the Redis section', () => {
 
 describe('the state directory and the journal', () => {
   const somaxconn = { 'net.core.somaxconn': '4096' };
-  const config = (dir: string) => writeJson(dir, 'config.json', baseConfig({ kernelParams: { netCoreSomaxconn: 65535 } }));
+  const config = (dir: string) =>
+    writeJson(dir, 'config.json', baseConfig({ kernelParams: { netCoreSomaxconn: 65535 } }));
 
   it('a world- or group-writable state directory, or one owned by another user, is refused before anything is written', async () => {
     for (const [name, prepare] of [
@@ -241,7 +299,13 @@ describe('the state directory and the journal', () => {
     const state = join(dir, 'state');
     mkdirSync(state, { mode: 0o700 });
     const journal = join(state, 'journal.json');
-    writeFileSync(journal, JSON.stringify({ version: 1, entries: [{ store: 'sysctl', key: 'net.core.somaxconn', original: '128', at: 1, owner: 'x' }] }));
+    writeFileSync(
+      journal,
+      JSON.stringify({
+        version: 1,
+        entries: [{ store: 'sysctl', key: 'net.core.somaxconn', original: '128', at: 1, owner: 'x' }],
+      }),
+    );
     chmodSync(journal, 0o666);
     const root = fakeProcRoot({ 'net.core.somaxconn': '65535' });
     const r = await runCli(['rollback', '--config', config(dir), '--state-dir', state, '--proc-root', root]);
@@ -273,11 +337,23 @@ describe('the state directory and the journal', () => {
     const target = join(dir, 'victim.txt');
     writeFileSync(target, 'untouched\n', { mode: 0o600 });
     // The names derived from the pid that earlier versions wrote through: this process's own.
-    for (const name of [`journal.json.${process.pid}.tmp`, `logrotate.conf.${process.pid}.tmp`]) symlinkSync(target, join(state, name));
+    for (const name of [`journal.json.${process.pid}.tmp`, `logrotate.conf.${process.pid}.tmp`])
+      symlinkSync(target, join(state, name));
     const journal = new FileJournal(state);
-    await journal.recordOriginal({ store: 'sysctl', key: 'net.core.somaxconn', original: '4096', at: Date.now(), owner: 'test' });
+    await journal.recordOriginal({
+      store: 'sysctl',
+      key: 'net.core.somaxconn',
+      original: '4096',
+      at: Date.now(),
+      owner: 'test',
+    });
     const logs = tempDir('plant-logs');
-    const rotation = resolveConfig({ env: {}, file: null, strict: true, code: { system: { logRotation: { paths: [join(logs, '*.log')] } } } }).config.system.logRotation;
+    const rotation = resolveConfig({
+      env: {},
+      file: null,
+      strict: true,
+      code: { system: { logRotation: { paths: [join(logs, '*.log')] } } },
+    }).config.system.logRotation;
     const store = new LogrotateStore({ logRotation: rotation, stateDir: state });
     await store.write(store.configPath, renderLogrotateConfig(rotation));
     expect(readFileSync(target, 'utf8')).toBe('untouched\n');

@@ -6,7 +6,17 @@
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { collect, exited, fakeProcRoot, readFakeSysctl, runCli, startCli, tempDir, waitFor, writeJson } from './support';
+import {
+  collect,
+  exited,
+  fakeProcRoot,
+  readFakeSysctl,
+  runCli,
+  startCli,
+  tempDir,
+  waitFor,
+  writeJson,
+} from './support';
 
 /** A loopback port that was free a moment ago and has no listener now. */
 function closedPort(): Promise<number> {
@@ -49,11 +59,26 @@ describe('an unreachable Redis next to working stores', () => {
     const config = writeJson(dir, 'config.json', {
       redis: { enabled: true, host: '127.0.0.1', port: await closedPort(), connectRetries: 0, connectTimeout: 1000 },
     });
-    const child = startCli(['run', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root, '--listen', '127.0.0.1:0', '--interval', '300']);
+    const child = startCli([
+      'run',
+      '--config',
+      config,
+      '--state-dir',
+      join(dir, 'state'),
+      '--proc-root',
+      root,
+      '--listen',
+      '127.0.0.1:0',
+      '--interval',
+      '300',
+    ]);
     const io = collect(child);
     try {
       const port = await waitFor('the listening line', () => {
-        const line = io.out().split('\n').find((l) => l.includes('"listening"'));
+        const line = io
+          .out()
+          .split('\n')
+          .find((l) => l.includes('"listening"'));
         return line ? (JSON.parse(line).port as number) : undefined;
       });
       await waitFor('the initial apply', () => io.out().includes('"initial-apply"'));
@@ -63,7 +88,14 @@ describe('an unreachable Redis next to working stores', () => {
       expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
       expect(readFakeSysctl(root, 'net.core.somaxconn')).toBe('65535');
       // Still alive after further passes.
-      await waitFor('a later verify pass', () => io.out().split('\n').filter((l) => l.includes('"repair"') || l.includes('"verify"')).length >= 2);
+      await waitFor(
+        'a later verify pass',
+        () =>
+          io
+            .out()
+            .split('\n')
+            .filter((l) => l.includes('"repair"') || l.includes('"verify"')).length >= 2,
+      );
       expect(child.exitCode).toBe(null);
       child.kill('SIGTERM');
       expect((await exited(child)).code).toBe(0);

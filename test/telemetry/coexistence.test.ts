@@ -53,7 +53,9 @@ function appView(receiver: Receiver) {
  */
 function expectNoDiag(app: FixtureProcess) {
   const diag = app.stderr.filter((l) => l.includes('OTEL-DIAG') || /duplicate/i.test(l));
-  expect(diag.filter((l) => !/^OTEL-DIAG error PeriodicExportingMetricReader: metrics export timed out/.test(l))).toEqual([]);
+  expect(
+    diag.filter((l) => !/^OTEL-DIAG error PeriodicExportingMetricReader: metrics export timed out/.test(l)),
+  ).toEqual([]);
 }
 
 /** Every export carrying titan-perf's metrics came through the app's pipeline, with the app's own metrics beside them. */
@@ -82,13 +84,22 @@ describe('coexistence with the app’s own OpenTelemetry SDK', () => {
     expectNoDiag(app);
     // The app's own metrics: same names, units, types and attributes as without titan-perf.
     expect(appView(receiver)).toEqual(appView(baseline.receiver));
-    const requests = receiver.received.flatMap((e) => e.metrics).filter((m) => m.name === 'app.requests').at(-1)!;
+    const requests = receiver.received
+      .flatMap((e) => e.metrics)
+      .filter((m) => m.name === 'app.requests')
+      .at(-1)!;
     expect(requests.points[0].value).toBeGreaterThan(0);
     expect(app.stdout).not.toContain('titan-telemetry-mode own');
   });
 
   it('CJS app whose SDK is set up in a --require before the preload', async () => {
-    const { app, receiver } = await run(['--require', './otel-setup.cjs', '--require', './with-telemetry.cjs', 'app-plain.cjs']);
+    const { app, receiver } = await run([
+      '--require',
+      './otel-setup.cjs',
+      '--require',
+      './with-telemetry.cjs',
+      'app-plain.cjs',
+    ]);
     await app.waitForLine(/^app-sdk-started registered=true$/);
     await app.waitForLine(/^titan-telemetry-mode app$/);
     await expectThroughAppPipeline(receiver, 'early-sdk-app');
@@ -104,7 +115,13 @@ describe('coexistence with the app’s own OpenTelemetry SDK', () => {
   });
 
   it('ESM app importing its SDK before the preload (--import order)', async () => {
-    const { app, receiver } = await run(['--import', './app-sdk.mjs', '--import', './with-telemetry.mjs', 'app-plain.cjs']);
+    const { app, receiver } = await run([
+      '--import',
+      './app-sdk.mjs',
+      '--import',
+      './with-telemetry.mjs',
+      'app-plain.cjs',
+    ]);
     await app.waitForLine(/^app-sdk-started registered=true$/);
     await app.waitForLine(/^titan-telemetry-mode app$/);
     await expectThroughAppPipeline(receiver, 'esm-app-under-test');
@@ -112,13 +129,23 @@ describe('coexistence with the app’s own OpenTelemetry SDK', () => {
   });
 
   it('an SDK started after titan-perf’s own exporter: handed over, never exported twice', async () => {
-    const { app, receiver } = await run(['--require', './with-telemetry.cjs', 'app-sdk.cjs'], { TEST_SDK_DELAY: '3000', TEST_EXPORT_DELAY: '300' });
+    const { app, receiver } = await run(['--require', './with-telemetry.cjs', 'app-sdk.cjs'], {
+      TEST_SDK_DELAY: '3000',
+      TEST_EXPORT_DELAY: '300',
+    });
     await app.waitForLine(/^titan-telemetry-mode own$/);
-    await waitFor('an export by titan-perf’s own pipeline', () => receiver.received.some((e) => titan(e) && !services(e).has('app-under-test')));
+    await waitFor('an export by titan-perf’s own pipeline', () =>
+      receiver.received.some((e) => titan(e) && !services(e).has('app-under-test')),
+    );
     await app.waitForLine(/^app-sdk-started global=MeterProvider$/);
     await app.waitForLine(/^titan-telemetry-mode app$/);
-    const firstViaApp = await waitFor('titan-perf metrics through the app', () => receiver.received.find((e) => titan(e) && services(e).has('app-under-test')));
-    await waitFor('more app exports', () => receiver.received.filter((e) => services(e).has('app-under-test')).length >= 4);
+    const firstViaApp = await waitFor('titan-perf metrics through the app', () =>
+      receiver.received.find((e) => titan(e) && services(e).has('app-under-test')),
+    );
+    await waitFor(
+      'more app exports',
+      () => receiver.received.filter((e) => services(e).has('app-under-test')).length >= 4,
+    );
     expectNoDiag(app);
     // After the hand-over only the app's pipeline carries titan-perf's metrics.
     const ownAfter = receiver.received.filter((e) => e.at > firstViaApp.at && !services(e).has('app-under-test'));

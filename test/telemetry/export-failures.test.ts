@@ -45,8 +45,20 @@ describe('collector failures', () => {
   const cases: [string, () => Promise<{ url: string; receiver?: Receiver }>][] = [
     // A port that was free a moment ago: nobody listens there.
     ['unreachable', async () => ({ url: `http://127.0.0.1:${await freePort()}` })],
-    ['answering 503', async () => { const r = await startOtlpHttpReceiver({ status: 503 }); return { url: r.url, receiver: r }; }],
-    ['too slow to answer', async () => { const r = await startOtlpHttpReceiver({ delayMs: 20_000 }); return { url: r.url, receiver: r }; }],
+    [
+      'answering 503',
+      async () => {
+        const r = await startOtlpHttpReceiver({ status: 503 });
+        return { url: r.url, receiver: r };
+      },
+    ],
+    [
+      'too slow to answer',
+      async () => {
+        const r = await startOtlpHttpReceiver({ delayMs: 20_000 });
+        return { url: r.url, receiver: r };
+      },
+    ],
   ];
   for (const [what, make] of cases) {
     it(`${what}: the app runs on, heap stays bounded, at most one line per interval`, async () => {
@@ -61,7 +73,10 @@ describe('collector failures', () => {
       const elapsed = Date.now() - started;
       const lines = titanLines(app);
       expect(lines.length).toBeLessThanOrEqual(Math.ceil(elapsed / INTERVAL) + 1);
-      for (const l of lines) expect(l).toMatch(/^titan-perf: metrics export to http:\/\/127\.0\.0\.1:\d+\/v1\/metrics \(http\/protobuf\) failed: .*the app is not affected/);
+      for (const l of lines)
+        expect(l).toMatch(
+          /^titan-perf: metrics export to http:\/\/127\.0\.0\.1:\d+\/v1\/metrics \(http\/protobuf\) failed: .*the app is not affected/,
+        );
       // Retries and queued exports are bounded: no steady growth (generous: 8 MiB on a ~10 MiB heap).
       expect(heapLate - heapEarly).toBeLessThan(8 * 1024 * 1024);
       // The app's own work went on, and it exits normally: nothing keeps it alive.
@@ -76,7 +91,13 @@ describe('exporter settings', () => {
   it('defaults: no exporter of its own, http/protobuf, 60 s, Prometheus on loopback 9464', () => {
     const { plan, warnings } = parseExportEnv({});
     expect(warnings).toEqual([]);
-    expect(plan).toMatchObject({ exporters: [], protocol: 'http/protobuf', intervalMs: 60_000, timeoutMs: 30_000, prometheus: { host: '127.0.0.1', port: 9464 } });
+    expect(plan).toMatchObject({
+      exporters: [],
+      protocol: 'http/protobuf',
+      intervalMs: 60_000,
+      timeoutMs: 30_000,
+      prometheus: { host: '127.0.0.1', port: 9464 },
+    });
   });
 
   it('reads the standard variables', () => {
@@ -91,17 +112,38 @@ describe('exporter settings', () => {
       OTEL_EXPORTER_PROMETHEUS_PORT: '9100',
     });
     expect(warnings).toEqual([]);
-    expect(plan).toMatchObject({ exporters: ['otlp', 'prometheus'], protocol: 'grpc', intervalMs: 15000, timeoutMs: 15000, endpoint: 'http://collector:4317/', prometheus: { host: '0.0.0.0', port: 9100 } });
-    expect(parseExportEnv({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }).plan.endpoint).toBe('http://c:4318/v1/metrics');
+    expect(plan).toMatchObject({
+      exporters: ['otlp', 'prometheus'],
+      protocol: 'grpc',
+      intervalMs: 15000,
+      timeoutMs: 15000,
+      endpoint: 'http://collector:4317/',
+      prometheus: { host: '0.0.0.0', port: 9100 },
+    });
+    expect(
+      parseExportEnv({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/' }).plan.endpoint,
+    ).toBe('http://c:4318/v1/metrics');
     expect(parseExportEnv({ OTEL_METRICS_EXPORTER: 'otlp,none' }).plan.exporters).toEqual([]);
     expect(parseExportEnv({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_SDK_DISABLED: 'true' }).plan.exporters).toEqual([]);
   });
 
   it.each([
-    [{ OTEL_METRICS_EXPORTER: 'otlpp' }, /^OTEL_METRICS_EXPORTER="otlpp" is not valid \(expected a comma-separated list of otlp, prometheus, console, none\)/],
-    [{ OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http' }, /^OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="http" is not valid \(expected http\/protobuf, http\/json, grpc\)/],
-    [{ OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '5s' }, /^OTEL_METRIC_EXPORT_INTERVAL="5s" is not valid/],
-    [{ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '70000' }, /^OTEL_EXPORTER_PROMETHEUS_PORT="70000" is not valid \(expected a port number from 1 to 65535\)/],
+    [
+      { OTEL_METRICS_EXPORTER: 'otlpp' },
+      /^OTEL_METRICS_EXPORTER="otlpp" is not valid \(expected a comma-separated list of otlp, prometheus, console, none\)/,
+    ],
+    [
+      { OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http' },
+      /^OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="http" is not valid \(expected http\/protobuf, http\/json, grpc\)/,
+    ],
+    [
+      { OTEL_METRICS_EXPORTER: 'otlp', OTEL_METRIC_EXPORT_INTERVAL: '5s' },
+      /^OTEL_METRIC_EXPORT_INTERVAL="5s" is not valid/,
+    ],
+    [
+      { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: '70000' },
+      /^OTEL_EXPORTER_PROMETHEUS_PORT="70000" is not valid \(expected a port number from 1 to 65535\)/,
+    ],
   ])('a bad value (%j) turns export off with one warning naming the variable', (env, re) => {
     const { plan, warnings } = parseExportEnv(env);
     expect(warnings).toHaveLength(1);
@@ -118,9 +160,14 @@ describe('exporter settings', () => {
     });
     expect(warnings).toHaveLength(2);
     expect(warnings.join('\n')).not.toMatch(/s3cret/);
-    expect(warnings[0]).toMatch(/^OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is not valid \(expected an http:\/\/ or https:\/\/ URL\)/);
+    expect(warnings[0]).toMatch(
+      /^OTEL_EXPORTER_OTLP_METRICS_ENDPOINT is not valid \(expected an http:\/\/ or https:\/\/ URL\)/,
+    );
     expect(warnings[1]).toMatch(/^OTEL_EXPORTER_OTLP_HEADERS is not valid/);
-    const ok = parseExportEnv({ OTEL_METRICS_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:pw@c.example:4318' });
+    const ok = parseExportEnv({
+      OTEL_METRICS_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'https://user:pw@c.example:4318',
+    });
     expect(ok.plan.endpoint).not.toMatch(/pw/);
   });
 

@@ -24,7 +24,10 @@ class CollectingReader extends MetricReader {
 }
 
 function metricsOf(rm: ResourceMetrics) {
-  const out = new Map<string, { unit: string; type: DataPointType; points: { attributes: Record<string, unknown>; value: unknown }[] }>();
+  const out = new Map<
+    string,
+    { unit: string; type: DataPointType; points: { attributes: Record<string, unknown>; value: unknown }[] }
+  >();
   for (const sm of rm.scopeMetrics) {
     for (const m of sm.metrics) {
       out.set(m.descriptor.name, {
@@ -67,7 +70,11 @@ describe('runtime instruments', () => {
     const source = createLiveSource(200);
     const state = new SourceState(source);
     const inst = new RuntimeInstruments(meter, state, { maxOrigins: 5, maxDbPools: 5 });
-    cleanups.push(() => source.close(), () => inst.dispose(), () => provider.shutdown());
+    cleanups.push(
+      () => source.close(),
+      () => inst.dispose(),
+      () => provider.shutdown(),
+    );
 
     // Block the loop for ~120 ms inside one sampling interval, and churn some garbage for GC entries.
     // (From a timer of its own: monitorEventLoopDelay does not see a block made inside the
@@ -81,7 +88,8 @@ describe('runtime instruments', () => {
       while (Date.now() < until);
     }, 20);
     // On a loaded machine the block may land in a later interval: wait for the reading that holds it.
-    for (let i = 0; i < 20 && !((source.getReadings()?.eventLoop.max ?? 0) > 100); i++) await nextEvents(source, 'readings');
+    for (let i = 0; i < 20 && !((source.getReadings()?.eventLoop.max ?? 0) > 100); i++)
+      await nextEvents(source, 'readings');
 
     const { resourceMetrics } = await reader.collect();
     const got = metricsOf(resourceMetrics);
@@ -106,7 +114,8 @@ describe('runtime instruments', () => {
     expect(gc.type).toBe(DataPointType.HISTOGRAM);
     expect(gc.unit).toBe('s');
     expect(gc.points.length).toBeGreaterThan(0);
-    for (const p of gc.points) expect(['major', 'minor', 'incremental', 'weakcb']).toContain(p.attributes['v8js.gc.type']);
+    for (const p of gc.points)
+      expect(['major', 'minor', 'incremental', 'weakcb']).toContain(p.attributes['v8js.gc.type']);
 
     // Every exported name is in the catalogue with the same unit (docs/metrics.md lists it).
     for (const [name, m] of got) {
@@ -133,7 +142,11 @@ describe('runtime instruments', () => {
     const source = new EventEmitter();
     const state = new SourceState(source as never);
     const inst = new RuntimeInstruments(meter, state, { maxOrigins: 5, maxDbPools: 5 });
-    cleanups.push(() => agent.close(), () => inst.dispose(), () => provider.shutdown());
+    cleanups.push(
+      () => agent.close(),
+      () => inst.dispose(),
+      () => provider.shutdown(),
+    );
     source.emit('readings', { ...agent.sample(), pools });
 
     const got = metricsOf((await reader.collect()).resourceMetrics);
@@ -157,8 +170,18 @@ describe('runtime instruments', () => {
     const source = new EventEmitter();
     const state = new SourceState(source as never);
     const inst = new RuntimeInstruments(meter, state, { maxOrigins: 5, maxDbPools: 5 });
-    cleanups.push(() => inst.dispose(), () => provider.shutdown());
-    const w = { metric: 'eventLoop.p99', value: 25, threshold: 10, since: Date.now(), severity: 'warning', message: 'p99 over 10 ms' };
+    cleanups.push(
+      () => inst.dispose(),
+      () => provider.shutdown(),
+    );
+    const w = {
+      metric: 'eventLoop.p99',
+      value: 25,
+      threshold: 10,
+      since: Date.now(),
+      severity: 'warning',
+      message: 'p99 over 10 ms',
+    };
     source.emit('performance-warning', w);
     source.emit('performance-warning', { ...w, metric: 'heap.usage', severity: 'critical' });
     let got = metricsOf((await reader.collect()).resourceMetrics);
@@ -166,7 +189,9 @@ describe('runtime instruments', () => {
     expect(got.get('titan_perf.warning.active')!.points.every((p) => p.value === 1)).toBe(true);
     source.emit('performance-recovered', w);
     got = metricsOf((await reader.collect()).resourceMetrics);
-    const byMetric = Object.fromEntries(got.get('titan_perf.warning.active')!.points.map((p) => [p.attributes['titan_perf.warning.metric'], p.value]));
+    const byMetric = Object.fromEntries(
+      got.get('titan_perf.warning.active')!.points.map((p) => [p.attributes['titan_perf.warning.metric'], p.value]),
+    );
     expect(byMetric).toEqual({ 'eventLoop.p99': 0, 'heap.usage': 1 });
   });
 
@@ -177,7 +202,10 @@ describe('runtime instruments', () => {
     const source = createLiveSource(100);
     const state = new SourceState(source);
     const inst = new RuntimeInstruments(meter, state, { maxOrigins: 5, maxDbPools: 5 });
-    cleanups.push(() => source.close(), () => provider.shutdown());
+    cleanups.push(
+      () => source.close(),
+      () => provider.shutdown(),
+    );
     await nextEvents(source, 'readings');
     const read = async () => (await reader.collect()).resourceMetrics;
     const live = async () => metricsOf(await read()).get('nodejs.eventloop.utilization')?.points[0]?.value;
@@ -203,7 +231,12 @@ describe('sidecar instruments', () => {
     ];
     const sidecar = createSidecarInstruments(meter, {
       lastPlan: () => plan,
-      redisMetrics: () => ({ 'redis.memory.used': 1048576, 'redis.memory.fragmentation_ratio': 1.25, 'redis.keys.evicted': 7, 'redis.uptime': null }),
+      redisMetrics: () => ({
+        'redis.memory.used': 1048576,
+        'redis.memory.fragmentation_ratio': 1.25,
+        'redis.keys.evicted': 7,
+        'redis.uptime': null,
+      }),
     });
     sidecar.recordChange('sysctl', 'applied', 2);
     sidecar.recordRollback('ok');
@@ -211,19 +244,26 @@ describe('sidecar instruments', () => {
     let got = metricsOf((await reader.collect()).resourceMetrics);
     const settings = got.get('titan_perf.sidecar.settings')!.points;
     const find = (store: string, s: string) =>
-      settings.find((p) => p.attributes['titan_perf.store'] === store && p.attributes['titan_perf.setting.state'] === s)?.value;
+      settings.find((p) => p.attributes['titan_perf.store'] === store && p.attributes['titan_perf.setting.state'] === s)
+        ?.value;
     expect(find('sysctl', 'drift')).toBe(1);
     expect(find('sysctl', 'ok')).toBe(1);
     expect(find('redis', 'ok')).toBe(1);
     expect(got.get('redis.memory.used')).toMatchObject({ unit: 'By', points: [{ value: 1048576 }] });
     expect(got.get('redis.keys.evicted')!.type).toBe(DataPointType.SUM);
     expect(got.has('redis.uptime')).toBe(false); // null readings are left out, not reported as 0
-    expect(got.get('titan_perf.sidecar.changes')!.points[0]).toMatchObject({ value: 2, attributes: { 'titan_perf.result': 'applied' } });
+    expect(got.get('titan_perf.sidecar.changes')!.points[0]).toMatchObject({
+      value: 2,
+      attributes: { 'titan_perf.result': 'applied' },
+    });
     expect(got.get('titan_perf.logrotate.runs')!.points[0].attributes['titan_perf.result']).toBe('failed');
     // Drift repaired: the drift series goes to 0 rather than disappearing.
     plan = plan.map((e) => ({ ...e, action: 'ok' }));
     got = metricsOf((await reader.collect()).resourceMetrics);
-    expect(got.get('titan_perf.sidecar.settings')!.points.find((p) => p.attributes['titan_perf.setting.state'] === 'drift')!.value).toBe(0);
+    expect(
+      got.get('titan_perf.sidecar.settings')!.points.find((p) => p.attributes['titan_perf.setting.state'] === 'drift')!
+        .value,
+    ).toBe(0);
     sidecar.dispose();
   });
 });
@@ -233,6 +273,9 @@ describe('docs/metrics.md', () => {
     const { readFileSync } = await import('node:fs');
     const section = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
     for (const m of ALL_METRICS) expect(section, m.name).toContain(`| \`${m.name}\` |`);
-    for (const m of ALL_METRICS) expect(section, m.name).toMatch(new RegExp(`\\| \`${m.name.replace(/\./g, '\\.')}\` \\| \\w+ \\| \`${m.unit.replace(/[{}]/g, '\\$&')}\` \\|`));
+    for (const m of ALL_METRICS)
+      expect(section, m.name).toMatch(
+        new RegExp(`\\| \`${m.name.replace(/\./g, '\\.')}\` \\| \\w+ \\| \`${m.unit.replace(/[{}]/g, '\\$&')}\` \\|`),
+      );
   });
 });

@@ -3,7 +3,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../sidecar/support';
 import { startFixture, type FixtureProcess } from './helpers/fixture-process';
-import { allMetrics, latest, startOtlpGrpcReceiver, startOtlpHttpReceiver, type Receiver } from './helpers/otlp-receiver';
+import {
+  allMetrics,
+  latest,
+  startOtlpGrpcReceiver,
+  startOtlpHttpReceiver,
+  type Receiver,
+} from './helpers/otlp-receiver';
 
 const running: { app?: FixtureProcess; receiver?: Receiver }[] = [];
 afterEach(async () => {

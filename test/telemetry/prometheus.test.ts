@@ -35,12 +35,28 @@ beforeAll(async () => {
     redis: { enabled: true, host: '127.0.0.1', port: redis.port },
     system: { kernelParams: { netCoreSomaxconn: 65535 } },
   });
-  sidecar = startCli(['run', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', procRoot, '--listen', '127.0.0.1:0', '--interval', '300'], {
-    env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(p2) },
-  });
+  sidecar = startCli(
+    [
+      'run',
+      '--config',
+      config,
+      '--state-dir',
+      join(dir, 'state'),
+      '--proc-root',
+      procRoot,
+      '--listen',
+      '127.0.0.1:0',
+      '--interval',
+      '300',
+    ],
+    {
+      env: { OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(p2) },
+    },
+  );
   await preload.waitForLine(/^titan-telemetry-mode own$/);
   prom = await startPrometheus({ preload: `127.0.0.1:${p1}`, sidecar: `127.0.0.1:${p2}` });
-  const ready = async () => (await prom.query('nodejs_eventloop_delay_max')).length > 0 && (await prom.query('redis_memory_used')).length > 0;
+  const ready = async () =>
+    (await prom.query('nodejs_eventloop_delay_max')).length > 0 && (await prom.query('redis_memory_used')).length > 0;
   const deadline = Date.now() + 60_000;
   while (!(await ready())) {
     if (Date.now() > deadline) throw new Error('prometheus never scraped both endpoints');
@@ -118,7 +134,11 @@ describe('a real Prometheus scraping titan-perf', () => {
   });
 
   it('reads heap against its limit and Redis health under the Collector receiver names', async () => {
-    const ratio = await poll('sum(v8js_memory_heap_used{job="preload"}) / sum(titan_perf_heap_limit{job="preload"})', (v) => v > 0, 'heap ratio');
+    const ratio = await poll(
+      'sum(v8js_memory_heap_used{job="preload"}) / sum(titan_perf_heap_limit{job="preload"})',
+      (v) => v > 0,
+      'heap ratio',
+    );
     expect(ratio).toBeLessThan(1);
     const used = await poll('redis_memory_used{job="sidecar"}', (v) => v > 100_000, 'redis memory');
     expect(used).toBeLessThan(1024 ** 3);
@@ -128,7 +148,9 @@ describe('a real Prometheus scraping titan-perf', () => {
 
   it('every dashboard query is valid PromQL and names only metrics this scrape returned', async () => {
     const dash = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'titan-perf-dashboard.json'), 'utf8'));
-    const exprs: string[] = dash.panels.flatMap((p: { targets?: { expr: string }[] }) => (p.targets ?? []).map((t) => t.expr));
+    const exprs: string[] = dash.panels.flatMap((p: { targets?: { expr: string }[] }) =>
+      (p.targets ?? []).map((t) => t.expr),
+    );
     for (const v of dash.templating.list) {
       const q = typeof v.query === 'string' ? v.query : v.query?.query;
       const m = /^label_values\((.*),\s*\w+\)$/.exec(q ?? '');

@@ -5,7 +5,17 @@
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServer } from '../helpers/redis-server';
-import { collect, exited, fakeProcRoot, readFakeSysctl, startCli, tempDir, waitFor, writeFakeSysctl, writeJson } from '../sidecar/support';
+import {
+  collect,
+  exited,
+  fakeProcRoot,
+  readFakeSysctl,
+  startCli,
+  tempDir,
+  waitFor,
+  writeFakeSysctl,
+  writeJson,
+} from '../sidecar/support';
 import { latest, startOtlpHttpReceiver, type Receiver } from './helpers/otlp-receiver';
 
 const cleanups: (() => Promise<unknown>)[] = [];
@@ -28,14 +38,29 @@ describe('sidecar metrics', () => {
       redis: { enabled: true, host: '127.0.0.1', port: redis.port },
       system: { kernelParams: { netCoreSomaxconn: 65535 } },
     });
-    const child = startCli(['run', '--config', config, '--state-dir', join(dir, 'state'), '--proc-root', root, '--listen', '127.0.0.1:0', '--interval', '300'], {
-      env: {
-        OTEL_METRICS_EXPORTER: 'otlp',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_METRIC_EXPORT_INTERVAL: '500',
-        OTEL_SERVICE_NAME: 'titan-perf-sidecar',
+    const child = startCli(
+      [
+        'run',
+        '--config',
+        config,
+        '--state-dir',
+        join(dir, 'state'),
+        '--proc-root',
+        root,
+        '--listen',
+        '127.0.0.1:0',
+        '--interval',
+        '300',
+      ],
+      {
+        env: {
+          OTEL_METRICS_EXPORTER: 'otlp',
+          OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+          OTEL_METRIC_EXPORT_INTERVAL: '500',
+          OTEL_SERVICE_NAME: 'titan-perf-sidecar',
+        },
       },
-    });
+    );
     cleanups.push(async () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     });
@@ -43,8 +68,20 @@ describe('sidecar metrics', () => {
     await waitFor('the initial apply', () => io.out().includes('"initial-apply"'));
     expect(readFakeSysctl(root, 'net.core.somaxconn')).toBe('65535');
 
-    await waitFor('sysctl applied in the metrics', () => (point(receiver, 'titan_perf.sidecar.changes', { 'titan_perf.store': 'sysctl', 'titan_perf.result': 'applied' }) ?? 0) >= 1);
-    await waitFor('a settings gauge', () => point(receiver, 'titan_perf.sidecar.settings', { 'titan_perf.store': 'sysctl', 'titan_perf.setting.state': 'ok' }));
+    await waitFor(
+      'sysctl applied in the metrics',
+      () =>
+        (point(receiver, 'titan_perf.sidecar.changes', {
+          'titan_perf.store': 'sysctl',
+          'titan_perf.result': 'applied',
+        }) ?? 0) >= 1,
+    );
+    await waitFor('a settings gauge', () =>
+      point(receiver, 'titan_perf.sidecar.settings', {
+        'titan_perf.store': 'sysctl',
+        'titan_perf.setting.state': 'ok',
+      }),
+    );
     const used = await waitFor('redis memory', () => point(receiver, 'redis.memory.used', {}));
     expect(used).toBeGreaterThan(100_000);
     expect(latest(receiver, 'redis.memory.used')!.unit).toBe('By');
@@ -54,7 +91,10 @@ describe('sidecar metrics', () => {
     // Someone changes the sysctl behind the daemon's back: the next pass repairs it, and says so.
     writeFakeSysctl(root, 'net.core.somaxconn', '128');
     await waitFor('the repair', () => readFakeSysctl(root, 'net.core.somaxconn') === '65535');
-    await waitFor('a drift repair in the metrics', () => (point(receiver, 'titan_perf.sidecar.drift.repairs', { 'titan_perf.store': 'sysctl' }) ?? 0) >= 1);
+    await waitFor(
+      'a drift repair in the metrics',
+      () => (point(receiver, 'titan_perf.sidecar.drift.repairs', { 'titan_perf.store': 'sysctl' }) ?? 0) >= 1,
+    );
 
     expect(receiver.errors).toEqual([]);
     child.kill('SIGTERM');

@@ -19,8 +19,27 @@ function leaves(x: unknown, prefix: string[] = []): string[][] {
 const PATHS = leaves(DEFAULT_PERFORMANCE_CONFIG).filter((p) => p.length > 0);
 
 const hostile = fc.oneof(
-  fc.anything({ withNullPrototype: true, withObjectString: true, withBigInt: true, withDate: true, withMap: true, withTypedArray: true, withSparseArray: true }),
-  fc.constantFrom('__proto__', 'constructor', '99999999999999999999999gb', '\u0000', '/var/log/a\nb', -0, Number.NaN, Infinity, 2 ** 53, ''),
+  fc.anything({
+    withNullPrototype: true,
+    withObjectString: true,
+    withBigInt: true,
+    withDate: true,
+    withMap: true,
+    withTypedArray: true,
+    withSparseArray: true,
+  }),
+  fc.constantFrom(
+    '__proto__',
+    'constructor',
+    '99999999999999999999999gb',
+    '\u0000',
+    '/var/log/a\nb',
+    -0,
+    Number.NaN,
+    Infinity,
+    2 ** 53,
+    '',
+  ),
   fc.string(),
   fc.integer(),
 );
@@ -29,7 +48,16 @@ const hostile = fc.oneof(
 const configObject = fc
   .tuple(
     fc.array(fc.tuple(fc.constantFrom(...PATHS), hostile), { maxLength: 6 }),
-    fc.array(fc.tuple(fc.array(fc.constantFrom('nodejs', 'redis', 'system', 'x', '__proto__', 'constructor', 'prototype', 'logRotation'), { minLength: 1, maxLength: 3 }), hostile), { maxLength: 3 }),
+    fc.array(
+      fc.tuple(
+        fc.array(
+          fc.constantFrom('nodejs', 'redis', 'system', 'x', '__proto__', 'constructor', 'prototype', 'logRotation'),
+          { minLength: 1, maxLength: 3 },
+        ),
+        hostile,
+      ),
+      { maxLength: 3 },
+    ),
   )
   .map(([real, stray]) => {
     const out: Record<string, unknown> = {};
@@ -37,10 +65,16 @@ const configObject = fc
       let cur = out;
       for (const k of path.slice(0, -1)) {
         // Own properties only: `cur.__proto__` would walk the generator itself into Object.prototype.
-        if (!Object.hasOwn(cur, k) || typeof cur[k] !== 'object' || cur[k] === null) Object.defineProperty(cur, k, { value: {}, enumerable: true, writable: true, configurable: true });
+        if (!Object.hasOwn(cur, k) || typeof cur[k] !== 'object' || cur[k] === null)
+          Object.defineProperty(cur, k, { value: {}, enumerable: true, writable: true, configurable: true });
         cur = cur[k] as Record<string, unknown>;
       }
-      Object.defineProperty(cur, path[path.length - 1], { value, enumerable: true, writable: true, configurable: true });
+      Object.defineProperty(cur, path[path.length - 1], {
+        value,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
     return out;
   });
@@ -70,7 +104,9 @@ function check(run: () => unknown): void {
 describe('config parser properties', () => {
   it('config objects from code: a valid config or a coded error naming each field', () => {
     fc.assert(
-      fc.property(configObject, (code) => check(() => resolveConfig({ env: {}, file: null, code, strict: true }).config)),
+      fc.property(configObject, (code) =>
+        check(() => resolveConfig({ env: {}, file: null, code, strict: true }).config),
+      ),
       { numRuns: 400 },
     );
   });
@@ -87,20 +123,44 @@ describe('config parser properties', () => {
   });
 
   it('TITAN_PERF_* values: a valid config or a coded error naming the variable', () => {
-    const names = PATHS.map((p) => `TITAN_PERF_${p.map((s) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join('__')}`);
-    const envValue = fc.oneof(fc.string(), fc.json(), fc.constantFrom('true', '1e999', '[1,2', '{"__proto__":{"x":1}}', '{"kernel.core_pattern":"|/x"}', '99999999999999999999999gb'));
+    const names = PATHS.map(
+      (p) => `TITAN_PERF_${p.map((s) => s.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()).join('__')}`,
+    );
+    const envValue = fc.oneof(
+      fc.string(),
+      fc.json(),
+      fc.constantFrom(
+        'true',
+        '1e999',
+        '[1,2',
+        '{"__proto__":{"x":1}}',
+        '{"kernel.core_pattern":"|/x"}',
+        '99999999999999999999999gb',
+      ),
+    );
     fc.assert(
-      fc.property(fc.dictionary(fc.oneof(fc.constantFrom(...names), fc.string().map((s) => `TITAN_PERF_${s}`)), envValue, { maxKeys: 5 }), (env) => {
-        try {
-          resolveConfig({ env, file: null, strict: true });
-        } catch (err) {
-          expect(err).toBeInstanceOf(ConfigError);
-          for (const issue of (err as ConfigError).issues) {
-            if (issue.path !== 'profile' && issue.path !== '') expect(Object.keys(env), JSON.stringify(issue)).toContain(issue.source);
+      fc.property(
+        fc.dictionary(
+          fc.oneof(
+            fc.constantFrom(...names),
+            fc.string().map((s) => `TITAN_PERF_${s}`),
+          ),
+          envValue,
+          { maxKeys: 5 },
+        ),
+        (env) => {
+          try {
+            resolveConfig({ env, file: null, strict: true });
+          } catch (err) {
+            expect(err).toBeInstanceOf(ConfigError);
+            for (const issue of (err as ConfigError).issues) {
+              if (issue.path !== 'profile' && issue.path !== '')
+                expect(Object.keys(env), JSON.stringify(issue)).toContain(issue.source);
+            }
+            return;
           }
-          return;
-        }
-      }),
+        },
+      ),
       { numRuns: 400 },
     );
   });
@@ -109,11 +169,18 @@ describe('config parser properties', () => {
     const dir = tempDir('cfg-prop');
     let n = 0;
     fc.assert(
-      fc.property(fc.oneof(fc.uint8Array({ maxLength: 512 }), fc.json().map((s) => new TextEncoder().encode(s))), fc.constantFrom('.json', '.yaml'), (bytes, ext) => {
-        const file = join(dir, `c${n++}${ext}`);
-        writeFileSync(file, bytes);
-        check(() => resolveConfig({ env: { TITAN_PERF_CONFIG: file }, strict: true }).config);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 512 }),
+          fc.json().map((s) => new TextEncoder().encode(s)),
+        ),
+        fc.constantFrom('.json', '.yaml'),
+        (bytes, ext) => {
+          const file = join(dir, `c${n++}${ext}`);
+          writeFileSync(file, bytes);
+          check(() => resolveConfig({ env: { TITAN_PERF_CONFIG: file }, strict: true }).config);
+        },
+      ),
       { numRuns: 300 },
     );
   });

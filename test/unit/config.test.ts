@@ -22,7 +22,11 @@ describe('configuration', () => {
       appendOnly: true,
       lazyfreeLazyEviction: true,
     });
-    expect(DEFAULT_PERFORMANCE_CONFIG.system.logRotation).toMatchObject({ maxSize: '100M', maxAge: 30, compress: true });
+    expect(DEFAULT_PERFORMANCE_CONFIG.system.logRotation).toMatchObject({
+      maxSize: '100M',
+      maxAge: 30,
+      compress: true,
+    });
     expect(DEFAULT_PERFORMANCE_CONFIG.system.kernelParams).toMatchObject({
       netCoreSomaxconn: 65535,
       vmSwappiness: 1,
@@ -40,9 +44,17 @@ describe('configuration', () => {
   });
 
   it('layers win in order: defaults < profile < file < env < code', () => {
-    const f = file('layers.json', JSON.stringify({ nodejs: { maxEventLoopDelay: 7, maxOldSpaceSize: 2048, sampleInterval: 2000 } }));
+    const f = file(
+      'layers.json',
+      JSON.stringify({ nodejs: { maxEventLoopDelay: 7, maxOldSpaceSize: 2048, sampleInterval: 2000 } }),
+    );
     const { config, issues } = resolveConfig({
-      env: { TITAN_PERF_PROFILE: 'hft', TITAN_PERF_CONFIG: f, TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '3072', TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '3000' },
+      env: {
+        TITAN_PERF_PROFILE: 'hft',
+        TITAN_PERF_CONFIG: f,
+        TITAN_PERF_NODEJS__MAX_OLD_SPACE_SIZE: '3072',
+        TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '3000',
+      },
       code: { nodejs: { sampleInterval: 4000 } },
     });
     expect(issues).toEqual([]);
@@ -62,31 +74,45 @@ describe('configuration', () => {
   it('names the field, the bad value and what is allowed, and falls back per field', () => {
     const { config, issues } = resolveConfig({
       env: {},
-      code: { nodejs: { connectionPooling: { maxConnections: 0 }, maxEventLoopDelay: 'lots', bogus: 1 }, redis: { maxMemory: 1e9 } },
+      code: {
+        nodejs: { connectionPooling: { maxConnections: 0 }, maxEventLoopDelay: 'lots', bogus: 1 },
+        redis: { maxMemory: 1e9 },
+      },
     });
     expect(config.nodejs.connectionPooling.maxConnections).toBe(50);
     expect(config.nodejs.maxEventLoopDelay).toBe(10);
     expect(config.redis.maxMemory).toBe('2gb');
     expect('bogus' in config.nodejs).toBe(false);
     const byPath = Object.fromEntries(issues.map((i) => [i.path, i]));
-    expect(byPath['nodejs.connectionPooling.maxConnections']).toMatchObject({ value: 0, expected: 'an integer from 1 to 10000', source: 'code' });
+    expect(byPath['nodejs.connectionPooling.maxConnections']).toMatchObject({
+      value: 0,
+      expected: 'an integer from 1 to 10000',
+      source: 'code',
+    });
     expect(byPath['nodejs.maxEventLoopDelay'].value).toBe('lots');
     expect(byPath['nodejs.bogus'].expected).toMatch(/^no such setting; known here: .*maxEventLoopDelay/);
     expect(byPath['redis.maxMemory'].expected).toMatch(/2gb/);
   });
 
   it('absurd numbers are refused', () => {
-    expect(() => validateConfig({ nodejs: { connectionPooling: { maxConnections: 1e9 } } })).toThrow(/maxConnections: got 1000000000/);
+    expect(() => validateConfig({ nodejs: { connectionPooling: { maxConnections: 1e9 } } })).toThrow(
+      /maxConnections: got 1000000000/,
+    );
   });
 
   it('strict mode throws one coded error listing every issue', () => {
     try {
-      resolveConfig({ env: { TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: 'lots', TITAN_PERF_PROFILE: 'fast' }, strict: true });
+      resolveConfig({
+        env: { TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY: 'lots', TITAN_PERF_PROFILE: 'fast' },
+        strict: true,
+      });
       expect.unreachable();
     } catch (err) {
       expect((err as { code: string }).code).toBe('TITAN_PERF_CONFIG_INVALID');
       expect((err as Error).message).toContain('TITAN_PERF_NODEJS__MAX_EVENT_LOOP_DELAY');
-      expect((err as Error).message).toContain("profile: got \"fast\" (from TITAN_PERF_PROFILE); expected one of 'default', 'hft'");
+      expect((err as Error).message).toContain(
+        "profile: got \"fast\" (from TITAN_PERF_PROFILE); expected one of 'default', 'hft'",
+      );
     }
   });
 
@@ -106,7 +132,12 @@ describe('configuration', () => {
 
   it('variables with a meaning of their own are never read as overrides', () => {
     const { issues } = resolveConfig({
-      env: { TITAN_PERF_CGROUP_ROOT: '/x', TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL: '1', TITAN_PERF_DISABLED: '0', TITAN_PERF_STRICT: '0' },
+      env: {
+        TITAN_PERF_CGROUP_ROOT: '/x',
+        TITAN_PERF_TEST_PAUSE_AFTER_JOURNAL: '1',
+        TITAN_PERF_DISABLED: '0',
+        TITAN_PERF_STRICT: '0',
+      },
       strict: true,
     });
     expect(issues).toEqual([]);

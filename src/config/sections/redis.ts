@@ -69,10 +69,14 @@ export function redisSchema() {
     host: str('a host name or IP address', 253),
     port: int(1, 65535),
     /** `redis://` or `rediss://` URL; wins over host/port. Credentials in it are never logged. */
-    url: v.optional(v.pipe(str("a redis:// or rediss:// URL"), v.regex(/^rediss?:\/\//, "a redis:// or rediss:// URL"))),
+    url: v.optional(
+      v.pipe(str('a redis:// or rediss:// URL'), v.regex(/^rediss?:\/\//, 'a redis:// or rediss:// URL')),
+    ),
     username: v.optional(str('an ACL user name', 256)),
     /** Name of an environment variable holding the password (preferred over a literal). */
-    passwordEnv: v.optional(v.pipe(str('an environment variable name'), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'))),
+    passwordEnv: v.optional(
+      v.pipe(str('an environment variable name'), v.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')),
+    ),
     /** File holding the password (a mounted Kubernetes secret). */
     passwordFile: v.optional(str('a file path')),
     tls: bool(),
@@ -99,7 +103,10 @@ export function redisSchema() {
     /** How long the configuration lease lasts without renewal, ms (the owner renews at a third of it). */
     leaseTtl: int(1000, 3_600_000, 'ms'),
     /** Prefix of the keys titan-perf keeps in this Redis (lease, journal of originals). */
-    keyPrefix: v.pipe(str('a key prefix of letters, digits, -, _, : or .', 100), v.regex(/^[A-Za-z0-9_.:-]+$/, 'a key prefix of letters, digits, -, _, : or .')),
+    keyPrefix: v.pipe(
+      str('a key prefix of letters, digits, -, _, : or .', 100),
+      v.regex(/^[A-Za-z0-9_.:-]+$/, 'a key prefix of letters, digits, -, _, : or .'),
+    ),
     maxMemory: size("a size such as '2gb', '512mb', or '0' for no limit", MAX_MEMORY_BYTES),
     maxMemoryPolicy: oneOf(MAXMEMORY_POLICIES),
     appendOnly: bool(),

@@ -12,7 +12,9 @@ import type { Profile } from '../types';
 export type KernelParamsConfig = Record<string, number | number[] | string | null>;
 
 /** Derived from the schema, so a field is written once (plus its default); types only, valibot is not loaded. */
-export type SystemConfig = Omit<V.InferOutput<ReturnType<typeof systemSchema>>, 'kernelParams'> & { kernelParams: KernelParamsConfig };
+export type SystemConfig = Omit<V.InferOutput<ReturnType<typeof systemSchema>>, 'kernelParams'> & {
+  kernelParams: KernelParamsConfig;
+};
 export type LogRotationConfig = SystemConfig['logRotation'];
 export type DaemonConfig = SystemConfig['daemon'];
 
@@ -80,15 +82,27 @@ export function systemSchema() {
         v.string(keyMsg),
         v.regex(SYSCTL_KEY_RE, keyMsg),
         v.maxLength(200, keyMsg),
-        v.check((key) => extraSysctlRefusal(key) === undefined, (issue) => `a tuning key: ${issue.input} is ${extraSysctlRefusal(String(issue.input))}`),
+        v.check(
+          (key) => extraSysctlRefusal(key) === undefined,
+          (issue) => `a tuning key: ${issue.input} is ${extraSysctlRefusal(String(issue.input))}`,
+        ),
       ),
-      v.union([v.pipe(v.string(), v.regex(/^[\x20-\x7e\t]{1,256}$/)), v.pipe(v.number(), v.integer())], 'an integer or a printable string'),
+      v.union(
+        [v.pipe(v.string(), v.regex(/^[\x20-\x7e\t]{1,256}$/)), v.pipe(v.number(), v.integer())],
+        'an integer or a printable string',
+      ),
       'an object of sysctl key to value',
     ),
     logRotation: section({
       /** Absolute log file paths or globs to rotate; empty means no logrotate config is managed. */
       paths: v.array(
-        v.pipe(str('an absolute file path or glob'), v.regex(SAFE_PATH_RE, 'an absolute file path or glob without control characters, quotes, braces, # or backslashes')),
+        v.pipe(
+          str('an absolute file path or glob'),
+          v.regex(
+            SAFE_PATH_RE,
+            'an absolute file path or glob without control characters, quotes, braces, # or backslashes',
+          ),
+        ),
         'a list of file paths or globs',
       ),
       maxSize: size("a size such as '100M', '2gb' or a number of bytes", MAX_LOG_SIZE_BYTES),
@@ -102,9 +116,19 @@ export function systemSchema() {
       /** How often the daemon runs logrotate, ms. */
       interval: int(1000, 86_400_000 * 7, 'ms'),
       /** `user group` for logrotate's `su` directive, needed when a log directory is writable by a non-root user. */
-      su: v.optional(v.pipe(v.string("'user group'"), v.regex(/^[a-z_][a-z0-9_-]{0,31} [a-z_][a-z0-9_-]{0,31}$/, "'user group', e.g. 'app app'"))),
+      su: v.optional(
+        v.pipe(
+          v.string("'user group'"),
+          v.regex(/^[a-z_][a-z0-9_-]{0,31} [a-z_][a-z0-9_-]{0,31}$/, "'user group', e.g. 'app app'"),
+        ),
+      ),
       /** With `create`: the writer's pid file; the sidecar sends it `reopenSignal` after a rotation (no postrotate shell). */
-      pidFile: v.optional(v.pipe(str('an absolute file path'), v.regex(SAFE_PATH_RE, 'an absolute file path without control characters, quotes, braces, # or backslashes'))),
+      pidFile: v.optional(
+        v.pipe(
+          str('an absolute file path'),
+          v.regex(SAFE_PATH_RE, 'an absolute file path without control characters, quotes, braces, # or backslashes'),
+        ),
+      ),
       reopenSignal: oneOf(['SIGHUP', 'SIGUSR1', 'SIGUSR2'] as const),
     }),
     daemon: section({

@@ -24,7 +24,14 @@ export interface FixtureProcess {
 export function cleanEnv(env: Record<string, string>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) {
-    if (v !== undefined && !k.startsWith('OTEL_') && !k.startsWith('TITAN_PERF_') && !k.startsWith('VITEST') && k !== 'NODE_OPTIONS') out[k] = v;
+    if (
+      v !== undefined &&
+      !k.startsWith('OTEL_') &&
+      !k.startsWith('TITAN_PERF_') &&
+      !k.startsWith('VITEST') &&
+      k !== 'NODE_OPTIONS'
+    )
+      out[k] = v;
   }
   return { ...out, ...env };
 }
@@ -54,8 +61,14 @@ export function startFixture(args: string[], env: Record<string, string> = {}): 
       for (;;) {
         const hit = stdout.find((l) => re.test(l));
         if (hit) return hit;
-        if (child.exitCode !== null) throw new Error(`fixture exited (${child.exitCode}) before ${re}\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`);
-        if (Date.now() > deadline) throw new Error(`no line ${re} within ${timeoutMs} ms\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`);
+        if (child.exitCode !== null)
+          throw new Error(
+            `fixture exited (${child.exitCode}) before ${re}\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`,
+          );
+        if (Date.now() > deadline)
+          throw new Error(
+            `no line ${re} within ${timeoutMs} ms\nstdout:\n${stdout.join('\n')}\nstderr:\n${stderr.join('\n')}`,
+          );
         await new Promise((r) => setTimeout(r, 50));
       }
     },

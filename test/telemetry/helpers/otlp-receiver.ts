@@ -149,7 +149,9 @@ export async function startOtlpHttpReceiver(opts: { status?: number; delayMs?: n
           return;
         }
         const json = contentType.includes('json');
-        res.writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' }).end(json ? '{}' : Buffer.alloc(0));
+        res
+          .writeHead(200, { 'content-type': json ? 'application/json' : 'application/x-protobuf' })
+          .end(json ? '{}' : Buffer.alloc(0));
       };
       if (opts.delayMs) setTimeout(answer, opts.delayMs);
       else answer();
@@ -172,7 +174,15 @@ export async function startOtlpHttpReceiver(opts: { status?: number; delayMs?: n
 export async function startOtlpGrpcReceiver(): Promise<Receiver> {
   const received: ReceivedExport[] = [];
   const errors: string[] = [];
-  const def = protoLoader.loadSync(SERVICE_PROTO, { includeDirs: [PROTO_ROOT], keepCase: false, longs: String, enums: Number, defaults: false, arrays: true, oneofs: false });
+  const def = protoLoader.loadSync(SERVICE_PROTO, {
+    includeDirs: [PROTO_ROOT],
+    keepCase: false,
+    longs: String,
+    enums: Number,
+    defaults: false,
+    arrays: true,
+    oneofs: false,
+  });
   // biome-ignore lint/suspicious/noExplicitAny: a package definition loaded from .proto files at run time has no static type
   const pkg = grpc.loadPackageDefinition(def) as any;
   const service = pkg.opentelemetry.proto.collector.metrics.v1.MetricsService.service;
@@ -188,7 +198,9 @@ export async function startOtlpGrpcReceiver(): Promise<Receiver> {
     },
   });
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) =>
+      err ? reject(err) : resolve(p),
+    ),
   );
   return {
     url: `http://127.0.0.1:${port}`,
@@ -204,5 +216,7 @@ export function allMetrics(r: Receiver): ExportedMetric[] {
 }
 
 export function latest(r: Receiver, name: string): ExportedMetric | undefined {
-  return allMetrics(r).filter((m) => m.name === name).at(-1);
+  return allMetrics(r)
+    .filter((m) => m.name === name)
+    .at(-1);
 }

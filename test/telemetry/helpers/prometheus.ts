@@ -23,9 +23,15 @@ export async function startPrometheus(targets: Record<string, string>, scrapeSec
   const dir = mkdtempSync(join(tmpdir(), 'titan-perf-prom-'));
   const port = await freePort();
   const jobs = Object.entries(targets)
-    .map(([job, target]) => `  - job_name: ${job}\n    scrape_interval: ${scrapeSeconds}s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['${target}']`)
+    .map(
+      ([job, target]) =>
+        `  - job_name: ${job}\n    scrape_interval: ${scrapeSeconds}s\n    scrape_timeout: 1s\n    static_configs:\n      - targets: ['${target}']`,
+    )
     .join('\n');
-  writeFileSync(join(dir, 'prometheus.yml'), `global:\n  scrape_interval: ${scrapeSeconds}s\n  evaluation_interval: 1s\nscrape_configs:\n${jobs}\n`);
+  writeFileSync(
+    join(dir, 'prometheus.yml'),
+    `global:\n  scrape_interval: ${scrapeSeconds}s\n  evaluation_interval: 1s\nscrape_configs:\n${jobs}\n`,
+  );
   const child: ChildProcess = spawn(
     '/usr/bin/prometheus',
     [
@@ -72,7 +78,8 @@ export async function startPrometheus(targets: Record<string, string>, scrapeSec
   };
   return {
     url,
-    query: async (expr) => ((await api(`/api/v1/query?query=${encodeURIComponent(expr)}`)) as { result: never[] }).result,
+    query: async (expr) =>
+      ((await api(`/api/v1/query?query=${encodeURIComponent(expr)}`)) as { result: never[] }).result,
     names: async () => (await api('/api/v1/label/__name__/values')) as string[],
     stop,
   };
