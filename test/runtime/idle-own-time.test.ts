@@ -6,10 +6,11 @@
  * scraped every second by a real Prometheus), beside a control with export
  * off. Each must end with zero warnings and a score of 100.
  *
- * On an overloaded 2-core machine the kernel parks processes for tens of ms,
- * a turn lasts longer than its work and even the control gets warnings (the
- * default p99 threshold is 10 ms); then each exporting service may have no
- * more warnings than the control has, plus one.
+ * The services start 2 s apart so that their SDK loads do not compete for
+ * the 2 cores. On a busy machine the kernel still parks a process for tens
+ * of ms now and then, a turn lasts longer than its work and even the control
+ * gets warnings (the default p99 threshold is 10 ms): then each exporting
+ * service may have no more warnings than the control, plus one.
  */
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
@@ -58,12 +59,16 @@ describe('an idle service with export on', () => {
       OTEL_METRIC_EXPORT_INTERVAL: '5000',
     });
     try {
+      const later = (ms: number) => new Promise((r) => setTimeout(r, ms));
       const [control, viaHttp, viaGrpc, viaProm] = await Promise.all([
         idle({ OTEL_METRICS_EXPORTER: 'none' }),
-        idle(otlp(http, 'http/protobuf')),
-        idle(otlp(grpc, 'grpc')),
-        idle({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(promPort) }),
+        later(2000).then(() => idle(otlp(http, 'http/protobuf'))),
+        later(4000).then(() => idle(otlp(grpc, 'grpc'))),
+        later(6000).then(() =>
+          idle({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(promPort) }),
+        ),
       ]);
+      const quiet = control.warnings.length === 0 && !overloaded();
       const load = os.loadavg()[0];
       const runs = { control, 'otlp http/protobuf': viaHttp, 'otlp grpc': viaGrpc, prometheus: viaProm };
       for (const [name, run] of Object.entries(runs)) {
@@ -74,10 +79,11 @@ describe('an idle service with export on', () => {
       // The exports really happened: a silent exporter would pass trivially.
       expect(http.received.length).toBeGreaterThanOrEqual(8);
       expect(grpc.received.length).toBeGreaterThanOrEqual(8);
-      expect((await prom.query('up{job="app"}'))[0]?.value[1]).toBe('1');
+      // The app has exited by now: Prometheus must have scraped it while it ran.
+      expect((await prom.query('max_over_time(up{job="app"}[5m])'))[0]?.value[1]).toBe('1');
       for (const run of [viaHttp, viaGrpc, viaProm]) {
         expect(run.end.status.selfTimeMs).toBeGreaterThan(0);
-        if (overloaded()) {
+        if (!quiet) {
           expect(run.warnings.length, JSON.stringify(run.warnings)).toBeLessThanOrEqual(control.warnings.length + 1);
         } else {
           expect(run.warnings, JSON.stringify(run.warnings)).toEqual([]);
@@ -88,5 +94,5 @@ describe('an idle service with export on', () => {
     } finally {
       await Promise.all([http.close(), grpc.close(), prom.stop()]);
     }
-  }, 150_000);
+  }, 160_000);
 });
