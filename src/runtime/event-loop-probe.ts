@@ -66,6 +66,77 @@ export function eventLoopMode(resolutionMs: number, version = process.versions.n
   };
 }
 
+/** Rank from the top (1 = longest) of the sample that HDR's percentile(99) returns among `count` samples. */
+export function p99Rank(count: number): number {
+  return count - Math.ceil(0.99 * count) + 1;
+}
+
+export interface TurnStatsInput {
+  /** Samples in the interval. */
+  count: number;
+  /** The longest samples, ms, longest first (enough for the p99 and every own block). */
+  top: readonly number[];
+  rawMax: number;
+  rawP99: number;
+  own: readonly OwnBlock[];
+  /** The loop's active time over the last two intervals, ms. */
+  activeMs: number;
+  /** How far a sample's length can be off, ms. */
+  slackMs: number;
+}
+
+/**
+ * The max and p99 of the turns that can have happened, and the p99 of the
+ * app's turns alone.
+ *
+ * A sample much longer than the loop's whole active time (`activeMs`) cannot
+ * be a turn: Node 24.21 and 26.12 sometimes count the wait for I/O into a
+ * per-iteration sample (an idle app reads a turn of several hundred ms).
+ * Such samples are left out and counted (`implausible`).
+ *
+ * For the app's p99, one sample is left out for each block of titan-perf's
+ * own work that it matches: a turn at least as long as the block and not
+ * much longer than the block's turn. For each own window (`followUpMs`), the
+ * longest samples no longer than its longest own turn, as many as its
+ * untimed active time holds. Matching by length, not dropping the longest
+ * turns, keeps an app's block of another length in the percentile even in
+ * an interval where titan-perf also worked.
+ */
+export function turnStats(input: TurnStatsInput): { max: number; p99: number; appP99: number; implausible: number } {
+  const { count, rawMax, rawP99, own, slackMs: slack } = input;
+  const bound = plausibleBound(input.activeMs);
+  const top = input.top.filter((ms) => ms <= bound);
+  const implausible = input.top.length - top.length;
+  const plausibleN = count - implausible;
+  const at = (list: number[], r: number, fallback: number) =>
+    r <= 0 ? 0 : r <= list.length ? list[r - 1] : fallback;
+  const max = implausible ? (top[0] ?? 0) : rawMax;
+  const p99 = implausible ? at(top, p99Rank(plausibleN), rawP99) : rawP99;
+  let removed = 0;
+  const drop = (i: number) => {
+    if (i < 0) return;
+    top.splice(i, 1);
+    removed++;
+  };
+  for (const block of [...own].filter((b) => b.ms > 0).sort((a, b) => b.ms - a.ms)) {
+    const most = Math.max(block.ms, block.turnMs ?? 0) * 1.25 + slack + 2;
+    drop(top.findIndex((ms) => ms >= block.ms - slack && ms <= most));
+  }
+  for (const block of own) {
+    if (!block.followUpMs || !block.capMs) continue;
+    let budget = block.followUpMs * 1.1 + slack + 2;
+    const cap = block.capMs * 1.1 + slack + 1;
+    for (let i = 0; i < top.length && budget > 0; ) {
+      if (top[i] <= cap && top[i] <= budget) {
+        budget -= top[i];
+        drop(i);
+      } else i++;
+    }
+  }
+  const appP99 = removed === 0 ? p99 : plausibleN - removed <= 0 ? 0 : at(top, p99Rank(plausibleN - removed), p99);
+  return { max, p99, appP99, implausible };
+}
+
 export class EventLoopProbe {
   private histogram: IntervalHistogram | undefined;
   private lastElu: EventLoopUtilization | undefined;
@@ -223,67 +294,30 @@ export class EventLoopProbe {
     return out;
   }
 
-  /**
-   * The max and p99 of the turns that can have happened, and the p99 of the
-   * app's turns alone.
-   *
-   * A sample much longer than the loop's whole active time over the last
-   * two intervals (`activeMs`) cannot be a turn: Node 24.21 and 26.12 sometimes count
-   * the wait for I/O into a per-iteration sample (an idle app reads a turn
-   * of several hundred ms). Such samples are left out and counted.
-   *
-   * For the app's p99, one sample is left out for each block of titan-perf's
-   * own work (`own`) that it matches: a turn at least as long as the block
-   * and not much longer than the block's turn. Matching by length per block,
-   * not dropping the longest turns, keeps an app's block of another length
-   * in the percentile even in an interval where titan-perf also worked.
-   */
+  /** See turnStats(). */
   private plausibleStats(
     h: IntervalHistogram,
     own: readonly OwnBlock[],
     activeMs: number,
   ): { max: number; p99: number; appP99: number } {
     const n = h.count;
-    const rank = (count: number) => count - Math.ceil(0.99 * count) + 1;
-    const bound = plausibleBound(activeMs);
     const rawMax = this.delayMs(h.max);
     const rawP99 = this.delayMs(h.percentile(99));
-    if (own.length === 0 && rawMax <= bound) return { max: rawMax, p99: rawP99, appP99: rawP99 };
-    const fetched = this.top(h, own.length + rank(n) + 16);
-    const top = fetched.filter((ms) => ms <= bound);
-    const implausible = fetched.length - top.length;
-    this.implausible += implausible;
-    const plausibleN = n - implausible;
-    const at = (list: number[], r: number, fallback: number) =>
-      r <= 0 ? 0 : r <= list.length ? list[r - 1] : fallback;
-    const max = implausible ? (top[0] ?? 0) : rawMax;
-    const p99 = implausible ? at(top, rank(plausibleN), rawP99) : rawP99;
-    // The timer mode knows a turn's length to one period only.
-    const slack = this.mode.mode === 'per-iteration' ? 0.5 : this.resolutionMs;
-    let removed = 0;
-    const drop = (i: number) => {
-      if (i < 0) return;
-      top.splice(i, 1);
-      removed++;
-    };
-    for (const block of [...own].filter((b) => b.ms > 0).sort((a, b) => b.ms - a.ms)) {
-      const most = Math.max(block.ms, block.turnMs ?? 0) * 1.25 + slack + 2;
-      drop(top.findIndex((ms) => ms >= block.ms - slack && ms <= most));
-    }
-    // Untimed turns of async own work (the collector's answer, the GC it set off): as many as fit.
-    for (const block of own) {
-      let budget = (block.followUpMs ?? 0) * 1.1 + slack + 2;
-      const cap = (block.capMs ?? 0) * 1.1 + slack + 1;
-      for (let i = 0; i < top.length && budget > 0; ) {
-        if (top[i] <= cap && top[i] <= budget) {
-          budget -= top[i];
-          drop(i);
-        } else i++;
-      }
-    }
-    const appP99 = removed === 0 ? p99 : plausibleN - removed <= 0 ? 0 : at(top, rank(plausibleN - removed), p99);
-    return { max, p99, appP99 };
+    if (own.length === 0 && rawMax <= plausibleBound(activeMs)) return { max: rawMax, p99: rawP99, appP99: rawP99 };
+    const stats = turnStats({
+      count: n,
+      top: this.top(h, own.length + p99Rank(n) + 16),
+      rawMax,
+      rawP99,
+      own,
+      activeMs,
+      // The timer mode knows a turn's length to one period only.
+      slackMs: this.mode.mode === 'per-iteration' ? 0.5 : this.resolutionMs,
+    });
+    this.implausible += stats.implausible;
+    return stats;
   }
+
 
   read(own: readonly OwnBlock[] = []): EventLoopReading {
     const h = this.histogram;
