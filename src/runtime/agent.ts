@@ -40,6 +40,12 @@ export interface EventLoopStatus extends Partial<EventLoopModeStatus> {
   selfStalls: number;
   /** titan-perf's own time on the main thread since start, ms. */
   selfTimeMs: number;
+  /**
+   * Delay samples left out since start because they were longer than the
+   * loop's whole active time around them: Node sometimes counts the wait
+   * for I/O into a per-iteration sample.
+   */
+  implausibleTurns: number;
   watchdog: WatchdogStatus;
 }
 
@@ -117,6 +123,8 @@ export class RuntimeAgent extends EventEmitter {
   private readonly dbPools = new Set<() => DbPoolReading>();
   private timer: NodeJS.Timeout | undefined;
   private settle: NodeJS.Immediate | undefined;
+  /** performance.now() of the previous reading. */
+  private lastReadPerf = 0;
   private latest: Readings | undefined;
   private lastAt = 0;
   private startedAt: number | undefined;
@@ -204,6 +212,8 @@ export class RuntimeAgent extends EventEmitter {
     // The event loop is watched from here on, so that a stall in the app's first
     // timer (before any I/O turn) is seen too.
     this.guard('event-loop probe', () => this.eventLoopProbe.enable());
+    // Runs once the main module has been evaluated (CommonJS), before the first loop turn.
+    process.nextTick(() => this.guard('event-loop probe', () => this.lazyEventLoop?.restartAfterMain()));
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.scanDuePerf = this.lastScanPerf + this.scanPeriod;
@@ -229,10 +239,21 @@ export class RuntimeAgent extends EventEmitter {
    * that ends before anyone asks never pays for them.
    */
   private settleNow(): void {
+    // Starting the probes and tuning the agents is titan-perf's own time on the main thread.
+    selfTime().measure(() => this.settleSteps());
+  }
+
+  private settleSteps(): void {
     if (this.settle) clearImmediate(this.settle);
     this.settle = undefined;
     // Loading the app's main module is start-up, not a stall of a serving loop.
-    this.guard('event-loop probe', () => this.lazyEventLoop?.forgetStartup());
+    this.guard('event-loop probe', () => {
+      const probe = this.lazyEventLoop;
+      probe?.forgetStartup();
+      // From the first tick (a long main module), the first turn's sample comes at this turn's check phase.
+      if (probe && !probe.correctFirstTurn())
+        setImmediate(() => this.guard('event-loop probe', () => probe.correctFirstTurn())).unref();
+    });
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.startWatchdog();
@@ -391,10 +412,13 @@ export class RuntimeAgent extends EventEmitter {
         this.fault('a database pool reading', err);
       }
     }
+    // titan-perf's own work since the previous reading, left out of the app's p99.
+    const own = selfTime().blocksSince(this.lastReadPerf);
+    this.lastReadPerf = performance.now();
     const readings: Readings = {
       at: now,
       intervalMs,
-      eventLoop: this.probes.eventLoop.read(),
+      eventLoop: this.probes.eventLoop.read(own),
       gc: this.probes.gc.read(intervalMs),
       heap: this.probes.heap.read(),
       pools: this.fetchTuner.pools(),
@@ -405,6 +429,11 @@ export class RuntimeAgent extends EventEmitter {
   }
 
   private tick(): void {
+    // Taking a reading is titan-perf's own time on the main thread.
+    selfTime().measure(() => this.takeReading());
+  }
+
+  private takeReading(): void {
     const start = performance.now();
     try {
       if (this.settle) this.settleNow();
@@ -417,7 +446,6 @@ export class RuntimeAgent extends EventEmitter {
     } catch (err) {
       this.fault('taking a reading', err);
     } finally {
-      selfTime().add(start, performance.now());
       if (this.timer) this.timer.refresh();
     }
   }
@@ -498,6 +526,7 @@ export class RuntimeAgent extends EventEmitter {
         stalls: this.lazyStallWarnings?.count ?? 0,
         selfStalls: this.selfStalls,
         selfTimeMs: Math.round(selfTime().totalMs * 100) / 100,
+        implausibleTurns: this.lazyEventLoop?.implausible ?? 0,
         watchdog: this.watchdog?.status() ?? {
           state: 'off',
           reason: this.config.stallCapture.enabled

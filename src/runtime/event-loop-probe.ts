@@ -10,10 +10,27 @@ import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
 import type { EventLoopReading } from './runtime-readings';
 
 const NS_PER_MS = 1e6;
+/** The longest turn that `activeMs` of loop activity can hold, with room for how differently Node measures the two. */
+function plausibleBound(activeMs: number): number {
+  return activeMs * 1.25 + 5;
+}
+
 /** More stalls than this between two reads are counted, their durations are not. */
 const MAX_STALLS_PER_READ = 1000;
 
 export type EventLoopMode = 'per-iteration' | 'timer';
+
+/**
+ * A block of titan-perf's own work: its timed length and, when known, its
+ * whole turn's (ms); or, for async work, the active time its untimed turns
+ * can have taken (`followUpMs`, each at most `capMs`; `ms` is 0).
+ */
+export interface OwnBlock {
+  ms: number;
+  turnMs?: number;
+  followUpMs?: number;
+  capMs?: number;
+}
 
 export interface EventLoopModeStatus {
   mode: EventLoopMode;
@@ -49,12 +66,92 @@ export function eventLoopMode(resolutionMs: number, version = process.versions.n
   };
 }
 
+/** Rank from the top (1 = longest) of the sample that HDR's percentile(99) returns among `count` samples. */
+export function p99Rank(count: number): number {
+  return count - Math.ceil(0.99 * count) + 1;
+}
+
+export interface TurnStatsInput {
+  /** Samples in the interval. */
+  count: number;
+  /** The longest samples, ms, longest first (enough for the p99 and every own block). */
+  top: readonly number[];
+  rawMax: number;
+  rawP99: number;
+  own: readonly OwnBlock[];
+  /** The loop's active time over the last two intervals, ms. */
+  activeMs: number;
+  /** How far a sample's length can be off, ms. */
+  slackMs: number;
+}
+
+/**
+ * The max and p99 of the turns that can have happened, and the p99 of the
+ * app's turns alone.
+ *
+ * A sample much longer than the loop's whole active time (`activeMs`) cannot
+ * be a turn: Node 24.21 and 26.12 sometimes count the wait for I/O into a
+ * per-iteration sample (an idle app reads a turn of several hundred ms).
+ * Such samples are left out and counted (`implausible`).
+ *
+ * For the app's p99, one sample is left out for each block of titan-perf's
+ * own work that it matches: a turn at least as long as the block and not
+ * much longer than the block's turn. For each own window (`followUpMs`), the
+ * longest samples no longer than its longest own turn, as many as its
+ * untimed active time holds. Matching by length, not dropping the longest
+ * turns, keeps an app's block of another length in the percentile even in
+ * an interval where titan-perf also worked.
+ */
+export function turnStats(input: TurnStatsInput): { max: number; p99: number; appP99: number; implausible: number } {
+  const { count, rawMax, rawP99, own, slackMs: slack } = input;
+  const bound = plausibleBound(input.activeMs);
+  const top = input.top.filter((ms) => ms <= bound);
+  const implausible = input.top.length - top.length;
+  const plausibleN = count - implausible;
+  const at = (list: number[], r: number, fallback: number) =>
+    r <= 0 ? 0 : r <= list.length ? list[r - 1] : fallback;
+  const max = implausible ? (top[0] ?? 0) : rawMax;
+  const p99 = implausible ? at(top, p99Rank(plausibleN), rawP99) : rawP99;
+  let removed = 0;
+  const drop = (i: number) => {
+    if (i < 0) return;
+    top.splice(i, 1);
+    removed++;
+  };
+  for (const block of [...own].filter((b) => b.ms > 0).sort((a, b) => b.ms - a.ms)) {
+    const most = Math.max(block.ms, block.turnMs ?? 0) * 1.25 + slack + 2;
+    drop(top.findIndex((ms) => ms >= block.ms - slack && ms <= most));
+  }
+  for (const block of own) {
+    if (!block.followUpMs || !block.capMs) continue;
+    let budget = block.followUpMs * 1.1 + slack + 2;
+    const cap = block.capMs * 1.1 + slack + 1;
+    for (let i = 0; i < top.length && budget > 0; ) {
+      if (top[i] <= cap && top[i] <= budget) {
+        budget -= top[i];
+        drop(i);
+      } else i++;
+    }
+  }
+  const appP99 = removed === 0 ? p99 : plausibleN - removed <= 0 ? 0 : at(top, p99Rank(plausibleN - removed), p99);
+  return { max, p99, appP99, implausible };
+}
+
 export class EventLoopProbe {
   private histogram: IntervalHistogram | undefined;
   private lastElu: EventLoopUtilization | undefined;
+  /** The utilization at the read before the last one. */
+  private priorElu: EventLoopUtilization | undefined;
   /** Raw samples (ns) already reported by takeStalls() since the last reset. */
   private reported = new Map<number, number>();
+  /** Per iteration: the first sample after enable() is still to be checked (correctFirstTurn). */
+  private firstTurnPending = false;
+  private enabledElu: EventLoopUtilization | undefined;
+  /** The first turn's true length (ms) when its sample was replaced, until takeStalls() reports it. */
+  private firstTurnMs: number | undefined;
   readonly mode: EventLoopModeStatus;
+  /** Samples left out because they were longer than the loop's active time (see plausibleStats). */
+  implausible = 0;
 
   /** @param resolutionMs sampling period of the delay timer (timer mode); smaller is finer and costs more wake-ups. */
   constructor(private readonly resolutionMs = 10) {
@@ -72,20 +169,62 @@ export class EventLoopProbe {
         : monitorEventLoopDelay({ resolution: this.resolutionMs });
     this.histogram.enable();
     this.lastElu = performance.eventLoopUtilization();
+    this.enabledElu = this.lastElu;
+    this.firstTurnPending = this.mode.mode === 'per-iteration';
   }
 
   disable(): void {
     this.histogram?.disable();
     this.histogram = undefined;
     this.lastElu = undefined;
+    this.priorElu = undefined;
     this.reported.clear();
   }
 
   /**
-   * Forgets the main module's load, which is start-up rather than a stall:
-   * the timer mode records it as one late sample (per iteration, turns are
-   * counted from the first loop turn on, so there is nothing to drop).
+   * Starts counting after the main module has run, which is start-up rather
+   * than a stall of a serving loop. Per iteration, the first sample spans
+   * from enable() to the end of the first turn, the module's load included:
+   * enabling again right after the module (a nextTick queued by the preload
+   * runs then) starts that sample there, so a stall in the app's first timer
+   * is still seen whole. The timer mode records the load as one late sample,
+   * dropped at the settle step (forgetStartup).
    */
+  restartAfterMain(): void {
+    const h = this.histogram;
+    if (!h || this.mode.mode !== 'per-iteration') return;
+    h.disable();
+    h.reset();
+    h.enable();
+    this.reported.clear();
+    this.firstTurnPending = true;
+    this.enabledElu = performance.eventLoopUtilization();
+  }
+
+  /**
+   * Per iteration, Node's first sample after enable() also counts the time
+   * the loop then waited for I/O (an app idle for 1 s reads a 1000 ms turn;
+   * Node 24.21 and 26.12), so it is replaced by the turn's active time from
+   * performance.eventLoopUtilization(). To be called in the first turn's
+   * check phase, where that sample has just been recorded. The replaced turn
+   * still counts as a stall when it is one; it is left out of the p99.
+   * Returns false when the first sample is not there yet.
+   */
+  correctFirstTurn(): boolean {
+    const h = this.histogram;
+    if (!this.firstTurnPending || !h || !this.enabledElu) return true;
+    if (h.count === 0) return false;
+    this.firstTurnPending = false;
+    if (h.count > 1) return true;
+    const active = performance.eventLoopUtilization(this.enabledElu).active;
+    if (h.max / NS_PER_MS <= active + 1) return true;
+    h.reset();
+    this.reported.clear();
+    this.firstTurnMs = active;
+    return true;
+  }
+
+  /** Forgets the main module's load in the timer mode (see restartAfterMain). */
   forgetStartup(): void {
     if (this.mode.mode === 'timer') {
       this.histogram?.reset();
@@ -114,8 +253,14 @@ export class EventLoopProbe {
 
   /** Durations (ms) of the stalls at or above `thresholdMs` recorded since the last call, longest first. */
   takeStalls(thresholdMs: number): number[] {
+    const first = this.firstTurnMs;
+    this.firstTurnMs = undefined;
+    const fromFirst = first !== undefined && first >= thresholdMs ? [first] : [];
     const h = this.histogram;
-    if (!h || h.count === 0 || this.delayMs(h.max, true) < thresholdMs) return [];
+    if (!h || h.count === 0 || this.delayMs(h.max, true) < thresholdMs) return fromFirst;
+    // A turn cannot have been busy longer than the loop was (see plausibleStats).
+    const since = this.priorElu ?? this.lastElu;
+    const bound = since ? plausibleBound(performance.eventLoopUtilization(since).active) : Number.POSITIVE_INFINITY;
     const n = h.count;
     const found: number[] = [];
     // The i-th longest sample: HDR percentiles are exact to 3 significant digits.
@@ -131,30 +276,72 @@ export class EventLoopProbe {
       const left = seen.get(ns) ?? 0;
       if (left > 0) seen.set(ns, left - 1);
       else {
-        fresh.push(this.delayMs(ns, true));
         this.reported.set(ns, (this.reported.get(ns) ?? 0) + 1);
+        if (this.delayMs(ns, true) > bound) continue;
+        fresh.push(this.delayMs(ns, true));
       }
     }
-    return fresh;
+    return [...fromFirst, ...fresh];
   }
 
-  read(): EventLoopReading {
+  /** The `count` longest samples, ms, longest first (HDR percentiles are exact to 3 significant digits). */
+  private top(h: IntervalHistogram, count: number): number[] {
+    const n = h.count;
+    const out: number[] = [];
+    // Aims between two ranks so that rounding inside HDR lands on the i-th longest, never its neighbour.
+    for (let i = 1; i <= Math.min(n, count, MAX_STALLS_PER_READ); i++)
+      out.push(this.delayMs(h.percentile((100 * (n - i + 0.75)) / n)));
+    return out;
+  }
+
+  /** See turnStats(). */
+  private plausibleStats(
+    h: IntervalHistogram,
+    own: readonly OwnBlock[],
+    activeMs: number,
+  ): { max: number; p99: number; appP99: number } {
+    const n = h.count;
+    const rawMax = this.delayMs(h.max);
+    const rawP99 = this.delayMs(h.percentile(99));
+    if (own.length === 0 && rawMax <= plausibleBound(activeMs)) return { max: rawMax, p99: rawP99, appP99: rawP99 };
+    const stats = turnStats({
+      count: n,
+      top: this.top(h, own.length + p99Rank(n) + 16),
+      rawMax,
+      rawP99,
+      own,
+      activeMs,
+      // The timer mode knows a turn's length to one period only.
+      slackMs: this.mode.mode === 'per-iteration' ? 0.5 : this.resolutionMs,
+    });
+    this.implausible += stats.implausible;
+    return stats;
+  }
+
+
+  read(own: readonly OwnBlock[] = []): EventLoopReading {
     const h = this.histogram;
     const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
     const now = performance.eventLoopUtilization();
     const delta = this.lastElu ? performance.eventLoopUtilization(now, this.lastElu) : now;
+    // A turn that was under way at the previous read (this very read runs inside one) has part of its
+    // active time before it: bound the samples by the active time since the read before that one.
+    const bound = this.priorElu ? performance.eventLoopUtilization(now, this.priorElu).active : now.active;
+    this.priorElu = this.lastElu;
     this.lastElu = now;
     // An empty histogram (no sample yet) reports min as 2^63; show zeros instead.
     const empty = !h || h.count === 0;
     const ms = (ns: number) => (empty ? 0 : this.delayMs(ns));
+    const stats = empty || !h ? { max: 0, p99: 0, appP99: 0 } : this.plausibleStats(h, own, bound);
     const reading: EventLoopReading = {
       min: ms(h?.min ?? 0),
-      max: ms(h?.max ?? 0),
+      max: stats.max,
       mean: ms(h?.mean ?? 0),
       stddev: empty || !h ? 0 : h.stddev / NS_PER_MS,
       p50: ms(h?.percentile(50) ?? 0),
       p90: ms(h?.percentile(90) ?? 0),
-      p99: ms(h?.percentile(99) ?? 0),
+      p99: stats.p99,
+      appP99: stats.appP99,
       utilization: Number.isFinite(delta.utilization) ? delta.utilization : 0,
       activeTime: now.active / 1000,
       idleTime: now.idle / 1000,

@@ -20,6 +20,8 @@ export interface EventLoopReading {
   idleTime: number;
   /** Longest block of titan-perf's own work on the main thread in the interval, ms (0 when unknown). */
   selfLongest?: number;
+  /** The p99 of the app's turns alone: titan-perf's own turns (loading its SDK, exporting) left out, ms. */
+  appP99?: number;
 }
 
 export type GcKind = 'major' | 'minor' | 'incremental' | 'weakcb';

@@ -29,13 +29,12 @@ interface Metric {
 }
 
 /**
- * The p99 the app is answerable for: when titan-perf's own longest block in
- * the interval (loading its SDK, exporting) reaches the p99, that percentile
- * is titan-perf's sample, and the p90 stands in for the app.
+ * The p99 the app is answerable for: titan-perf's own turns (loading its
+ * SDK, exporting) left out when the probe could match them; readings built
+ * by hand have only the p99.
  */
 export function appDelayP99(r: Readings): number {
-  const { p99, p90, selfLongest = 0 } = r.eventLoop;
-  return selfLongest > 0 && p99 <= selfLongest + 1 ? Math.min(p99, p90) : p99;
+  return r.eventLoop.appP99 ?? r.eventLoop.p99;
 }
 
 /** Old-generation use, 0..1; readings without it (built by hand) fall back to used / heap limit. */

@@ -143,10 +143,8 @@ export async function warmUpSdk(plan: ExportPlan, gapMs = 20): Promise<void> {
     // The OTLP HTTP transport import()s node:http on its first export; in a CommonJS
     // app that first import() also starts the ESM loader. Do it now, in its own turn.
     await new Promise<void>((resolve) => setTimeout(resolve, gapMs).unref());
-    // The synchronous part (starting the ESM loader) is titan-perf's own time on the main thread.
-    const start = performance.now();
-    const loading = import('node:http');
-    selfTime().add(start, performance.now());
+    // Starting the ESM loader is titan-perf's own time on the main thread, its microtasks included.
+    const loading = selfTime().measureTurn(() => import('node:http'));
     await loading.catch(() => undefined);
   }
 }
@@ -159,9 +157,10 @@ export function createOwnPipeline(
   const sdk = require('@opentelemetry/sdk-metrics') as typeof import('@opentelemetry/sdk-metrics');
   const { resourceFromAttributes } = require('@opentelemetry/resources') as typeof import('@opentelemetry/resources');
   const readers: IMetricReader[] = [];
+  const closers: (() => Promise<void>)[] = [];
   for (const name of plan.exporters) {
     try {
-      readers.push(readerFor(name, plan, sdk, log));
+      readers.push(readerFor(name, plan, sdk, log, closers));
     } catch (err) {
       // An optional exporter that is not installed: say what to install, keep the other exporters.
       if (!(err instanceof MissingPackageError)) throw err;
@@ -171,8 +170,47 @@ export function createOwnPipeline(
   const provider = new sdk.MeterProvider({ resource: resourceFromAttributes(resourceAttributes(env)), readers });
   return {
     provider,
-    shutdown: () => provider.shutdown().catch(() => undefined),
+    shutdown: async () => {
+      await provider.shutdown().catch(() => undefined);
+      await Promise.all(closers.map((close) => close()));
+    },
   };
+}
+
+/**
+ * The scrape endpoint, on a server of titan-perf's own rather than the
+ * exporter's: the exporter's server is unref'd but the connections it
+ * accepts are not, so a Prometheus holding a keep-alive connection kept the
+ * app from exiting. Each scrape (collect, serialize) is titan-perf's own
+ * time, with the promise continuations of its turn.
+ */
+function servePrometheus(
+  exporter: import('@opentelemetry/exporter-prometheus').PrometheusExporter,
+  { host, port }: ExportPlan['prometheus'],
+  log: Log,
+): () => Promise<void> {
+  const { createServer } = require('node:http') as typeof import('node:http');
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET' || path !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    selfTime().measureTurn(() => exporter.getMetricsRequestHandler(req, res));
+  });
+  server.unref();
+  server.on('connection', (socket) => socket.unref());
+  server.on('error', (err) =>
+    log(
+      `titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String(err.message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`,
+    ),
+  );
+  server.listen(port, host);
+  return () =>
+    new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    });
 }
 
 function readerFor(
@@ -180,6 +218,7 @@ function readerFor(
   plan: ExportPlan,
   sdk: typeof import('@opentelemetry/sdk-metrics'),
   log: Log,
+  closers: (() => Promise<void>)[],
 ): IMetricReader {
   if (name === 'prometheus') {
     const { PrometheusExporter } = requireOptional<typeof import('@opentelemetry/exporter-prometheus')>(
@@ -187,19 +226,33 @@ function readerFor(
       'OTEL_METRICS_EXPORTER=prometheus',
       () => require('@opentelemetry/exporter-prometheus'),
     );
-    const { host, port } = plan.prometheus;
-    return new PrometheusExporter({ host, port }, (err) => {
-      if (err)
-        log(
-          `titan-perf: Prometheus endpoint ${host}:${port} could not start: ${String((err as Error).message ?? err)}; set OTEL_EXPORTER_PROMETHEUS_PORT to a free port`,
-        );
-    });
+    const exporter = new PrometheusExporter({ preventServerStart: true });
+    closers.push(servePrometheus(exporter, plan.prometheus, log));
+    return exporter;
   }
   const inner = name === 'console' ? new sdk.ConsoleMetricExporter() : otlpExporter(plan);
   const label = name === 'console' ? 'the console' : `${plan.endpoint} (${plan.protocol})`;
-  return new sdk.PeriodicExportingMetricReader({
+  const reader = new sdk.PeriodicExportingMetricReader({
     exporter: new QuietExporter(inner, label, plan.intervalMs, log),
     exportIntervalMillis: plan.intervalMs,
     exportTimeoutMillis: plan.timeoutMs,
   });
+  // Each export collects, serializes and sends in promise continuations of the timer's turn.
+  ownTurns(reader, '_runOnce');
+  return reader;
+}
+
+/**
+ * Counts the turn that `object[method]` runs in, its promise continuations
+ * included, as titan-perf's own time. The method is an SDK internal: where a
+ * later SDK renames it, nothing is wrapped and only the synchronous export
+ * (QuietExporter) and the readings are counted.
+ */
+function ownTurns(object: object, method: string): void {
+  const target = object as Record<string, unknown>;
+  const original = target[method];
+  if (typeof original !== 'function') return;
+  target[method] = function (this: unknown, ...args: unknown[]) {
+    return selfTime().measureTurn(() => original.apply(this, args));
+  };
 }

@@ -158,7 +158,10 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
     ).toBeDefined();
     // On an overloaded machine titan-perf's own block can share the turn and take the blame for it.
     if (stall!.self && overloaded()) continue;
-    expect(stall!.self, label).toBe(false);
+    expect(
+      stall!.self,
+      `${label}: the ${t.ms.toFixed(1)} ms block taken for titan-perf's own\n${JSON.stringify(truths)}\n${JSON.stringify(stalls)}`,
+    ).toBe(false);
     if (!overloaded())
       expect(
         Math.abs(stall!.durationMs - t.ms),

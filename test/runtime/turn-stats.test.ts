@@ -1,0 +1,58 @@
+/**
+ * How the app's p99 leaves titan-perf's own turns out: by matching each own
+ * block to one sample of about its length, never by dropping the longest
+ * turns; and how samples that cannot be turns (longer than the loop's whole
+ * active time) are left out. Pure arithmetic over sample lists: the real
+ * histograms and processes are in event-loop-stalls.test.ts and
+ * idle-own-time.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { p99Rank, turnStats } from '../../src/runtime/event-loop-probe';
+
+const base = { rawMax: 0, rawP99: 0, own: [], activeMs: 10_000, slackMs: 0.5 };
+
+describe('turnStats', () => {
+  it('with no own work and plausible samples, the raw max and p99 stand', () => {
+    const top = [300, 12, 3];
+    const s = turnStats({ ...base, count: 50, top, rawMax: 300, rawP99: 300 });
+    expect(s).toEqual({ max: 300, p99: 300, appP99: 300, implausible: 0 });
+  });
+
+  it("titan-perf's 40 ms export is left out, the app's 300 ms block in the same interval is not", () => {
+    const top = [300, 41, 2, 1];
+    const s = turnStats({ ...base, count: 40, top, rawMax: 300, rawP99: 300, own: [{ ms: 38, turnMs: 40.5 }] });
+    expect(s.appP99).toBe(300);
+  });
+
+  it("an idle interval whose longest turns are all titan-perf's own gets the app's longest turn", () => {
+    const top = [57, 29, 26, 3.1, 2];
+    const own = [{ ms: 50.7, turnMs: 56.8 }, { ms: 29.5 }, { ms: 26.4 }];
+    const s = turnStats({ ...base, count: 5, top, rawMax: 57, rawP99: 57, own });
+    expect(s.appP99).toBe(3.1);
+  });
+
+  it('an own block matches only a turn at least as long as it and not much longer than its turn', () => {
+    // 9 ms of own work cannot explain a 30 ms turn: that one stays the app's.
+    const s = turnStats({ ...base, count: 3, top: [30, 2, 1], rawMax: 30, rawP99: 30, own: [{ ms: 9, turnMs: 10 }] });
+    expect(s.appP99).toBe(30);
+  });
+
+  it("an own window's untimed active time removes only turns no longer than its longest own turn", () => {
+    const top = [120, 13.5, 4.1, 2];
+    const own = [{ ms: 0, followUpMs: 16, capMs: 30 }];
+    const s = turnStats({ ...base, count: 4, top, rawMax: 120, rawP99: 120, own });
+    // 13.5, 4.1 and 2 fit the window's 16 ms (with its 10% slack); the 120 ms turn is longer than any own turn of the window.
+    expect(s.appP99).toBe(120);
+    const idle = turnStats({ ...base, count: 4, top: [13.5, 4.1, 2, 1.5], rawMax: 13.5, rawP99: 13.5, own });
+    expect(idle.appP99).toBe(1.5);
+  });
+
+  it('a sample longer than the whole active time is not a turn: left out of max, p99 and stalls, and counted', () => {
+    const s = turnStats({ ...base, count: 6, top: [778, 9, 3, 2, 1, 1], rawMax: 778, rawP99: 778, activeMs: 40 });
+    expect(s).toEqual({ max: 9, p99: 9, appP99: 9, implausible: 1 });
+  });
+
+  it('p99Rank matches HDR (the value with 99% of samples at or below it): the longest of fewer than 100 samples, the second of 100', () => {
+    expect([1, 50, 100, 101, 200, 1000].map(p99Rank)).toEqual([1, 1, 2, 2, 3, 11]);
+  });
+});
