@@ -326,8 +326,9 @@ describe('event-loop stalls', () => {
       console.log(
         `idle with OTLP export, Node ${process.versions.node}: ${early.length} warnings before the first block, titan-perf's own time ${String(status?.selfTimeMs)} ms, load ${os.loadavg()[0].toFixed(1)}`,
       );
-      // Not asserted yet: on a quiet machine one 40-70 ms turn about a second after start (with OTLP
-      // export on) is still not attributed to titan-perf and warns; the stalls it does attribute are checked here.
+      // Zero warnings for an idle service with defaults is asserted in idle-own-time.test.ts, beside a
+      // control. Here the stall threshold is 40 ms and exports run every second: a 40 ms turn that a busy
+      // 2-core machine stretches out of titan-perf's own block is tolerated twice.
       expect(early.filter((w) => w.metric === 'eventLoop.stall').length, JSON.stringify(early)).toBeLessThanOrEqual(
         overloaded() ? Infinity : 2,
       );
