@@ -124,6 +124,8 @@ export interface StackFrame {
   /** 1-based, like an Error stack. */
   line: number;
   column: number;
+  /** Where the frame was in the code that ran, when file/line/column come from its source map. */
+  generated?: { file: string; line: number; column: number };
 }
 
 /** What the watchdog thread saw of the main thread during a stall. */

@@ -3,33 +3,41 @@
  * on stderr (what a log collector picks up without any setup), and a log
  * record through the app's OpenTelemetry LoggerProvider when it registered
  * one (the `logs` API of @opentelemetry/api 1.10+, or @opentelemetry/api-logs).
- * Without a provider the API is a no-op, so nothing is sent twice.
+ * Without a provider nothing is sent, so nothing is sent twice.
  */
 import type { EventLoopStall } from './runtime-readings';
 
-interface LogsApi {
+interface LoggerProvider {
   getLogger(name: string): { emit(record: Record<string, unknown>): void };
 }
 
-let logs: LogsApi | null | undefined;
+/** Where every copy of @opentelemetry/api 1.x keeps what was registered globally (`logs` from 1.10 on). */
+const API_KEY = Symbol.for('opentelemetry.js.api.1');
+/** Where @opentelemetry/api-logs (0.x) keeps its provider: a getter taking the compatibility version, 1. */
+const API_LOGS_KEY = Symbol.for('io.opentelemetry.js.api.logs');
 
-function logsApi(): LogsApi | null {
-  if (logs !== undefined) return logs;
-  logs = null;
-  for (const name of ['@opentelemetry/api', '@opentelemetry/api-logs']) {
-    try {
-      // The app's copy: its LoggerProvider is registered in that copy's global.
-      const path = require.resolve(name, { paths: [process.cwd(), __dirname] });
-      const api = require(path) as { logs?: LogsApi };
-      if (api.logs && typeof api.logs.getLogger === 'function') {
-        logs = api.logs;
-        break;
-      }
-    } catch {
-      // Not installed: stderr only.
-    }
+function isProvider(p: unknown): p is LoggerProvider {
+  return typeof (p as LoggerProvider | undefined)?.getLogger === 'function';
+}
+
+/**
+ * The provider the app registered, read from the API's global registry: the
+ * same object whichever copy of the API registered it, so it is found
+ * wherever titan-perf is installed (the zero-install bundle has no
+ * node_modules), whatever the app's cwd, and in an app that bundled its own
+ * OpenTelemetry. Read at each report: a provider registered after the first
+ * stall is used for the next one. Nothing is loaded or registered.
+ */
+function appLoggerProvider(): LoggerProvider | undefined {
+  const g = globalThis as Record<symbol, unknown>;
+  const registered = (g[API_KEY] as { logs?: unknown } | undefined)?.logs;
+  if (isProvider(registered)) return registered;
+  const getter = g[API_LOGS_KEY];
+  if (typeof getter === 'function') {
+    const p = (getter as (version: number) => unknown)(1);
+    if (isProvider(p)) return p;
   }
-  return logs;
+  return undefined;
 }
 
 export function reportStallStack(stall: EventLoopStall): void {
@@ -41,10 +49,10 @@ export function reportStallStack(stall: EventLoopStall): void {
     stack: stall.stack,
   };
   process.stderr.write(`${JSON.stringify(record)}\n`);
-  const api = logsApi();
-  if (!api) return;
+  const provider = appLoggerProvider();
+  if (!provider) return;
   const top = stall.stack?.frames[0];
-  api.getLogger('titan-perf').emit({
+  provider.getLogger('titan-perf').emit({
     severityNumber: 13,
     severityText: 'WARN',
     body: `event loop blocked for ${stall.durationMs} ms${top ? ` in ${top.function || '(anonymous)'} ${top.file}:${top.line}` : ''}`,
@@ -53,6 +61,7 @@ export function reportStallStack(stall: EventLoopStall): void {
       'event.name': 'titan_perf.eventloop.stall',
       'titan_perf.stall.duration_ms': stall.durationMs,
       'titan_perf.stall.kind': stall.stack?.kind ?? 'none',
+      ...(stall.stack?.note ? { 'titan_perf.stall.note': stall.stack.note } : {}),
       'code.stacktrace': (stall.stack?.frames ?? [])
         .map((f) => `    at ${f.function || '<anonymous>'} (${f.file}:${f.line}:${f.column})`)
         .join('\n'),
