@@ -108,8 +108,7 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
   const top = input.top.filter((ms) => ms <= bound);
   const implausible = input.top.length - top.length;
   const plausibleN = count - implausible;
-  const at = (list: number[], r: number, fallback: number) =>
-    r <= 0 ? 0 : r <= list.length ? list[r - 1] : fallback;
+  const at = (list: number[], r: number, fallback: number) => (r <= 0 ? 0 : r <= list.length ? list[r - 1] : fallback);
   const max = implausible ? (top[0] ?? 0) : rawMax;
   const p99 = implausible ? at(top, p99Rank(plausibleN), rawP99) : rawP99;
   let removed = 0;
@@ -317,7 +316,6 @@ export class EventLoopProbe {
     this.implausible += stats.implausible;
     return stats;
   }
-
 
   read(own: readonly OwnBlock[] = []): EventLoopReading {
     const h = this.histogram;
