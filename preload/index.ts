@@ -16,6 +16,8 @@ import type { NodejsConfig } from '../src/config/sections/nodejs';
 import type { TelemetryConfig } from '../src/config/sections/telemetry';
 import type { ConfigIssue } from '../src/errors';
 import { claimAgentSlot, isMainThread, setAgentSlot } from '../src/runtime/agent-slot';
+import type { RuntimeAgent } from '../src/runtime/agent';
+import type { ReadingsSource, SourceState } from '../src/telemetry/source';
 
 /** The oldest Node the agent runs on (package.json engines): older ones lack APIs it relies on. */
 const OLDEST_NODE: readonly [number, number] = [22, 15];
@@ -42,8 +44,12 @@ function resolveNodejsConfig(): {
   heapSizeChosen: boolean;
 } {
   const env = process.env;
-  const { isConfigInput } = require('../src/config/env-names') as typeof import('../src/config/env-names');
-  const names = Object.keys(env).filter(isConfigInput);
+  const keys = Object.keys(env);
+  // Most processes have no TITAN_PERF_* variable at all: then the list of which
+  // ones are configuration is not loaded (each file costs the preload ~0.5 ms).
+  const names = keys.some((k) => k.startsWith('TITAN_PERF_'))
+    ? keys.filter((require('../src/config/env-names') as typeof import('../src/config/env-names')).isConfigInput)
+    : [];
   if (names.length === 0) {
     const { nodejsDefaults } =
       require('../src/config/sections/nodejs') as typeof import('../src/config/sections/nodejs');
@@ -88,9 +94,84 @@ function start(): void {
   setAgentSlot(agent);
   agent.start();
 
-  const { startPreloadTelemetry } =
-    require('../src/telemetry/preload-telemetry') as typeof import('../src/telemetry/preload-telemetry');
   startPreloadTelemetry(agent, telemetry);
+}
+
+/**
+ * The preload's telemetry: the runtime agent's readings, warnings and
+ * verdicts reported through startTelemetry, plus the performance score
+ * computed from them. In this file rather than one of its own, which cost
+ * every process ~0.5 ms of start-up. The config is read after the app's main
+ * module has run (setImmediate, unref'd) and the telemetry modules, the
+ * OpenTelemetry API and the SDK load only `telemetry.exportDelay` later, on
+ * an unref'd timer. `resolved` is the telemetry section when the preload had
+ * configuration input to resolve (so it is read and validated once); without
+ * it, the defaults apply.
+ */
+function startPreloadTelemetry(agent: RuntimeAgent, resolved?: TelemetryConfig): void {
+  const fail = (err: unknown) => {
+    const { reportFault } = require('../src/runtime/fault') as typeof import('../src/runtime/fault');
+    reportFault('titan-perf telemetry', err);
+  };
+  // After the main module has run: read the config; then, exportDelay later, load the
+  // rest. Nothing of telemetry is loaded in a process that ends sooner.
+  setImmediate(() => {
+    try {
+      const config =
+        resolved ??
+        (require('../src/config/sections/telemetry') as typeof import('../src/config/sections/telemetry'))
+          .telemetryDefaults;
+      if (!config.enabled) return;
+      // Listening is cheap and catches warnings raised before telemetry loads.
+      const { SourceState } = require('../src/telemetry/source') as typeof import('../src/telemetry/source');
+      const source = agentSource(agent);
+      const state = new SourceState(source);
+      setTimeout(() => {
+        try {
+          startTelemetryNow(agent, source, state, { ...config, exportDelay: 0 });
+        } catch (err) {
+          fail(err);
+        }
+      }, config.exportDelay).unref();
+    } catch (err) {
+      fail(err);
+    }
+  }).unref();
+}
+
+function agentSource(agent: RuntimeAgent): ReadingsSource {
+  return {
+    // biome-ignore lint/suspicious/noExplicitAny: passed through to EventEmitter.on, whose listeners take any arguments
+    on: (event: string, listener: (...args: any[]) => void) => agent.on(event, listener),
+    // biome-ignore lint/suspicious/noExplicitAny: passed through to EventEmitter.off, whose listeners take any arguments
+    off: (event: string, listener: (...args: any[]) => void) => agent.off(event, listener),
+    getReadings: () => agent.getReadings(),
+    getVerdicts: () => agent.verdicts(),
+  };
+}
+
+function startTelemetryNow(
+  agent: RuntimeAgent,
+  source: ReadingsSource,
+  state: SourceState,
+  config: TelemetryConfig,
+): void {
+  const { selfTime } = require('../src/runtime/self-time') as typeof import('../src/runtime/self-time');
+  const { startTelemetry } = selfTime().measure(
+    () => require('../src/telemetry/start-telemetry') as typeof import('../src/telemetry/start-telemetry'),
+  );
+  let score: typeof import('../src/score/score') | undefined;
+  startTelemetry({
+    source,
+    state,
+    config,
+    score: () => {
+      const readings = agent.getReadings();
+      if (!readings) return undefined;
+      score ??= require('../src/score/score') as typeof import('../src/score/score');
+      return score.scorePerformance({ nodejs: agent.config, readings, verdicts: agent.verdicts() }).score;
+    },
+  });
 }
 
 try {

@@ -184,14 +184,19 @@ export class EventLoopProbe {
    * Starts counting after the main module has run, which is start-up rather
    * than a stall of a serving loop. Per iteration, the first sample spans
    * from enable() to the end of the first turn, the module's load included:
-   * enabling again right after the module (a nextTick queued by the preload
-   * runs then) starts that sample there, so a stall in the app's first timer
-   * is still seen whole. The timer mode records the load as one late sample,
-   * dropped at the settle step (forgetStartup).
+   * enabling right after the module (a nextTick queued by the preload runs
+   * then) starts that sample there, so a stall in the app's first timer is
+   * still seen whole; a histogram enabled earlier is restarted there. The
+   * timer mode records the load as one late sample, dropped at the settle
+   * step (forgetStartup).
    */
   restartAfterMain(): void {
+    if (this.mode.mode !== 'per-iteration') return;
     const h = this.histogram;
-    if (!h || this.mode.mode !== 'per-iteration') return;
+    if (!h) {
+      this.enable();
+      return;
+    }
     h.disable();
     h.reset();
     h.enable();
