@@ -84,7 +84,8 @@ function start(): void {
   const { config, telemetry, issues, heapSizeChosen } = resolveNodejsConfig();
 
   const { RuntimeAgent } = require('../src/runtime/agent') as typeof import('../src/runtime/agent');
-  const agent = new RuntimeAgent({ config, configIssues: issues, heapSizeChosen });
+  // GC pauses are observed once something reads them (see RuntimeAgentOptions.gcReadings).
+  const agent = new RuntimeAgent({ config, configIssues: issues, heapSizeChosen, gcReadings: 'on-demand' });
   setAgentSlot(agent);
   agent.start();
 
