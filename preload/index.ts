@@ -90,7 +90,8 @@ function start(): void {
   const { config, telemetry, issues, heapSizeChosen } = resolveNodejsConfig();
 
   const { RuntimeAgent } = require('../src/runtime/agent') as typeof import('../src/runtime/agent');
-  const agent = new RuntimeAgent({ config, configIssues: issues, heapSizeChosen });
+  // GC pauses are observed once something reads them (see RuntimeAgentOptions.gcReadings).
+  const agent = new RuntimeAgent({ config, configIssues: issues, heapSizeChosen, gcReadings: 'on-demand' });
   setAgentSlot(agent);
   agent.start();
 
@@ -139,14 +140,22 @@ function startPreloadTelemetry(agent: RuntimeAgent, resolved?: TelemetryConfig):
   }).unref();
 }
 
+/** The agent's NO_GC_NEEDED, without loading its module here. */
+const NO_GC_NEEDED = Symbol.for('titan-perf.readings-without-gc');
+
 function agentSource(agent: RuntimeAgent): ReadingsSource {
   return {
+    // Telemetry listens from start-up but reads GC pauses only once it reports somewhere (watchGc).
     // biome-ignore lint/suspicious/noExplicitAny: passed through to EventEmitter.on, whose listeners take any arguments
-    on: (event: string, listener: (...args: any[]) => void) => agent.on(event, listener),
+    on: (event: string, listener: ((...args: any[]) => void) & { [NO_GC_NEEDED]?: boolean }) => {
+      if (event === 'readings') listener[NO_GC_NEEDED] = true;
+      return agent.on(event, listener);
+    },
     // biome-ignore lint/suspicious/noExplicitAny: passed through to EventEmitter.off, whose listeners take any arguments
     off: (event: string, listener: (...args: any[]) => void) => agent.off(event, listener),
     getReadings: () => agent.getReadings(),
     getVerdicts: () => agent.verdicts(),
+    watchGc: () => agent.watchGc(),
   };
 }
 

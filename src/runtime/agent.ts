@@ -66,7 +66,19 @@ export interface RuntimeAgentOptions {
   eventLoopResolution?: number;
   /** Where faults go; default: once per kind on stderr. */
   onFault?: (what: string, err: unknown) => void;
+  /**
+   * When GC pauses are observed: 'always' (default), or 'on-demand' (the
+   * preload): from the first use of GC readings on (watchGc(): telemetry
+   * reporting through a MeterProvider, getReadings(), getPerformanceMetrics(),
+   * a 'readings' listener). On Node 22 and 24 a gc PerformanceObserver costs
+   * a loaded service ~7-20 MiB of V8 heap (see GcProbe), which a preload that
+   * reports nowhere should not pay for readings nobody reads.
+   */
+  gcReadings?: 'always' | 'on-demand';
 }
+
+/** Marks a 'readings' listener that does not read GC pauses until it calls watchGc() (the preload's telemetry). */
+export const NO_GC_NEEDED = Symbol.for('titan-perf.readings-without-gc');
 
 export interface AgentStatus {
   running: boolean;
@@ -131,6 +143,7 @@ export class RuntimeAgent extends EventEmitter {
   private memory: MemoryLimit | undefined;
   private cachedVerdicts: Verdict[] | undefined;
   private announced = false;
+  private gcWanted: boolean;
 
   constructor(options: RuntimeAgentOptions = {}) {
     super();
@@ -143,6 +156,19 @@ export class RuntimeAgent extends EventEmitter {
       options.onFault ?? ((what, err) => (require('./fault') as typeof import('./fault')).reportFault(what, err));
     this.eventLoopResolution = options.eventLoopResolution;
     this.fetchTuner = new FetchTuner(this.config.connectionPooling, this.fault);
+    this.gcWanted = options.gcReadings !== 'on-demand';
+    if (!this.gcWanted) {
+      this.on('newListener', (event: string | symbol, listener: { [NO_GC_NEEDED]?: boolean }) => {
+        if (event === 'readings' && !listener[NO_GC_NEEDED]) this.watchGc();
+      });
+    }
+  }
+
+  /** Observes GC pauses from now on (a no-op when they already are); see RuntimeAgentOptions.gcReadings. */
+  watchGc(): void {
+    if (this.gcWanted) return;
+    this.gcWanted = true;
+    if (this.running && this.lazyProbes?.heap.enabled) this.guard('GC probe', () => this.lazyProbes?.gc.enable());
   }
 
   private get eventLoopProbe(): EventLoopProbe {
@@ -273,7 +299,7 @@ export class RuntimeAgent extends EventEmitter {
     if (heap.enabled) return;
     heap.enable();
     this.guard('event-loop probe', () => eventLoop.enable());
-    this.guard('GC probe', () => gc.enable());
+    if (this.gcWanted) this.guard('GC probe', () => gc.enable());
   }
 
   private startWatchdog(): void {
@@ -400,6 +426,7 @@ export class RuntimeAgent extends EventEmitter {
 
   /** The latest Readings, or undefined before the first interval has passed. */
   getReadings(): Readings | undefined {
+    this.watchGc();
     return this.latest;
   }
 
@@ -546,6 +573,7 @@ export class RuntimeAgent extends EventEmitter {
   }
 
   getPerformanceMetrics(): NodeRuntimeMetrics {
+    this.watchGc();
     return {
       at: Date.now(),
       readings: this.latest,

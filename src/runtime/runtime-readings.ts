@@ -29,7 +29,7 @@ export type GcKind = 'major' | 'minor' | 'incremental' | 'weakcb';
 export interface GcReading {
   /** Every GC entry of the interval, not only the first of each batch. */
   pauses: { kind: GcKind; durationMs: number }[];
-  /** Total pause time of the interval / interval length, 0..1. */
+  /** Total pause time of the interval / interval length (the part GC was observed, when it began within it), 0..1. */
   pauseShare: number;
 }
 

@@ -26,6 +26,8 @@ export interface ReadingsSource {
   getReadings?(): Readings | undefined | null;
   /** Heap/GC verdicts currently standing. */
   getVerdicts?(): readonly Verdict[];
+  /** Starts observing GC pauses, for a source that observes them only once asked (the preload's agent). */
+  watchGc?(): void;
 }
 
 export interface SourceHooks {
@@ -83,6 +85,8 @@ export class SourceState {
   set hooks(hooks: SourceHooks | undefined) {
     this.currentHooks = hooks;
     if (!hooks) return;
+    // Instruments report GC pauses from now on.
+    this.source.watchGc?.();
     const early = this.earlyWarnings;
     this.earlyWarnings = [];
     for (const w of early) hooks.warning(w);

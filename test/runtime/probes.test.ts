@@ -1,6 +1,6 @@
-/** The GC probe keeps every entry of a batch, not only the first. */
+/** The GC probe keeps every entry of a batch, not only the first; the preload observes GC only once its readings are used. */
 import { describe, expect, it } from 'vitest';
-import { fixture, jsonLines, runNode } from '../preload/run';
+import { PRELOAD, fixture, jsonLines, runNode } from '../preload/run';
 
 describe(`GC probe (Node ${process.version})`, () => {
   it('three forced full GCs in one block give three major pauses (plus the scavenges of the churn)', async () => {
@@ -18,5 +18,14 @@ describe(`GC probe (Node ${process.version})`, () => {
     expect(out.share).toBeGreaterThan(0);
     expect(out.share).toBeLessThanOrEqual(1);
     expect(out.durationsPositive).toBe(true);
+  });
+
+  it('the preload observes GC only once its readings are used (a readings listener here)', async () => {
+    const r = await runNode(['--require', PRELOAD, fixture('gc-on-demand.cjs')], { OTEL_METRICS_EXPORTER: 'none' });
+    expect(r.code, r.stderr).toBe(0);
+    const out = jsonLines(r.stdout)[0] as { before: number; after: number; share: number };
+    expect(out.before).toBe(0);
+    expect(out.after).toBeGreaterThanOrEqual(1);
+    expect(out.share).toBeGreaterThan(0);
   });
 });
