@@ -137,6 +137,8 @@ export class RuntimeAgent extends EventEmitter {
   private settle: NodeJS.Immediate | undefined;
   /** performance.now() of the previous reading. */
   private lastReadPerf = 0;
+  /** performance.now() of the reading before the previous one. */
+  private priorReadPerf = 0;
   private latest: Readings | undefined;
   private lastAt = 0;
   private startedAt: number | undefined;
@@ -338,7 +340,7 @@ export class RuntimeAgent extends EventEmitter {
       if (!probe?.enabled) return;
       // The watchdog's own work on the main thread must be on record before stalls are judged.
       this.watchdog?.drain();
-      const found = probe.takeStalls(this.config.maxEventLoopStall);
+      const found = probe.takeStalls(this.config.maxEventLoopStall, selfTime().blocksSince(this.priorReadPerf));
       const now = Date.now();
       const perfNow = performance.now();
       // A scan that ran late by about the stall's length waited for it: the stall ended now.
@@ -447,11 +449,13 @@ export class RuntimeAgent extends EventEmitter {
     }
     // titan-perf's own work since the previous reading, left out of the app's p99.
     const own = selfTime().blocksSince(this.lastReadPerf);
+    const ownRecent = selfTime().blocksSince(this.priorReadPerf);
+    this.priorReadPerf = this.lastReadPerf;
     this.lastReadPerf = performance.now();
     const readings: Readings = {
       at: now,
       intervalMs,
-      eventLoop: this.probes.eventLoop.read(own),
+      eventLoop: this.probes.eventLoop.read(own, ownRecent),
       gc: this.probes.gc.read(intervalMs),
       heap: this.probes.heap.read(),
       pools: this.fetchTuner.pools(),

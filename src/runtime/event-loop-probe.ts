@@ -15,6 +15,13 @@ function plausibleBound(activeMs: number): number {
   return activeMs * 1.25 + 5;
 }
 
+/** The timed length of titan-perf's own blocks, ms (windows' bounds are not time of its own). */
+function timedMs(blocks: readonly OwnBlock[]): number {
+  let sum = 0;
+  for (const b of blocks) sum += b.ms;
+  return sum;
+}
+
 /** More stalls than this between two reads are counted, their durations are not. */
 const MAX_STALLS_PER_READ = 1000;
 
@@ -81,6 +88,8 @@ export interface TurnStatsInput {
   own: readonly OwnBlock[];
   /** The loop's active time over the last two intervals, ms. */
   activeMs: number;
+  /** titan-perf's own timed work over the same two intervals, ms. */
+  ownRecentMs?: number;
   /** How far a sample's length can be off, ms. */
   slackMs: number;
 }
@@ -100,7 +109,9 @@ export interface TurnStatsInput {
  * longest samples no longer than its longest own turn, as many as its
  * untimed active time holds. Matching by length, not dropping the longest
  * turns, keeps an app's block of another length in the percentile even in
- * an interval where titan-perf also worked.
+ * an interval where titan-perf also worked. A sample left unmatched must fit
+ * in the active time that titan-perf's own timed work left (`ownRecentMs`):
+ * one that does not is the wait for I/O again, next to titan-perf's work.
  */
 export function turnStats(input: TurnStatsInput): { max: number; p99: number; appP99: number; implausible: number } {
   const { count, rawMax, rawP99, own, slackMs: slack } = input;
@@ -131,6 +142,14 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
         drop(i);
       } else i++;
     }
+  }
+  // A turn that is not titan-perf's must fit in the active time titan-perf's own work left.
+  const appBound = plausibleBound(input.activeMs - (input.ownRecentMs ?? 0));
+  for (let i = 0; i < top.length; ) {
+    if (top[i] > appBound) {
+      top.splice(i, 1);
+      removed++;
+    } else i++;
   }
   const appP99 = removed === 0 ? p99 : plausibleN - removed <= 0 ? 0 : at(top, p99Rank(plausibleN - removed), p99);
   return { max, p99, appP99, implausible };
@@ -256,7 +275,8 @@ export class EventLoopProbe {
   }
 
   /** Durations (ms) of the stalls at or above `thresholdMs` recorded since the last call, longest first. */
-  takeStalls(thresholdMs: number): number[] {
+  /** @param ownRecent titan-perf's own blocks since the read before the previous one. */
+  takeStalls(thresholdMs: number, ownRecent: readonly OwnBlock[] = []): number[] {
     const first = this.firstTurnMs;
     this.firstTurnMs = undefined;
     const fromFirst = first !== undefined && first >= thresholdMs ? [first] : [];
@@ -264,7 +284,12 @@ export class EventLoopProbe {
     if (!h || h.count === 0 || this.delayMs(h.max, true) < thresholdMs) return fromFirst;
     // A turn cannot have been busy longer than the loop was (see plausibleStats).
     const since = this.priorElu ?? this.lastElu;
-    const bound = since ? plausibleBound(performance.eventLoopUtilization(since).active) : Number.POSITIVE_INFINITY;
+    const active = since ? performance.eventLoopUtilization(since).active : Number.POSITIVE_INFINITY;
+    const bound = plausibleBound(active);
+    // Longer than what titan-perf's own work left of the active time, and no own block to explain it.
+    const ownMs = timedMs(ownRecent);
+    const implausible = (ms: number) =>
+      ms > bound || (ms > plausibleBound(active - ownMs) && !ownRecent.some((b) => b.ms >= ms * 0.5));
     const n = h.count;
     const found: number[] = [];
     // The i-th longest sample: HDR percentiles are exact to 3 significant digits.
@@ -281,7 +306,7 @@ export class EventLoopProbe {
       if (left > 0) seen.set(ns, left - 1);
       else {
         this.reported.set(ns, (this.reported.get(ns) ?? 0) + 1);
-        if (this.delayMs(ns, true) > bound) continue;
+        if (implausible(this.delayMs(ns, true))) continue;
         fresh.push(this.delayMs(ns, true));
       }
     }
@@ -303,6 +328,7 @@ export class EventLoopProbe {
     h: IntervalHistogram,
     own: readonly OwnBlock[],
     activeMs: number,
+    ownRecentMs: number,
   ): { max: number; p99: number; appP99: number } {
     const n = h.count;
     const rawMax = this.delayMs(h.max);
@@ -315,6 +341,7 @@ export class EventLoopProbe {
       rawP99,
       own,
       activeMs,
+      ownRecentMs,
       // The timer mode knows a turn's length to one period only.
       slackMs: this.mode.mode === 'per-iteration' ? 0.5 : this.resolutionMs,
     });
@@ -322,7 +349,11 @@ export class EventLoopProbe {
     return stats;
   }
 
-  read(own: readonly OwnBlock[] = []): EventLoopReading {
+  /**
+   * @param own titan-perf's own blocks of work since the previous read.
+   * @param ownRecent its own blocks since the read before that (the window the plausibility bound covers).
+   */
+  read(own: readonly OwnBlock[] = [], ownRecent: readonly OwnBlock[] = own): EventLoopReading {
     const h = this.histogram;
     const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
     const now = performance.eventLoopUtilization();
@@ -335,7 +366,7 @@ export class EventLoopProbe {
     // An empty histogram (no sample yet) reports min as 2^63; show zeros instead.
     const empty = !h || h.count === 0;
     const ms = (ns: number) => (empty ? 0 : this.delayMs(ns));
-    const stats = empty || !h ? { max: 0, p99: 0, appP99: 0 } : this.plausibleStats(h, own, bound);
+    const stats = empty || !h ? { max: 0, p99: 0, appP99: 0 } : this.plausibleStats(h, own, bound, timedMs(ownRecent));
     const reading: EventLoopReading = {
       min: ms(h?.min ?? 0),
       max: stats.max,

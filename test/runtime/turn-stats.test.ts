@@ -52,6 +52,17 @@ describe('turnStats', () => {
     expect(s).toEqual({ max: 9, p99: 9, appP99: 9, implausible: 1 });
   });
 
+  it("an unmatched sample longer than the active time titan-perf's own work left is the I/O wait, not a turn", () => {
+    // 110 ms of own SDK loading (matched to its turns) and 10 ms of anything else: a 109 ms sample cannot be the app's.
+    const own = [{ ms: 25 }, { ms: 24 }, { ms: 18.5 }, { ms: 18 }, { ms: 24.5 }];
+    const top = [109, 25.2, 24.6, 24.1, 18.6, 18.2, 4.8, 1.9];
+    const s = turnStats({ ...base, count: 12, top, rawMax: 109, rawP99: 109, own, activeMs: 120, ownRecentMs: 110 });
+    expect(s.appP99).toBe(4.8);
+    // The same sample with the app busy for 150 ms in the window is a turn of the app's.
+    const busy = turnStats({ ...base, count: 12, top, rawMax: 109, rawP99: 109, own, activeMs: 260, ownRecentMs: 110 });
+    expect(busy.appP99).toBe(109);
+  });
+
   it('p99Rank matches HDR (the value with 99% of samples at or below it): the longest of fewer than 100 samples, the second of 100', () => {
     expect([1, 50, 100, 101, 200, 1000].map(p99Rank)).toEqual([1, 1, 2, 2, 3, 11]);
   });
