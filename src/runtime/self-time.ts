@@ -73,6 +73,8 @@ class SelfTime {
    * once the microtask queue has drained, continuations queued later
    * included. Own work nested inside is not counted twice. When `fn` returns
    * a promise, the turns until it settles are an own window (see window()).
+   * Call it from a timer, I/O or promise callback, not from an immediate: the
+   * turn's length comes from an immediate, which would then run one turn later.
    */
   measureTurn<T>(fn: () => T): T {
     if (this.turnOpen || this.measuring) return fn();
