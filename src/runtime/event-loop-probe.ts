@@ -73,6 +73,23 @@ export function eventLoopMode(resolutionMs: number, version = process.versions.n
   };
 }
 
+/**
+ * The longest `count` raw samples (ns), longest first, while `keep` holds.
+ * HDR percentiles are exact to 3 significant digits: each query aims
+ * between two ranks, so that rounding inside HDR lands on the i-th longest,
+ * never its neighbour.
+ */
+function topSamplesNs(h: IntervalHistogram, count: number, keep: (ns: number) => boolean = () => true): number[] {
+  const n = h.count;
+  const out: number[] = [];
+  for (let i = 1; i <= Math.min(n, count, MAX_STALLS_PER_READ); i++) {
+    const ns = h.percentile((100 * (n - i + 0.75)) / n);
+    if (!keep(ns)) break;
+    out.push(ns);
+  }
+  return out;
+}
+
 /** Rank from the top (1 = longest) of the sample that HDR's percentile(99) returns among `count` samples. */
 export function p99Rank(count: number): number {
   return count - Math.ceil(0.99 * count) + 1;
@@ -145,12 +162,7 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
   }
   // A turn that is not titan-perf's must fit in the active time titan-perf's own work left.
   const appBound = plausibleBound(input.activeMs - (input.ownRecentMs ?? 0));
-  for (let i = 0; i < top.length; ) {
-    if (top[i] > appBound) {
-      top.splice(i, 1);
-      removed++;
-    } else i++;
-  }
+  for (let i = top.length - 1; i >= 0; i--) if (top[i] > appBound) drop(i);
   const appP99 = removed === 0 ? p99 : plausibleN - removed <= 0 ? 0 : at(top, p99Rank(plausibleN - removed), p99);
   return { max, p99, appP99, implausible };
 }
@@ -290,15 +302,7 @@ export class EventLoopProbe {
     const ownMs = timedMs(ownRecent);
     const implausible = (ms: number) =>
       ms > bound || (ms > plausibleBound(active - ownMs) && !ownRecent.some((b) => b.ms >= ms * 0.5));
-    const n = h.count;
-    const found: number[] = [];
-    // The i-th longest sample: HDR percentiles are exact to 3 significant digits.
-    for (let i = 1; i <= Math.min(n, MAX_STALLS_PER_READ); i++) {
-      // Aims between two ranks so that rounding inside HDR lands on the i-th longest, never its neighbour.
-      const ns = h.percentile((100 * (n - i + 0.75)) / n);
-      if (this.delayMs(ns, true) < thresholdMs) break;
-      found.push(ns);
-    }
+    const found = topSamplesNs(h, h.count, (ns) => this.delayMs(ns, true) >= thresholdMs);
     const fresh: number[] = [];
     const seen = new Map(this.reported);
     for (const ns of found) {
@@ -315,12 +319,7 @@ export class EventLoopProbe {
 
   /** The `count` longest samples, ms, longest first (HDR percentiles are exact to 3 significant digits). */
   private top(h: IntervalHistogram, count: number): number[] {
-    const n = h.count;
-    const out: number[] = [];
-    // Aims between two ranks so that rounding inside HDR lands on the i-th longest, never its neighbour.
-    for (let i = 1; i <= Math.min(n, count, MAX_STALLS_PER_READ); i++)
-      out.push(this.delayMs(h.percentile((100 * (n - i + 0.75)) / n)));
-    return out;
+    return topSamplesNs(h, count).map((ns) => this.delayMs(ns));
   }
 
   /** See turnStats(). */

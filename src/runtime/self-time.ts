@@ -15,7 +15,7 @@ export interface SelfBlock {
   /** performance.now() when the block ended. */
   end: number;
   ms: number;
-  /** Already taken as the cause of one stall. */
+  /** Already taken as the cause of one stall, or never to be (see add()). */
   claimed?: boolean;
   /**
    * measureTurn(): the whole loop turn the work ran in, ms, when it ended in
@@ -158,13 +158,19 @@ class SelfTime {
     if (this.blocks.length > MAX_BLOCKS) this.blocks.shift();
   }
 
-  add(start: number, end: number): SelfBlock | undefined {
+  /**
+   * Records an own block. `claims: false` for a block timed from another
+   * thread (the watchdog's `Debugger.enable`): its window can also hold the
+   * app's work that ran before the main thread served it, so it counts as
+   * own time and in the p99 matching but never takes the blame for a stall.
+   */
+  add(start: number, end: number, claims = true): SelfBlock | undefined {
     const ms = end - start;
     if (!(ms >= 0)) return undefined;
     this.totalMs += ms;
     this.turnTotalMs += ms;
     if (ms < KEEP_MS) return undefined;
-    const block: SelfBlock = { end, ms };
+    const block: SelfBlock = { end, ms, claimed: claims ? undefined : true };
     this.push(block);
     return block;
   }

@@ -148,7 +148,8 @@ export class Watchdog {
 
   private received(m: CaptureMessage): void {
     if (m.type === 'self') {
-      selfTime().add(m.start - performance.timeOrigin, m.end - performance.timeOrigin);
+      // Timed by the worker from sending to the answer: an app block that began meanwhile is inside it.
+      selfTime().add(m.start - performance.timeOrigin, m.end - performance.timeOrigin, false);
       return;
     }
     if (m.type === 'unavailable') {
