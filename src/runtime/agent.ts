@@ -109,7 +109,21 @@ export interface NodeRuntimeMetrics {
   verdicts: Verdict[];
 }
 
+/** Marks every RuntimeAgent, whichever copy of titan-perf made it. */
+const AGENT_BRAND = Symbol.for('titan-perf.runtime-agent');
+
 export class RuntimeAgent extends EventEmitter {
+  /**
+   * `getAgent() instanceof RuntimeAgent` holds whichever copy of titan-perf
+   * made the agent: the preload's entry holds its own copy of this class (its
+   * start path is one file), as does the zero-install bundle, beside the
+   * package the app imports. Subclasses keep the ordinary test.
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (this !== RuntimeAgent) return Function.prototype[Symbol.hasInstance].call(this, value);
+    return typeof value === 'object' && value !== null && (value as { [AGENT_BRAND]?: true })[AGENT_BRAND] === true;
+  }
+
   readonly config: NodejsConfig;
   private readonly configIssues: ConfigIssue[];
   private readonly heapSizeChosen: boolean;
@@ -633,3 +647,5 @@ export class RuntimeAgent extends EventEmitter {
     }
   }
 }
+
+Object.defineProperty(RuntimeAgent.prototype, AGENT_BRAND, { value: true });

@@ -5,6 +5,7 @@
  * StallStack. The thread is unref'd and dies with the process; anything that
  * goes wrong turns the watchdog off with the reason in status().
  */
+import { join, sep } from 'node:path';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type { StallCaptureConfig } from '../config/sections/nodejs';
 import type { StackFrame, StallStack } from './runtime-readings';
@@ -30,6 +31,13 @@ export interface WatchdogStatus {
 /** A pause that takes longer than this to land means the main thread was in native code. */
 const NATIVE_LATENCY_MS = 15;
 const HERE = __dirname;
+/**
+ * Where titan-perf's own code lives, whose frames are never the app's. As
+ * dist/src/runtime/watchdog.js, the package's dist folder: the preload entry
+ * (dist/preload/index.js) holds the agent and its tuners inlined. Inside the
+ * zero-install bundle (any other file name), the bundle's folder.
+ */
+const OWN_CODE = (/[\\/]watchdog\.js$/.test(__filename) ? join(HERE, '..', '..') : HERE) + sep;
 
 export interface CapturedStall {
   /** Epoch ms from which the main thread had not turned (within one ping period). */
@@ -245,10 +253,10 @@ function round(n: number): number {
   return Math.round(n * 100) / 100;
 }
 
-/** Judged on the code that ran: a build of titan-perf with source maps must not map its own frames out of HERE. */
+/** Judged on the code that ran: a build of titan-perf with source maps must not map its own frames out of OWN_CODE. */
 function isOwnOrInternal(f: StackFrame): boolean {
   const file = f.generated?.file ?? f.file;
-  return file.startsWith('node:') || file === '' || file.startsWith(HERE);
+  return file.startsWith('node:') || file === '' || file.startsWith(OWN_CODE);
 }
 
 function toPath(url: string): string {

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+// Builds the package's `titan-perf/preload` entry (dist/preload/index.js) as
+// one file holding every module the preload runs before the app's first line
+// and during a short job: the agent, its probes, the fetch and http tuners.
+// Every other module of titan-perf (configuration parsing, telemetry, the
+// score, the watchdog...) stays a file of its own under dist/src, required
+// from there the first time it is needed, and every package stays external.
+//
+// Why: the preload is paid by every process that starts with it, however
+// short. Loaded as its 12 separate files, resolving, reading and compiling
+// each one cost ~7 ms of wall time and ~10 ms of CPU per process start
+// (Node 24, quiet machine; bench part `shortjob`). One file of the start path
+// (~75 KB) costs a fraction of that; one file of everything (~200 KB) costs
+// its compile instead, most of the gain lost.
+//
+// A module in both places (inlined here, and required from dist/src by a
+// module that loads later, e.g. self-time by the telemetry) exists twice in
+// the process. The modules of the start path are written for that: what must
+// be one per process lives in a Symbol.for slot (agent-slot, self-time).
+// test/preload/start-path.test.ts checks that a short job loads no other
+// titan-perf file, so this list cannot go stale unnoticed.
+import { build } from 'esbuild';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const ENTRY = join(ROOT, 'preload', 'index.ts');
+export const PRELOAD_ENTRY = join(ROOT, 'dist', 'preload', 'index.js');
+
+/** The modules the preload loads before the app's main module and in its first loop turns (source paths). */
+export const START_PATH = [
+  'preload/index.ts',
+  'src/runtime/agent-slot.ts',
+  'src/runtime/agent.ts',
+  'src/runtime/fetch-tuner.ts',
+  'src/runtime/self-time.ts',
+  'src/runtime/event-loop-probe.ts',
+  'src/runtime/gc-probe.ts',
+  'src/runtime/heap-probe.ts',
+  'src/runtime/http-agent-tuner.ts',
+  'src/config/sections/nodejs.ts',
+  'src/config/sections/telemetry.ts',
+  'src/telemetry/source.ts',
+];
+
+/** Every titan-perf module off the start path becomes a require of its tsc output, relative to the entry. */
+function startPathOnly() {
+  const inline = new Set(START_PATH);
+  return {
+    name: 'start-path-only',
+    setup(b) {
+      b.onResolve({ filter: /^\.\.?\// }, async (a) => {
+        if (a.pluginData === 'inner') return undefined;
+        const r = await b.resolve(a.path, { resolveDir: a.resolveDir, kind: a.kind, pluginData: 'inner' });
+        if (r.errors.length > 0) return undefined;
+        const source = relative(ROOT, r.path);
+        if (inline.has(source)) return undefined;
+        const built = join(ROOT, 'dist', source.replace(/\.ts$/, '.js'));
+        return { path: relative(dirname(PRELOAD_ENTRY), built), external: true };
+      });
+    },
+  };
+}
+
+export async function buildPreloadEntry() {
+  const result = await build({
+    entryPoints: [ENTRY],
+    outfile: PRELOAD_ENTRY,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    // Parses on Node 20 too, so that an app on an old Node gets the preload's own "inactive" line.
+    target: 'node20',
+    packages: 'external',
+    // Not minified: the size of the parse is in the tokens, not the names (measured: no gain),
+    // and a fault report from the preload should name readable functions.
+    minify: false,
+    logLevel: 'warning',
+    metafile: true,
+    plugins: [startPathOnly()],
+  });
+  const inlined = Object.keys(result.metafile.inputs);
+  const missing = START_PATH.filter((m) => !inlined.includes(m));
+  // A start-path module nobody imports any more would otherwise stay listed for nothing.
+  if (missing.length > 0) throw new Error(`not on the preload's start path any more: ${missing.join(', ')}`);
+  return { file: PRELOAD_ENTRY, bytes: result.metafile.outputs[relative(process.cwd(), PRELOAD_ENTRY)]?.bytes };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { file, bytes } = await buildPreloadEntry();
+  console.log(`${file}  ${bytes === undefined ? '' : `${(bytes / 1024).toFixed(1)} KiB`}`);
+}
