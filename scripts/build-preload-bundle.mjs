@@ -11,18 +11,23 @@ import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync, readdirSync }
 import { dirname, join, relative } from 'node:path';
 import { writeThirdPartyLicenses } from './bundle-licenses.mjs';
 import { fileURLToPath } from 'node:url';
+import { START_PATH } from './build-preload-entry.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUNDLE_DIR = join(ROOT, 'dist', 'preload-bundle');
 
 /**
- * Which file a bundled package goes to. The preload's core (its own code) is
- * preload.js; the configuration schema (read only when TITAN_PERF_* is set),
+ * Which file a bundled package goes to. The preload's start path (the agent,
+ * its probes and tuners: START_PATH) is preload.js; the rest of titan-perf's
+ * own code (configuration parsing, telemetry, the score...) is titan-perf.js,
+ * parsed the first time one of its modules is needed; the configuration schema (read only when TITAN_PERF_* is set),
  * the OpenTelemetry SDK (read only when export is on) and the gRPC transport
  * (only for OTLP over gRPC) are files of their own, parsed only when needed:
  * in one file, the parse of ~1 MB cost every process start-up.
  */
 const CHUNKS = [
+  // First: it asks the files below for the packages it uses.
+  { file: 'titan-perf.js', own: true },
   {
     file: 'otel-grpc.js',
     packages:
@@ -35,7 +40,33 @@ const CHUNKS = [
 function chunkOf(path) {
   const m = /.*\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(path);
   if (!m) return 'preload.js';
-  return CHUNKS.find((c) => c.packages.test(m[1]))?.file ?? 'preload.js';
+  return CHUNKS.find((c) => c.packages?.test(m[1]))?.file ?? 'preload.js';
+}
+
+/**
+ * In preload.js, titan-perf's own modules off the start path become lazy
+ * references into titan-perf.js (the way packages go to their files), so that
+ * every process start parses the start path only. Elsewhere (the watchdog's
+ * thread, titan-perf.js itself) own modules are inlined: a module on the start
+ * path may then exist twice, which those modules are written for (their
+ * per-process state lives in Symbol.for slots).
+ */
+function ownSplitPlugin(wanted) {
+  const inline = new Set(START_PATH);
+  return {
+    name: 'split-own-modules',
+    setup(b) {
+      b.onResolve({ filter: /^\.\.?\// }, async (a) => {
+        if (a.namespace === 'chunk-ref' || a.pluginData === 'inner') return undefined;
+        const r = await b.resolve(a.path, { resolveDir: a.resolveDir, kind: a.kind, pluginData: 'inner' });
+        if (r.errors.length || r.path.includes('/node_modules/')) return undefined;
+        const key = relative(ROOT, r.path);
+        if (inline.has(key)) return undefined;
+        (wanted.get('titan-perf.js') ?? wanted.set('titan-perf.js', new Set()).get('titan-perf.js')).add(key);
+        return { path: key, namespace: 'chunk-ref', pluginData: 'titan-perf.js' };
+      });
+    },
+  };
 }
 
 /**
@@ -91,7 +122,7 @@ export async function buildPreloadBundle({ outdir = BUNDLE_DIR, minify = true } 
     ...common,
     entryPoints: [join(ROOT, 'preload', 'index.ts')],
     outfile: join(outdir, 'preload.js'),
-    plugins: [splitPlugin('preload.js', wanted)],
+    plugins: [ownSplitPlugin(wanted), splitPlugin('preload.js', wanted)],
   });
   metafiles.push(core.metafile);
   // The stall watchdog's thread runs a file of its own, found next to the preload (src/runtime/watchdog.ts).

@@ -1,7 +1,8 @@
 /**
  * The preload's start path is one file: a short job (one fetch and one
  * http.get to a local server, then exit) under the preload loads
- * dist/preload/index.js and no other titan-perf file. Each further file cost
+ * dist/preload/index.js and no other titan-perf file; under the zero-install
+ * bundle, its preload.js only. Each further file cost
  * every process start ~0.5-1 ms (scripts/build-preload-entry.mjs says why),
  * so a module that joins the start path must join START_PATH there too.
  */
@@ -29,6 +30,14 @@ describe(`the preload's start path (Node ${process.version})`, () => {
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(JSON.parse(r.stdout.trim())).toEqual([PRELOAD]);
+  });
+
+  it('is one file of the zero-install bundle for a short job', async () => {
+    const bundled = join(ROOT, 'dist', 'preload-bundle', 'preload.js');
+    const r = await runNode(['--require', bundled, '-e', JOB]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout.trim())).toEqual([bundled]);
   });
 
   it('loads the rest of titan-perf from its own files when asked for it', async () => {
