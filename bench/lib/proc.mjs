@@ -153,3 +153,10 @@ export function reportedCpuMs(stderr) {
   const { user, system } = m ? JSON.parse(m[1]) : { user: NaN, system: NaN };
   return (user + system) / 1000;
 }
+
+/** Wall time (ms) from the load of bench/fixtures/report-cpu.cjs (the first --require) to the exit event. */
+export function reportedWallMs(stderr) {
+  const m = /__bench_cpu (.+)/.exec(stderr);
+  const wallMs = m ? JSON.parse(m[1]).wallMs : undefined;
+  return typeof wallMs === 'number' ? wallMs : NaN;
+}
