@@ -120,6 +120,7 @@ export class RuntimeAgent extends EventEmitter {
    * package the app imports. Subclasses keep the ordinary test.
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of instanceof, a subclass or this one
     if (this !== RuntimeAgent) return Function.prototype[Symbol.hasInstance].call(this, value);
     return typeof value === 'object' && value !== null && (value as { [AGENT_BRAND]?: true })[AGENT_BRAND] === true;
   }
