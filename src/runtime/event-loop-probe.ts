@@ -183,7 +183,11 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
   for (let i = top.length - 1; i >= 0; i--) if (top[i] > appBound) drop(i);
   const left = plausibleN - removed;
   const rank = Math.min(Math.max(p99Rank(left), input.minSlowTurns ?? 1), left);
-  const appP99 = removed === 0 && rank === p99Rank(plausibleN) ? p99 : left <= 0 ? 0 : at(top, rank, p99);
+  // Past the end of the list, the samples never fetched: none is longer than the shortest one fetched.
+  // (Falling back to the raw p99 there gave an idle interval whose fetched turns were all titan-perf's
+  // own the p99 of titan-perf's own export.)
+  const unfetched = input.top.length > 0 ? input.top[input.top.length - 1] : 0;
+  const appP99 = removed === 0 && rank === p99Rank(plausibleN) ? p99 : left <= 0 ? 0 : at(top, rank, unfetched);
   return { max, p99, appP99, implausible };
 }
 

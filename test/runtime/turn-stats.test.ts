@@ -91,6 +91,40 @@ describe('turnStats', () => {
     expect(withOwn.appP99).toBe(2);
   });
 
+  it('when own work accounts for every sample fetched, the rest of the interval is no longer than the shortest of them', () => {
+    // Seen in an idle service with OTLP gRPC: 49 turns, the 20 longest fetched; the export (26.5 ms) and the
+    // window after it account for all 20. The other 29 turns are at most 0.05 ms, not the raw p99 of 27.5 ms.
+    const top = [
+      27.5, 13.3, 7.96, 7.78, 2.74, 2.17, 1.79, 1.67, 1.66, 1.64, 1.51, 1.49, 1.49, 1.41, 1, 0.75, 0.57, 0.31, 0.18,
+      0.05,
+    ];
+    const own = [{ ms: 7.29 }, { ms: 26.53, turnMs: 26.68 }, { ms: 0, followUpMs: 57, capMs: 26.68 }];
+    const s = turnStats({
+      ...base,
+      count: 49,
+      top,
+      rawMax: 27.5,
+      rawP99: 27.5,
+      own,
+      activeMs: 277.7,
+      ownRecentMs: 202.9,
+    });
+    expect(s.appP99).toBe(0.05);
+    expect(
+      turnStats({
+        ...base,
+        count: 49,
+        top,
+        rawMax: 27.5,
+        rawP99: 27.5,
+        own,
+        activeMs: 277.7,
+        ownRecentMs: 202.9,
+        minSlowTurns: 3,
+      }).appP99,
+    ).toBe(0.05);
+  });
+
   it('p99Rank matches HDR (the value with 99% of samples at or below it): the longest of fewer than 100 samples, the second of 100', () => {
     expect([1, 50, 100, 101, 200, 1000].map(p99Rank)).toEqual([1, 1, 2, 2, 3, 11]);
   });
