@@ -7,13 +7,11 @@
  * off. The services start 2 s apart so that their SDK loads do not compete
  * for the 2 cores.
  *
- * The goal is zero warnings. What holds on this shared 2-core machine, and is
- * asserted: exporting adds at most one warning a minute to what the control
- * gets, and on a quiet machine (the control got none) no stall is blamed on
- * the app and the score stays 100. Run alone at load 0.1-0.3, services with
- * and without export still get 0-1 p99 warnings of 10-30 ms a minute at the
- * default 10 ms threshold, the control included; where they come from is
- * not known yet (see docs/event-loop-stalls.md). The counts are printed.
+ * On a quiet machine (the control got no warning, load below the core
+ * count) every service must get zero warnings, no stall and a score of 100.
+ * On a loaded shared machine the kernel can park a process for tens of ms
+ * three turns in a row; there, exporting may add at most one warning a
+ * minute to what the control gets. The counts are printed.
  */
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
@@ -49,7 +47,7 @@ async function idle(env: Record<string, string>) {
 }
 
 describe('an idle service with export on', () => {
-  it('adds at most one warning a minute to export off, and on a quiet machine no stall and a score of 100 (OTLP http/protobuf, gRPC, Prometheus; 60 s)', async () => {
+  it('gets no warning on a quiet machine, and at most one a minute more than export off on a loaded one (OTLP http/protobuf, gRPC, Prometheus; 60 s)', async () => {
     const http = await startOtlpHttpReceiver();
     const grpc = await startOtlpGrpcReceiver();
     const promPort = await freePort();
@@ -88,8 +86,7 @@ describe('an idle service with export on', () => {
         expect(run.end.status.selfTimeMs).toBeGreaterThan(0);
         expect(run.warnings.length, JSON.stringify(run.warnings)).toBeLessThanOrEqual(control.warnings.length + 1);
         if (quiet) {
-          const stalls = run.warnings.filter((w) => w.metric === 'eventLoop.stall');
-          expect(stalls, JSON.stringify(stalls)).toEqual([]);
+          expect(run.warnings, JSON.stringify(run.warnings)).toEqual([]);
           expect(run.end.score, run.end.recommendations.join('\n')).toBe(100);
         }
       }
