@@ -17,13 +17,13 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const BUNDLE_DIR = join(ROOT, 'dist', 'preload-bundle');
 
 /**
- * Which file a bundled package goes to. The preload's start path (the agent,
+ * Which file a bundled module goes to. The preload's start path (the agent,
  * its probes and tuners: START_PATH) is preload.js; the rest of titan-perf's
- * own code (configuration parsing, telemetry, the score...) is titan-perf.js,
- * parsed the first time one of its modules is needed; the configuration schema (read only when TITAN_PERF_* is set),
- * the OpenTelemetry SDK (read only when export is on) and the gRPC transport
- * (only for OTLP over gRPC) are files of their own, parsed only when needed:
- * in one file, the parse of ~1 MB cost every process start-up.
+ * own code (configuration parsing, telemetry, the score...) is titan-perf.js;
+ * the configuration schema (read only when TITAN_PERF_* is set), the
+ * OpenTelemetry SDK (read only when export is on) and the gRPC transport
+ * (only for OTLP over gRPC) are files of their own. Each is parsed only when
+ * first needed: in one file, the parse of ~1 MB cost every process start-up.
  */
 const CHUNKS = [
   // First: it asks the files below for the packages it uses.
