@@ -2,9 +2,9 @@
  * The preload's start path is one file: a short job (one fetch and one
  * http.get to a local server, then exit) under the preload loads
  * dist/preload/index.js and no other titan-perf file; under the zero-install
- * bundle, its preload.js only. Each further file cost
- * every process start ~0.5-1 ms (scripts/build-preload-entry.mjs says why),
- * so a module that joins the start path must join START_PATH there too.
+ * bundle, its preload.js only. Each further file cost every process start
+ * ~0.5-1 ms (scripts/build-preload-entry.mjs says why), so a module that
+ * joins the start path must join START_PATH there too.
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
