@@ -147,16 +147,20 @@ export function freePort() {
   });
 }
 
+/** What bench/fixtures/report-cpu.cjs printed at the process's exit ({} when it printed nothing). */
+function reportedAtExit(stderr) {
+  const m = /__bench_cpu (.+)/.exec(stderr);
+  return m ? JSON.parse(m[1]) : {};
+}
+
 /** CPU time (ms, user + system) that bench/fixtures/report-cpu.cjs printed at the process's exit. */
 export function reportedCpuMs(stderr) {
-  const m = /__bench_cpu (.+)/.exec(stderr);
-  const { user, system } = m ? JSON.parse(m[1]) : { user: NaN, system: NaN };
+  const { user = NaN, system = NaN } = reportedAtExit(stderr);
   return (user + system) / 1000;
 }
 
 /** Wall time (ms) from the load of bench/fixtures/report-cpu.cjs (the first --require) to the exit event. */
 export function reportedWallMs(stderr) {
-  const m = /__bench_cpu (.+)/.exec(stderr);
-  const wallMs = m ? JSON.parse(m[1]).wallMs : undefined;
+  const { wallMs } = reportedAtExit(stderr);
   return typeof wallMs === 'number' ? wallMs : NaN;
 }

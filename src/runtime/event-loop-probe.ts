@@ -165,8 +165,8 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
   for (let i = top.length - 1; i >= 0; i--) if (top[i] > appBound) drop(i);
   const left = plausibleN - removed;
   // Past the end of the list, the samples never fetched: none is longer than the shortest one fetched.
-  // (Falling back to the raw p99 there gave an idle interval whose fetched turns were all titan-perf's
-  // own the p99 of titan-perf's own export.)
+  // (The raw p99 as the fallback gave an idle interval, whose fetched turns were all titan-perf's own,
+  // the length of titan-perf's own export turn as the app's p99.)
   const unfetched = input.top.length > 0 ? input.top[input.top.length - 1] : 0;
   const appP99 = removed === 0 ? p99 : left <= 0 ? 0 : at(top, p99Rank(left), unfetched);
   return { max, p99, appP99, implausible };
