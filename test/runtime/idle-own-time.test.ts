@@ -89,7 +89,14 @@ describe('an idle service with export on', () => {
         if (quiet) {
           const stalls = run.warnings.filter((w) => w.metric === 'eventLoop.stall');
           expect(stalls, JSON.stringify(stalls)).toEqual([]);
-          expect(run.end.score, run.end.recommendations.join('\n')).toBe(100);
+          // The one warning tolerated above lowers the score while it lasts: if it is still active at the
+          // end (it fell in the last interval), the score carries its finding and nothing else.
+          const tolerated = run.end.activeWarnings.length > 0 && run.warnings.length <= control.warnings.length + 1;
+          expect(
+            run.end.activeWarnings.every((m) => m === 'eventLoop.delay.p99'),
+            run.end.activeWarnings.join(),
+          ).toBe(true);
+          expect(run.end.score, run.end.recommendations.join('\n')).toBe(tolerated ? 85 : 100);
         }
       }
     } finally {
