@@ -34,6 +34,7 @@ export const START_PATH = [
   'src/runtime/agent.ts',
   'src/runtime/fetch-tuner.ts',
   'src/runtime/self-time.ts',
+  'src/runtime/cpu-wait.ts',
   'src/runtime/event-loop-probe.ts',
   'src/runtime/gc-probe.ts',
   'src/runtime/heap-probe.ts',

@@ -16,6 +16,7 @@ import type { ConfigIssue } from '../errors';
 import { nodejsDefaults, type NodejsConfig } from '../config/sections/nodejs';
 import { isMainThread, releaseAgentSlot } from './agent-slot';
 import type { EventLoopModeStatus, EventLoopProbe } from './event-loop-probe';
+import { CPU_STARVED_SHARE, CpuWait } from './cpu-wait';
 import { FetchTuner } from './fetch-tuner';
 import type { GcProbe } from './gc-probe';
 import type { HeapProbe } from './heap-probe';
@@ -143,6 +144,8 @@ export class RuntimeAgent extends EventEmitter {
   private watchdog?: Watchdog;
   private stallTimer: NodeJS.Timeout | undefined;
   private lastScanAt = 0;
+  /** The main thread's wait for a CPU between stall scans. */
+  private readonly cpuWait = new CpuWait();
   private lastScanPerf = 0;
   private scanDuePerf = 0;
   private selfStalls = 0;
@@ -305,6 +308,7 @@ export class RuntimeAgent extends EventEmitter {
     });
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
+    this.cpuWait.read(this.lastScanPerf);
     this.startWatchdog();
     this.enableProbes();
     this.checkHttpAgents();
@@ -358,6 +362,8 @@ export class RuntimeAgent extends EventEmitter {
       const found = probe.takeStalls(this.config.maxEventLoopStall, selfTime().blocksSince(this.priorReadPerf));
       const now = Date.now();
       const perfNow = performance.now();
+      // At every scan, stalls or not: the reading before a stall bounds the wait during it.
+      this.cpuWait.read(perfNow);
       // A scan that ran late by about the stall's length waited for it: the stall ended now.
       const lateness = perfNow - this.scanDuePerf;
       if (!late && !inTick && lateness >= this.config.maxEventLoopStall) {
@@ -370,7 +376,10 @@ export class RuntimeAgent extends EventEmitter {
         const endsNow = found.length === 1 && (late || lateness >= durationMs * 0.5);
         const end = endsNow ? (endedAt ?? now) : now;
         const endPerf = endsNow ? perfNow - (now - end) : undefined;
-        const self = selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf);
+        const cpuWait = this.cpuWait.bounds(perfNow - durationMs, durationMs);
+        // Work of titan-perf's that the machine held up for most of the stall did not cause it.
+        const starved = cpuWait !== undefined && cpuWait.minMs >= durationMs * CPU_STARVED_SHARE;
+        const self = !starved && selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf);
         const window = Math.max(0, now - this.lastScanAt);
         let startedAt = end - durationMs;
         // A stall that ran in the same timers phase as the previous scan was recorded only after
@@ -390,6 +399,7 @@ export class RuntimeAgent extends EventEmitter {
           self,
           stack,
         };
+        if (cpuWait) stall.cpuWait = cpuWait;
         if (self) this.selfStalls++;
         this.safeEmit('event-loop-stall', stall);
         if (!self) {

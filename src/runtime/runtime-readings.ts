@@ -115,6 +115,8 @@ export interface PerformanceWarning {
   count?: number;
   /** The main thread's stack during the stall, when the watchdog took one. */
   stack?: StallStack;
+  /** How long the main thread waited for a CPU during the stall (see EventLoopStall.cpuWait). */
+  cpuWait?: CpuWaitBounds;
 }
 
 /** One frame of the main thread's JavaScript stack, as the watchdog took it. */
@@ -146,6 +148,8 @@ export interface StallStack {
 }
 
 /** One event-loop turn at or above nodejs.maxEventLoopStall. */
+import type { CpuWaitBounds } from './cpu-wait';
+
 export interface EventLoopStall {
   durationMs: number;
   /** Epoch ms when the stall began (best estimate, see startUncertaintyMs). */
@@ -156,6 +160,12 @@ export interface EventLoopStall {
   /** titan-perf's own work caused it: counted apart, never warned. */
   self: boolean;
   stack?: StallStack;
+  /**
+   * How long the main thread waited for a CPU during the stall (other
+   * processes or the container's CPU limit held it), ms, as bounds; Linux
+   * only. At least half the stall: the machine caused it, not the app's code.
+   */
+  cpuWait?: CpuWaitBounds;
 }
 
 /** A heap/GC verdict from flag and container validation. */

@@ -46,6 +46,7 @@ export function reportStallStack(stall: EventLoopStall): void {
     durationMs: stall.durationMs,
     startedAt: new Date(stall.startedAt).toISOString(),
     threshold: stall.threshold,
+    ...(stall.cpuWait && { cpuWait: stall.cpuWait }),
     stack: stall.stack,
   };
   process.stderr.write(`${JSON.stringify(record)}\n`);
@@ -60,6 +61,10 @@ export function reportStallStack(stall: EventLoopStall): void {
     attributes: {
       'event.name': 'titan_perf.eventloop.stall',
       'titan_perf.stall.duration_ms': stall.durationMs,
+      ...(stall.cpuWait && {
+        'titan_perf.stall.cpu_wait.min_ms': stall.cpuWait.minMs,
+        'titan_perf.stall.cpu_wait.max_ms': stall.cpuWait.maxMs,
+      }),
       'titan_perf.stall.kind': stall.stack?.kind ?? 'none',
       ...(stall.stack?.note ? { 'titan_perf.stall.note': stall.stack.note } : {}),
       'code.stacktrace': (stall.stack?.frames ?? [])
