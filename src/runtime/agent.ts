@@ -22,7 +22,14 @@ import type { GcProbe } from './gc-probe';
 import type { HeapProbe } from './heap-probe';
 import type { HttpAgentTuner } from './http-agent-tuner';
 import type { MemoryLimit } from './memory-limit';
-import type { DbPoolReading, EventLoopStall, PerformanceWarning, Readings, Verdict } from './runtime-readings';
+import type {
+  DbPoolReading,
+  EventLoopStall,
+  IntervalStalls,
+  PerformanceWarning,
+  Readings,
+  Verdict,
+} from './runtime-readings';
 import { selfTime } from './self-time';
 import type { StallWarnings } from './stall-warnings';
 import type { PerformanceRecovery, ThresholdMonitor } from './thresholds';
@@ -144,6 +151,8 @@ export class RuntimeAgent extends EventEmitter {
   private watchdog?: Watchdog;
   private stallTimer: NodeJS.Timeout | undefined;
   private lastScanAt = 0;
+  /** The app's stalls since the previous reading. */
+  private intervalStalls: IntervalStalls = { count: 0, longestMs: 0, longestCpuStarved: false };
   /** The main thread's wait for a CPU between stall scans. */
   private readonly cpuWait = new CpuWait();
   private lastScanPerf = 0;
@@ -403,6 +412,12 @@ export class RuntimeAgent extends EventEmitter {
         if (self) this.selfStalls++;
         this.safeEmit('event-loop-stall', stall);
         if (!self) {
+          const seen = this.intervalStalls;
+          seen.count++;
+          if (stall.durationMs > seen.longestMs) {
+            seen.longestMs = stall.durationMs;
+            seen.longestCpuStarved = starved;
+          }
           this.stallWarnings.add(stall, now);
           if (stack) this.reportStack(stall);
         }
@@ -460,6 +475,9 @@ export class RuntimeAgent extends EventEmitter {
   /** Takes a reading now (also what each interval does). */
   sample(): Readings {
     if (this.running) this.enableProbes();
+    // Before the reading resets the histogram: no stall is lost between two scans, and
+    // the reading counts every stall up to now.
+    if (this.running) this.scanStalls(false, true);
     const now = Date.now();
     const intervalMs = Math.max(1, now - this.lastAt);
     this.lastAt = now;
@@ -480,12 +498,13 @@ export class RuntimeAgent extends EventEmitter {
     const readings: Readings = {
       at: now,
       intervalMs,
-      eventLoop: this.probes.eventLoop.read(own, ownRecent),
+      eventLoop: { ...this.probes.eventLoop.read(own, ownRecent), stalls: this.intervalStalls },
       gc: this.probes.gc.read(intervalMs),
       heap: this.probes.heap.read(),
       pools: this.fetchTuner.pools(),
       dbPools,
     };
+    this.intervalStalls = { count: 0, longestMs: 0, longestCpuStarved: false };
     this.latest = readings;
     return readings;
   }
@@ -499,8 +518,6 @@ export class RuntimeAgent extends EventEmitter {
     const start = performance.now();
     try {
       if (this.settle) this.settleNow();
-      // Before the reading resets the histogram: no stall is lost between two scans.
-      this.scanStalls(false, true);
       const readings = this.sample();
       readings.eventLoop.selfLongest = selfTime().longestSince(start - readings.intervalMs);
       this.thresholds.check(readings);

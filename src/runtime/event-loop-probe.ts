@@ -24,6 +24,17 @@ function timedMs(blocks: readonly OwnBlock[]): number {
 
 /** More stalls than this between two reads are counted, their durations are not. */
 const MAX_STALLS_PER_READ = 1000;
+/**
+ * The delay threshold (nodejs.maxEventLoopDelay) is for sustained delay: the
+ * app's p99 counts only when at least this many turns of the interval were
+ * that slow. An idle service turns a few dozen times in 5 s, so its p99 is
+ * its longest turn: a single 15-25 ms turn (a GC, a page fault, the kernel
+ * parking the process on a busy machine) warned every few minutes even with
+ * export off. A single long turn is a stall, counted and warned by
+ * nodejs.maxEventLoopStall. A busy service (300+ turns per interval) is not
+ * affected: its p99 is already at least the third longest turn.
+ */
+const SUSTAINED_TURNS = 3;
 
 export type EventLoopMode = 'per-iteration' | 'timer';
 
@@ -109,6 +120,13 @@ export interface TurnStatsInput {
   ownRecentMs?: number;
   /** How far a sample's length can be off, ms. */
   slackMs: number;
+  /**
+   * The app's p99 is at least this many turns from the top (default 1): with
+   * fewer than 100 turns in an interval the p99 is the longest turn, and one
+   * turn is a stall (counted and warned by the stall threshold), not a
+   * sustained delay.
+   */
+  minSlowTurns?: number;
 }
 
 /**
@@ -164,11 +182,12 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
   const appBound = plausibleBound(input.activeMs - (input.ownRecentMs ?? 0));
   for (let i = top.length - 1; i >= 0; i--) if (top[i] > appBound) drop(i);
   const left = plausibleN - removed;
+  const rank = Math.min(Math.max(p99Rank(left), input.minSlowTurns ?? 1), left);
   // Past the end of the list, the samples never fetched: none is longer than the shortest one fetched.
   // (The raw p99 as the fallback gave an idle interval, whose fetched turns were all titan-perf's own,
   // the length of titan-perf's own export turn as the app's p99.)
   const unfetched = input.top.length > 0 ? input.top[input.top.length - 1] : 0;
-  const appP99 = removed === 0 ? p99 : left <= 0 ? 0 : at(top, p99Rank(left), unfetched);
+  const appP99 = removed === 0 && rank === p99Rank(plausibleN) ? p99 : left <= 0 ? 0 : at(top, rank, unfetched);
   return { max, p99, appP99, implausible };
 }
 
@@ -337,7 +356,8 @@ export class EventLoopProbe {
     const n = h.count;
     const rawMax = this.delayMs(h.max);
     const rawP99 = this.delayMs(h.percentile(99));
-    if (own.length === 0 && rawMax <= plausibleBound(activeMs)) return { max: rawMax, p99: rawP99, appP99: rawP99 };
+    if (own.length === 0 && rawMax <= plausibleBound(activeMs) && p99Rank(n) >= SUSTAINED_TURNS)
+      return { max: rawMax, p99: rawP99, appP99: rawP99 };
     const stats = turnStats({
       count: n,
       top: this.top(h, own.length + p99Rank(n) + 16),
@@ -348,6 +368,7 @@ export class EventLoopProbe {
       ownRecentMs,
       // The timer mode knows a turn's length to one period only.
       slackMs: this.mode.mode === 'per-iteration' ? 0.5 : this.resolutionMs,
+      minSlowTurns: SUSTAINED_TURNS,
     });
     this.implausible += stats.implausible;
     return stats;

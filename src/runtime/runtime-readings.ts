@@ -22,6 +22,16 @@ export interface EventLoopReading {
   selfLongest?: number;
   /** The p99 of the app's turns alone: titan-perf's own turns (loading its SDK, exporting) left out, ms. */
   appP99?: number;
+  /** The app's stalls (at or above nodejs.maxEventLoopStall) found in the interval; titan-perf's own left out. */
+  stalls?: IntervalStalls;
+}
+
+export interface IntervalStalls {
+  count: number;
+  /** The longest of them, ms (0 without a stall). */
+  longestMs: number;
+  /** The longest one's main thread waited at least half of it for a CPU (see EventLoopStall.cpuWait). */
+  longestCpuStarved: boolean;
 }
 
 export type GcKind = 'major' | 'minor' | 'incremental' | 'weakcb';

@@ -3,6 +3,7 @@
  * penalty lives in RULES so the README table and the code cannot disagree
  * (the README's "Score and recommendations" section lists this object).
  */
+import { nodejsDefaults } from '../config/sections/nodejs';
 import type { PlanEntry } from '../engine/types';
 import type { DbPoolReading, GcReading, Readings, Verdict } from '../runtime/runtime-readings';
 import type { RedisHealth } from '../redis/health';
@@ -15,6 +16,8 @@ const MiB = 1024 * 1024;
 export const RULES = {
   /** p99 above nodejs.maxEventLoopDelay (critical from 10x it, the runtime agent's rule). */
   eventLoopDelay: { warning: 15, critical: 30 },
+  /** A stall of the app at or above nodejs.maxEventLoopStall in the interval (critical from 10x it, like its warning). */
+  eventLoopStall: { warning: 15, critical: 30 },
   /** Utilization above nodejs.maxEventLoopUtilization (critical from 0.99). */
   eventLoopUtilization: { warning: 10, critical: 20 },
   /** Share of the interval spent in GC pauses. */
@@ -65,6 +68,8 @@ export function nodejsFindings(input: ScoreInput): Recommendation[] {
   const r = input.readings;
   if (r) {
     out.push(...thresholdFindings(input, r));
+    const stall = stallFinding(r, input.nodejs.maxEventLoopStall ?? nodejsDefaults.maxEventLoopStall);
+    if (stall) out.push(stall);
     const gc = gcFinding(r.gc, r.heap.oldGeneration?.limit ?? r.heap.limit);
     if (gc) out.push(gc);
   }
@@ -126,6 +131,37 @@ const ADVICE: Record<string, (r: Readings) => Advice> = {
     };
   },
 };
+
+/**
+ * One long block is a stall, not a sustained delay (the delay threshold
+ * needs three slow turns in an interval): it is scored on its own, so that
+ * a single 300 ms block in an otherwise idle interval still costs points.
+ */
+function stallFinding(r: Readings, threshold: number): Draft | undefined {
+  const s = r.eventLoop.stalls;
+  if (!s || s.count === 0 || !(s.longestMs >= threshold)) return undefined;
+  const critical = s.longestMs >= threshold * 10;
+  const more = s.count > 1 ? ` (${s.count} stalls in the interval)` : '';
+  return {
+    area: 'nodejs',
+    id: 'nodejs.eventloop.stall',
+    severity: critical ? 'critical' : 'warning',
+    reading: 'longest event-loop stall (ms)',
+    value: s.longestMs,
+    threshold,
+    penalty: critical ? RULES.eventLoopStall.critical : RULES.eventLoopStall.warning,
+    ...(s.longestCpuStarved
+      ? {
+          why: `the main thread waited for a CPU for most of it: the container's CPU limit or the node's other work held it${more}`,
+          change: 'raise the CPU request and limit (or remove the limit) so the main thread is not throttled',
+        }
+      : {
+          why: `one synchronous block held every request in flight for that long${more}`,
+          change:
+            'find the code from the stall warning (nodejs.stallCapture.enabled=true adds its stack) and move it to worker_threads or split it',
+        }),
+  };
+}
 
 function gcFinding(gc: GcReading, oldGenerationLimit: number): Draft | undefined {
   const rule = RULES.gcPauseShare;

@@ -15,7 +15,9 @@ export interface ScoreInput {
   nodejs: Pick<
     NodejsConfig,
     'maxEventLoopDelay' | 'maxEventLoopUtilization' | 'maxHeapUsage' | 'warningCooldown' | 'connectionPooling'
-  >;
+  > &
+    /** Its default (100 ms) when left out. */
+    Partial<Pick<NodejsConfig, 'maxEventLoopStall'>>;
   redisConfig?: Pick<RedisConfig, 'maxMemory' | 'latencyMonitorThreshold'>;
   readings?: Readings;
   /** Heap/GC verdicts of the runtime agent. */

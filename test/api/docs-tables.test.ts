@@ -61,6 +61,9 @@ describe('the tables in docs/ match the code', () => {
     );
     expect(text).toContain(`warning ${SCORE_RULES.heapUsage.warning}, critical ${SCORE_RULES.heapUsage.critical}`);
     expect(text).toContain(
+      `stall: warning ${SCORE_RULES.eventLoopStall.warning}, critical ${SCORE_RULES.eventLoopStall.critical}`,
+    );
+    expect(text).toContain(
       `above ${SCORE_RULES.gcPauseShare.warningAbove} (critical above ${SCORE_RULES.gcPauseShare.criticalAbove})`,
     );
     expect(text).toContain(`warning ${SCORE_RULES.drift.warning} each, ${SCORE_RULES.drift.cap} at most`);

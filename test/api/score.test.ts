@@ -60,7 +60,7 @@ describe('score and recommendations under real conditions', () => {
     expect(r.overall).toMatchObject({ score: 100, status: 'optimal' });
   });
 
-  it('a 300 ms blocked loop: critical delay finding, score down, status no better than warning', async () => {
+  it('three 300 ms blocks in a row: critical delay finding, a stall finding, score down, status no better than warning', async () => {
     const r = await scenario('blocked', ['--max-old-space-size=4096'], LOCAL_ONLY);
     const rec = r.overall.recommendations.find((x) => x.id === 'nodejs.eventloop.delay');
     expect(rec, JSON.stringify(r.overall)).toBeDefined();
@@ -68,8 +68,21 @@ describe('score and recommendations under real conditions', () => {
     expect(rec!.value as number).toBeGreaterThan(250);
     expect(rec!.threshold).toBe(10);
     expect(rec!.change).toMatch(/--cpu-prof.*worker_threads/);
+    expect(r.overall.recommendations.find((x) => x.id === 'nodejs.eventloop.stall')).toBeDefined();
     expect(r.overall.score).toBeLessThanOrEqual(70);
     expect(['warning', 'critical']).toContain(r.overall.status);
+  });
+
+  it('one 300 ms block: a stall finding, not a sustained delay', async () => {
+    const r = await scenario('stalled', ['--max-old-space-size=4096'], LOCAL_ONLY);
+    const rec = r.overall.recommendations.find((x) => x.id === 'nodejs.eventloop.stall');
+    expect(rec, JSON.stringify(r.overall)).toBeDefined();
+    expect(rec!.severity).toBe('warning'); // critical from 10x the 100 ms threshold
+    expect(rec!.value as number).toBeGreaterThan(250);
+    expect(rec!.threshold).toBe(100);
+    expect(rec!.change).toMatch(/worker_threads/);
+    expect(rec!.penalty).toBe(15);
+    expect(r.overall.recommendations.find((x) => x.id === 'nodejs.eventloop.delay')).toBeUndefined();
   });
 
   it('a heap pushed to 88% of a small limit: heap finding with the exact --max-old-space-size to use', async () => {
@@ -190,6 +203,34 @@ describe('score and recommendations under real conditions', () => {
     } finally {
       await o.close();
     }
+  });
+
+  it('a stall the main thread spent waiting for a CPU: the finding points at the CPU limit, not the code', () => {
+    const readings = {
+      at: 0,
+      intervalMs: 5000,
+      eventLoop: {
+        ...{ min: 0, max: 1200, mean: 1, stddev: 1, p50: 1, p90: 1, p99: 1, utilization: 0.1, activeTime: 1 },
+        ...{ idleTime: 4, appP99: 1, stalls: { count: 2, longestMs: 1200, longestCpuStarved: true } },
+      },
+      gc: { pauses: [], pauseShare: 0 },
+      heap: {
+        ...{ used: 1e6, total: 2e6, limit: 4e9, oldGeneration: { used: 1e6, limit: 4e9 } },
+        ...{ spaces: [], rss: 5e7, external: 0 },
+      },
+      pools: [],
+      dbPools: [],
+    };
+    const r = scorePerformance({ nodejs: DEFAULT_PERFORMANCE_CONFIG.nodejs, readings, verdicts: [] });
+    expect(r.recommendations.map((x: Recommendation) => x.id)).toEqual(['nodejs.eventloop.stall']);
+    const rec = r.recommendations[0];
+    expect(rec).toMatchObject({ severity: 'critical', value: 1200, threshold: 100, penalty: 30 });
+    expect(rec.message).toMatch(/waited for a CPU.*\(2 stalls in the interval\)/);
+    expect(rec.change).toMatch(/CPU request and limit/);
+    // The same stall in the code: the advice is the code's.
+    readings.eventLoop.stalls.longestCpuStarved = false;
+    const code = scorePerformance({ nodejs: DEFAULT_PERFORMANCE_CONFIG.nodejs, readings, verdicts: [] });
+    expect(code.recommendations[0].change).toMatch(/worker_threads/);
   });
 
   it('status bands and the critical cap are what docs/api.md says', () => {

@@ -63,6 +63,34 @@ describe('turnStats', () => {
     expect(busy.appP99).toBe(109);
   });
 
+  it('with minSlowTurns, one or two slow turns of an idle interval are not a sustained delay', () => {
+    // An idle service: 40 turns, one 23 ms turn (a GC). Its p99 is that turn; the app's p99 is the third longest.
+    const idle = turnStats({ ...base, count: 40, top: [23, 1.2, 0.9, 0.5], rawMax: 23, rawP99: 23, minSlowTurns: 3 });
+    expect(idle).toEqual({ max: 23, p99: 23, appP99: 0.9, implausible: 0 });
+    // Three slow turns in the interval are sustained.
+    const three = turnStats({ ...base, count: 40, top: [300, 300, 299, 1], rawMax: 300, rawP99: 300, minSlowTurns: 3 });
+    expect(three.appP99).toBe(299);
+    // Fewer turns than that: the shortest of them.
+    const two = turnStats({ ...base, count: 2, top: [23, 1.5], rawMax: 23, rawP99: 23, minSlowTurns: 3 });
+    expect(two.appP99).toBe(1.5);
+    // A busy interval's p99 is already deeper than three turns from the top: unchanged.
+    const top = [50, 40, 30, 20, 12, 11, 10, 9, 8, 7, 6, 5];
+    const busy = turnStats({ ...base, count: 1000, top, rawMax: 50, rawP99: 6, minSlowTurns: 3 });
+    expect(busy.appP99).toBe(6);
+    // Own work left out first, then the rank: the app's two 30 ms turns next to a 40 ms export are not sustained.
+    const own = [{ ms: 38, turnMs: 40.5 }];
+    const withOwn = turnStats({
+      ...base,
+      count: 30,
+      top: [41, 30, 30, 2, 1],
+      rawMax: 41,
+      rawP99: 41,
+      own,
+      minSlowTurns: 3,
+    });
+    expect(withOwn.appP99).toBe(2);
+  });
+
   it('when own work accounts for every sample fetched, the rest of the interval is no longer than the shortest of them', () => {
     // Seen in an idle service with OTLP gRPC: 49 turns, the 20 longest fetched; the export (26.5 ms) and the
     // window after it account for all 20. The other 29 turns are at most 0.05 ms, not the raw p99 of 27.5 ms.
@@ -82,6 +110,19 @@ describe('turnStats', () => {
       ownRecentMs: 202.9,
     });
     expect(s.appP99).toBe(0.05);
+    expect(
+      turnStats({
+        ...base,
+        count: 49,
+        top,
+        rawMax: 27.5,
+        rawP99: 27.5,
+        own,
+        activeMs: 277.7,
+        ownRecentMs: 202.9,
+        minSlowTurns: 3,
+      }).appP99,
+    ).toBe(0.05);
   });
 
   it('p99Rank matches HDR (the value with 99% of samples at or below it): the longest of fewer than 100 samples, the second of 100', () => {

@@ -163,8 +163,12 @@ describe('a real Prometheus scraping titan-perf', () => {
     await preload.waitForLine(/^fetched$/);
     preload.write('block 400');
     await preload.waitForLine(/^blocked 400$/);
+    // One long block is a stall; a sustained delay (three slow turns in an interval) is an active warning.
+    preload.write('burst 60 4');
+    await preload.waitForLine(/^burst 60 4$/);
     writeFakeSysctl(procRoot, 'net.core.somaxconn', '128');
     await poll('sum(titan_perf_warnings_total{job="preload"})', (v) => v > 0, 'a warning');
+    await poll('count(titan_perf_warning_active{job="preload"})', (v) => v > 0, 'an active warning');
     await poll('sum(http_client_open_connections{job="preload"})', (v) => v > 0, 'fetch connections');
     await poll('sum(titan_perf_sidecar_drift_repairs_total{job="sidecar"})', (v) => v > 0, 'a drift repair');
     await poll('sum(titan_perf_verdicts{job="preload"})', (v) => v > 0, 'a verdict');
