@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// Builds the package's `titan-perf/preload` entry (dist/preload/index.js) as
-// one file holding every module the preload runs before the app's first line
-// and during a short job: the agent, its probes, the fetch and http tuners.
+// Builds the preload's start path (dist/preload/start-path.js) as one file
+// holding every module the preload runs before the app's first line and
+// during a short job: the agent, its probes, the fetch and http tuners. The
+// package's `titan-perf/preload` entry (dist/preload/index.js, from
+// preload/start-path-loader.ts) loads it with V8's code cache, made here for
+// every Node runtime the project has (dist/preload/code-cache/).
 // Every other module of titan-perf (configuration parsing, telemetry, the
 // score, the watchdog...) stays a file of its own under dist/src, required
 // from there the first time it is needed, and every package stays external.
@@ -20,12 +23,17 @@
 // test/preload/start-path.test.ts checks that a short job loads no other
 // titan-perf file, so this list cannot go stale unnoticed.
 import { build } from 'esbuild';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, readdirSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RUNTIMES, runtimeBin } from './runtimes.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ENTRY = join(ROOT, 'preload', 'index.ts');
-export const PRELOAD_ENTRY = join(ROOT, 'dist', 'preload', 'index.js');
+const PRELOAD_DIR = join(ROOT, 'dist', 'preload');
+export const PRELOAD_ENTRY = join(PRELOAD_DIR, 'index.js');
+export const START_PATH_FILE = join(PRELOAD_DIR, 'start-path.js');
 
 /** The modules the preload loads before the app's main module and in its first loop turns (source paths). */
 export const START_PATH = [
@@ -66,7 +74,7 @@ function startPathOnly() {
 export async function buildPreloadEntry() {
   const result = await build({
     entryPoints: [ENTRY],
-    outfile: PRELOAD_ENTRY,
+    outfile: START_PATH_FILE,
     bundle: true,
     platform: 'node',
     format: 'cjs',
@@ -84,10 +92,62 @@ export async function buildPreloadEntry() {
   const missing = START_PATH.filter((m) => !inlined.includes(m));
   // A start-path module nobody imports any more would otherwise stay listed for nothing.
   if (missing.length > 0) throw new Error(`not on the preload's start path any more: ${missing.join(', ')}`);
-  return { file: PRELOAD_ENTRY, bytes: result.metafile.outputs[relative(process.cwd(), PRELOAD_ENTRY)]?.bytes };
+  // The entry is the loader (tsc's output of preload/start-path-loader.ts), not tsc's preload/index.js.
+  copyFileSync(join(PRELOAD_DIR, 'start-path-loader.js'), PRELOAD_ENTRY);
+  return { file: START_PATH_FILE, bytes: result.metafile.outputs[relative(process.cwd(), START_PATH_FILE)]?.bytes };
+}
+
+/**
+ * Runs the start path once in `node` (a throwaway process: the agent starts,
+ * settles, and its unref'd timers let the process end) and keeps V8's code
+ * for it, the functions it ran included. The text compiled is the loader's
+ * own wrapStartPath(), so the cache matches what the loader compiles.
+ */
+const MAKE_CACHE = `
+const fs = require('node:fs'), vm = require('node:vm'), path = require('node:path'), { createRequire } = require('node:module');
+const dir = process.argv[1];
+process.env.TITAN_PERF_CODE_CACHE_BUILD = '1';
+const { wrapStartPath, cacheChecksum } = require(path.join(dir, 'index.js'));
+delete process.env.TITAN_PERF_CODE_CACHE_BUILD;
+const file = path.join(dir, 'start-path.js');
+const script = new vm.Script(wrapStartPath(fs.readFileSync(file, 'utf8')), { filename: file });
+const m = { exports: {} };
+script.runInThisContext().call(m.exports, m.exports, createRequire(file), m, file, dir);
+setTimeout(() => {
+  const out = path.join(dir, 'code-cache', process.versions.v8 + '-' + process.arch + '.bin');
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const data = script.createCachedData();
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32LE(cacheChecksum(data));
+  fs.writeFileSync(out, Buffer.concat([sum, data]));
+  console.log(out);
+}, 50);
+`;
+
+export function buildCodeCaches() {
+  const made = [];
+  for (const major of Object.keys(RUNTIMES)) {
+    const bin = runtimeBin(major);
+    if (!existsSync(bin)) continue;
+    const r = spawnSync(bin, ['-e', MAKE_CACHE, PRELOAD_DIR], {
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '', OTEL_METRICS_EXPORTER: 'none' },
+      timeout: 30_000,
+    });
+    if (r.status !== 0) throw new Error(`code cache on Node ${major}: ${r.stderr || r.error?.message}`);
+    made.push(r.stdout.trim());
+  }
+  return made;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const { file, bytes } = await buildPreloadEntry();
   console.log(`${file}  ${bytes === undefined ? '' : `${(bytes / 1024).toFixed(1)} KiB`}`);
+  const caches = buildCodeCaches();
+  const dir = join(PRELOAD_DIR, 'code-cache');
+  console.log(
+    caches.length > 0
+      ? `${dir}: ${readdirSync(dir).join(', ')}`
+      : 'no Node runtime installed (node scripts/runtimes.mjs install): the preload compiles without a code cache',
+  );
 }

@@ -48,6 +48,7 @@ function cpuCgroup(): { dir: string; limit(quotaUs: number | undefined): void } 
 
 interface Stall {
   durationMs: number;
+  startedAt: number;
   self: boolean;
   cpuWait?: { minMs: number; maxMs: number };
 }
@@ -100,7 +101,7 @@ describe.skipIf(!cgroup || !schedstat)('a stall while a CPU limit throttles the 
       const certain = stalls.filter((s) => s.cpuWait!.minMs >= s.durationMs / 2);
       expect(certain.length).toBeGreaterThanOrEqual(1);
       for (const s of stalls) {
-        const w = warnings.find((x) => x.durationMs === Math.round(s.durationMs * 10) / 10);
+        const w = warnings.find((x) => x.since === s.startedAt && x.durationMs === Math.round(s.durationMs * 10) / 10);
         if (certain.includes(s))
           expect(w?.message).toMatch(/waited at least \d+(\.\d)? ms of it for a CPU: .*not the app's code/);
         else if (waited.includes(s)) expect(w?.message).toMatch(/may have waited up to \d+(\.\d)? ms of it for a CPU/);
