@@ -99,30 +99,9 @@ describe('turnStats', () => {
       0.05,
     ];
     const own = [{ ms: 7.29 }, { ms: 26.53, turnMs: 26.68 }, { ms: 0, followUpMs: 57, capMs: 26.68 }];
-    const s = turnStats({
-      ...base,
-      count: 49,
-      top,
-      rawMax: 27.5,
-      rawP99: 27.5,
-      own,
-      activeMs: 277.7,
-      ownRecentMs: 202.9,
-    });
-    expect(s.appP99).toBe(0.05);
-    expect(
-      turnStats({
-        ...base,
-        count: 49,
-        top,
-        rawMax: 27.5,
-        rawP99: 27.5,
-        own,
-        activeMs: 277.7,
-        ownRecentMs: 202.9,
-        minSlowTurns: 3,
-      }).appP99,
-    ).toBe(0.05);
+    const input = { ...base, count: 49, top, rawMax: 27.5, rawP99: 27.5, own, activeMs: 277.7, ownRecentMs: 202.9 };
+    expect(turnStats(input).appP99).toBe(0.05);
+    expect(turnStats({ ...input, minSlowTurns: 3 }).appP99).toBe(0.05);
   });
 
   it('p99Rank matches HDR (the value with 99% of samples at or below it): the longest of fewer than 100 samples, the second of 100', () => {
