@@ -31,7 +31,8 @@ const tolerance = (ms: number) => Math.max(ms * 0.1, perIteration ? 2 : 10);
  * ms at a time, so a turn lasts longer than the block inside it and an idle
  * loop has stalls of its own. Then only what load cannot change is asserted
  * (never under-reported, counted, warned, named); the 10 % precision and the
- * zero-warning idle run are asserted on a machine that is not overloaded.
+ * zero-warning idle run are asserted on a machine that is not overloaded
+ * (the precision under loopback load per iteration only: see checkPlan).
  */
 const overloaded = () => os.loadavg()[0] > os.cpus().length;
 
@@ -162,7 +163,14 @@ function checkPlan({ truths, stalls, warnings, status }: ReturnType<typeof parse
       stall!.self,
       `${label}: the ${t.ms.toFixed(1)} ms block taken for titan-perf's own\n${JSON.stringify(truths)}\n${JSON.stringify(stalls)}`,
     ).toBe(false);
-    if (!overloaded())
+    // Never under-reported.
+    expect(stall!.durationMs, `${label}: ${t.ms} ms reported as ${stall!.durationMs}`).toBeGreaterThanOrEqual(
+      t.ms - tolerance(t.ms),
+    );
+    // The timer mode (Node 22) under load samples at its next timer, after the poll phase has
+    // served the requests the block held back: the backlog can add tens of ms (50 ms read as
+    // 87 ms once in CI). Per iteration, or idle, the length is exact within the tolerance.
+    if (!overloaded() && (perIteration || label !== 'load'))
       expect(
         Math.abs(stall!.durationMs - t.ms),
         `${label}: ${t.ms} ms reported as ${stall!.durationMs}`,
