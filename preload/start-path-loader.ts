@@ -13,12 +13,13 @@
  * run time. The cache holds no more than the file it was made from, and both
  * sit in the same package directory.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Script } from 'node:vm';
 
 const START_PATH = join(__dirname, 'start-path.js');
+const MAX_CACHE_BYTES = 4 * 1024 * 1024;
 /** What became of the cache in this process ('used', 'rejected', 'none'): for tests and for a user asking why. */
 const CACHE_STATE = Symbol.for('titan-perf.preload-code-cache');
 /** The CommonJS wrapper, as Node's loader puts it around a file. The build's cache is made of the same text. */
@@ -42,7 +43,10 @@ export function cacheChecksum(data: Uint8Array): number {
 function cachedData(): Buffer | undefined {
   let file: Buffer;
   try {
-    file = readFileSync(join(__dirname, 'code-cache', `${process.versions.v8}-${process.arch}.bin`));
+    const path = join(__dirname, 'code-cache', `${process.versions.v8}-${process.arch}.bin`);
+    // A cache is ~65 KiB: anything far larger is not one, and is not read into every process.
+    if (statSync(path).size > MAX_CACHE_BYTES) return undefined;
+    file = readFileSync(path);
   } catch {
     return undefined;
   }

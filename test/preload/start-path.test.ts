@@ -68,7 +68,7 @@ describe(`the preload's start path (Node ${process.version})`, () => {
   );
 
   it.skipIf(!existsSync(join(CACHE_DIR, OWN_CACHE)))(
-    'a damaged cache or one of another V8 is not used, and the preload runs',
+    'a damaged or oversized cache, or one of another V8, is not used, and the preload runs',
     async () => {
       const good = readFileSync(join(CACHE_DIR, OWN_CACHE));
       // One bit flipped in V8's data: the checksum refuses it before V8 reads it.
@@ -79,6 +79,8 @@ describe(`the preload's start path (Node ${process.version})`, () => {
       const cases: [string, Buffer, string][] = [
         ['flipped', flipped, 'none'],
         ['truncated', good.subarray(0, 3), 'none'],
+        // Far larger than a cache: not read at all.
+        ['oversized', Buffer.concat([good, Buffer.alloc(5 * 1024 * 1024)]), 'none'],
         ...(other
           ? [['another V8', readFileSync(join(CACHE_DIR, other)), 'rejected'] as [string, Buffer, string]]
           : []),
