@@ -44,8 +44,10 @@ function cachedData(): Buffer | undefined {
   let file: Buffer;
   try {
     const path = join(__dirname, 'code-cache', `${process.versions.v8}-${process.arch}.bin`);
-    // A cache is ~65 KiB: anything far larger is not one, and is not read into every process.
-    if (statSync(path).size > MAX_CACHE_BYTES) return undefined;
+    // A cache is a regular file of ~65 KiB: a FIFO or a device (size 0) could block or never end,
+    // and anything far larger is not one; neither is read into every process.
+    const st = statSync(path);
+    if (!st.isFile() || st.size > MAX_CACHE_BYTES) return undefined;
     file = readFileSync(path);
   } catch {
     return undefined;

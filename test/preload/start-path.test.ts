@@ -8,6 +8,7 @@
  * joins the start path must join START_PATH there too. A damaged cache, or
  * one of another V8, is never used, and the preload runs as without it.
  */
+import { execFileSync } from 'node:child_process';
 import {
   cpSync,
   existsSync,
@@ -68,7 +69,7 @@ describe(`the preload's start path (Node ${process.version})`, () => {
   );
 
   it.skipIf(!existsSync(join(CACHE_DIR, OWN_CACHE)))(
-    'a damaged or oversized cache, or one of another V8, is not used, and the preload runs',
+    'a damaged or oversized cache, a FIFO, or one of another V8 is not used, and the preload runs',
     async () => {
       const good = readFileSync(join(CACHE_DIR, OWN_CACHE));
       // One bit flipped in V8's data: the checksum refuses it before V8 reads it.
@@ -85,6 +86,18 @@ describe(`the preload's start path (Node ${process.version})`, () => {
           ? [['another V8', readFileSync(join(CACHE_DIR, other)), 'rejected'] as [string, Buffer, string]]
           : []),
       ];
+      // A FIFO in its place: never opened for reading (it would block the process start).
+      const fifo = preloadWithCache(Buffer.alloc(0));
+      try {
+        const file = join(fifo.entry, '..', 'code-cache', OWN_CACHE);
+        rmSync(file);
+        execFileSync('mkfifo', [file]);
+        const r = await runNode(['--require', fifo.entry, '-e', STATE], {}, 10_000);
+        expect(r.stderr, 'fifo').toBe('');
+        expect(JSON.parse(r.stdout.trim()), 'fifo').toEqual({ cache: 'none', agent: true });
+      } finally {
+        fifo.done();
+      }
       for (const [name, cache, state] of cases) {
         const copy = preloadWithCache(cache);
         try {
