@@ -9,6 +9,13 @@
  *
  * On Linux no ping is sent while the main thread sleeps in the kernel (an
  * idle loop waiting in epoll): an idle process is never woken by the watchdog.
+ *
+ * Between checks the thread sleeps in Atomics.wait (a futex with a timeout),
+ * not on a libuv timer: a timer turn of a worker's event loop cost about
+ * twice the CPU of the futex wake-up (measured in the docs), and the
+ * watchdog wakes up to 50 times a second. The event loop gets a turn at
+ * least every YIELD_MS, for the inspector's messages and a 'stop', and
+ * whenever a stack is taken.
  */
 import { openSync, readSync } from 'node:fs';
 import type { Session } from 'node:inspector';
@@ -154,31 +161,47 @@ async function connect(): Promise<void> {
   captures.postMessage({ type: 'self', at: now(), start, end: now() } satisfies CaptureMessage);
 }
 
-let busy = false;
-function tick(): void {
-  if (busy) return;
+/** The longest the thread stays in its own loop before its event loop gets a turn. */
+const YIELD_MS = 1000;
+/** Never notified: Atomics.wait on it is a plain sleep that any thread could end. */
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** One check; the ping (and since when the main thread has not turned) when its stack is due. */
+function check(): { ping: number; since: number } | undefined {
   const answered = Atomics.load(seq, HB_ANSWERED);
   const t = now();
   if (sent > answered) {
     if (t - sentAt >= data.thresholdMs && capturedFor !== sent) {
       capturedFor = sent;
-      busy = true;
       // Since when the main thread has not turned: the ping went out no later than this.
-      const since = Math.max(times[HB_ANSWERED_AT], sentAt - data.periodMs);
-      capture(sent, since).finally(() => (busy = false));
+      return { ping: sent, since: Math.max(times[HB_ANSWERED_AT], sentAt - data.periodMs) };
     }
-    return;
+    return undefined;
   }
-  if (mainAsleep()) return;
+  if (mainAsleep()) return undefined;
   sent = answered + 1;
   sentAt = t;
   times[HB_SENT_AT] = t;
   Atomics.store(seq, 1, sent);
   pings.postMessage(sent);
+  return undefined;
+}
+
+async function watch(): Promise<void> {
+  for (;;) {
+    const until = now() + YIELD_MS;
+    while (now() < until) {
+      Atomics.wait(sleeper, 0, 0, data.periodMs);
+      const due = check();
+      // The capture needs the event loop: the inspector's replies arrive on it.
+      if (due) await capture(due.ping, due.since);
+    }
+    await new Promise<void>((resolve) => setImmediate(resolve));
+  }
 }
 
 connect().then(
-  () => setInterval(tick, data.periodMs),
+  () => watch(),
   (err) =>
     captures.postMessage({
       type: 'unavailable',
