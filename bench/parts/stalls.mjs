@@ -4,6 +4,7 @@
 // stall's end to its warning, and the time the watchdog's pause adds to a
 // stall; a Sentry-style heartbeat (main-thread interval + worker) rebuilt
 // without its package for comparison.
+import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeComparison } from '../lib/comparison.mjs';
@@ -36,6 +37,50 @@ function wakeups(pid) {
     }
   }
   return n;
+}
+
+/**
+ * Run time of a process's threads from the scheduler (ns; far finer than the
+ * 10 ms ticks of /proc/PID/stat): all of them, and the watchdog thread alone
+ * with its wake-ups. Linux keeps 15 characters of a thread's name: the
+ * watchdog worker, named 'titan-perf watchdog', shows as 'titan-perf watc'.
+ */
+function threadTimes(pid) {
+  const out = { totalNs: 0, watchdogNs: 0, watchdogWakeups: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const ns = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+      out.totalNs += ns;
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').startsWith('titan-perf watc')) {
+        out.watchdogNs += ns;
+        const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'));
+        out.watchdogWakeups += Number(m?.[1] ?? 0);
+      }
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+/** Private (anonymous) and file-backed resident memory, MiB: the binary's pages are shared and reclaimable. */
+function rssParts(pid) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? NaN) / 1024;
+  return { anonMiB: kib('RssAnon'), fileMiB: kib('RssFile') };
+}
+
+/** The main thread's CPU per answered ping, µs (an upper bound: each answer includes a wake-up). */
+function pingAnswerCost(nodeBin) {
+  const runs = [];
+  for (let i = 0; i < 3; i++) {
+    const out = execFileSync(nodeBin, [join(FIXTURES, 'ping-answer.cjs'), '2000'], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    runs.push(JSON.parse(out.trim()).usPerPing);
+  }
+  return { median: median(runs), runs };
 }
 
 function start(variant, nodeBin) {
@@ -72,20 +117,45 @@ async function idleRound(variant, nodeBin, seconds) {
     await sleep(seconds * 1000);
     const u1 = procUsage(child.pid);
     const w1 = wakeups(child.pid);
-    return { cpuMsPerS: (u1.cpuMs - u0.cpuMs) / seconds, wakeupsPerS: (w1 - w0) / seconds, rssMiB: u1.rssMiB };
+    const parts = rssParts(child.pid);
+    return {
+      cpuMsPerS: (u1.cpuMs - u0.cpuMs) / seconds,
+      wakeupsPerS: (w1 - w0) / seconds,
+      rssMiB: u1.rssMiB,
+      rssAnonMiB: parts.anonMiB,
+      rssFileMiB: parts.fileMiB,
+    };
   } finally {
     await stop(child);
   }
 }
 
-async function loadRound(variant, nodeBin, seconds) {
+async function loadRound(variant, nodeBin, seconds, pingUs) {
   const { child, info } = await start(variant, nodeBin);
   try {
     await sleep(1000);
     const u0 = procUsage(child.pid);
+    const t0 = threadTimes(child.pid);
     const r = await loadRps({ url: `http://127.0.0.1:${info.port}/`, seconds, connections: 16, nodeBin });
     const u1 = procUsage(child.pid);
-    return { rps: r.rps, cpuUsPerRequest: ((u1.cpuMs - u0.cpuMs) * 1000) / Math.max(1, r.requests), rssMiB: u1.rssMiB };
+    const t1 = threadTimes(child.pid);
+    const requests = Math.max(1, r.requests);
+    const out = {
+      rps: r.rps,
+      cpuUsPerRequest: ((u1.cpuMs - u0.cpuMs) * 1000) / requests,
+      rssMiB: u1.rssMiB,
+    };
+    if (t1.watchdogNs > 0) {
+      // A busy main thread answers at most one ping per watchdog wake-up.
+      const pings = t1.watchdogWakeups - t0.watchdogWakeups;
+      const threadNs = t1.watchdogNs - t0.watchdogNs;
+      const totalNs = t1.totalNs - t0.totalNs;
+      out.watchdogThreadUsPerRequest = threadNs / 1000 / requests;
+      out.watchdogThreadSharePct = (100 * threadNs) / totalNs;
+      out.watchdogSharePct = (100 * (threadNs + pings * pingUs * 1000)) / totalNs;
+      out.watchdogWakeupsPerS = pings / seconds;
+    }
+    return out;
   } finally {
     await stop(child);
   }
@@ -179,6 +249,26 @@ export async function run({ quick, nodeBin, progress }) {
         },
       ],
     }),
+    makeComparison({
+      id: 'idle-rss-anon',
+      title: 'Idle RSS, private (anonymous) part',
+      unit: 'MiB',
+      baseline: 'bare',
+      lowerIsBetter: true,
+      variants: IDLE_VARIANTS,
+      samples: idle.rssAnonMiB,
+      note: 'Heaps, stacks and malloc: memory only this process holds.',
+    }),
+    makeComparison({
+      id: 'idle-rss-file',
+      title: 'Idle RSS, file-backed part',
+      unit: 'MiB',
+      baseline: 'bare',
+      lowerIsBetter: true,
+      variants: IDLE_VARIANTS,
+      samples: idle.rssFileMiB,
+      note: 'Pages of the node binary and of the files it maps: shared with every process that runs the same binary, and the kernel can drop them under memory pressure.',
+    }),
   ];
   const notes = [
     `Idle: each process idles ${idleSeconds} s after a 1.5 s settle; CPU from /proc/PID/stat, wake-ups as voluntary context switches summed over /proc/PID/task/*/status; ${idleRounds} interleaved rounds.`,
@@ -186,11 +276,13 @@ export async function run({ quick, nodeBin, progress }) {
   if (loadGenerator()) {
     const seconds = quick ? 4 : 10;
     const rounds = quick ? 3 : 5;
+    const ping = pingAnswerCost(nodeBin);
+    progress(`[${id} load] main thread per answered ping: ${ping.runs.map((x) => round(x)).join(', ')} µs`);
     const load = await interleave({
       label: `${id} load`,
       variants: LOAD_VARIANTS,
       rounds,
-      measure: (v) => loadRound(v, nodeBin, seconds),
+      measure: (v) => loadRound(v, nodeBin, seconds, ping.median),
       progress,
     });
     comparisons.push(
@@ -219,6 +311,42 @@ export async function run({ quick, nodeBin, progress }) {
             text: 'the watchdog costs at most 1% CPU per request',
           },
         ],
+      }),
+      makeComparison({
+        id: 'load-watchdog-share',
+        title: "The watchdog's share of the process's CPU under load",
+        unit: '% of process CPU',
+        baseline: null,
+        lowerIsBetter: true,
+        variants: LOAD_VARIANTS,
+        samples: load.watchdogSharePct,
+        note: `The watchdog thread's own run time (from /proc/PID/task/TID/schedstat) plus the main thread's answers to its pings (at most one per watchdog wake-up, ${round(ping.median)} µs each, an upper bound measured on an idle main thread), over the run time of all the process's threads in the same round. Unlike CPU per request across rounds, this is measured inside one process, so the machine's load swings between rounds do not enter it.`,
+        targets: [
+          {
+            variant: 'preload-watchdog',
+            kind: 'value-max',
+            limit: 1,
+            text: 'the watchdog costs at most 1% of the CPU of a busy service',
+          },
+        ],
+      }),
+      makeComparison({
+        id: 'load-watchdog-thread-cpu',
+        title: "The watchdog thread's CPU per request",
+        unit: 'CPU µs per request',
+        baseline: null,
+        lowerIsBetter: true,
+        variants: LOAD_VARIANTS,
+        samples: load.watchdogThreadUsPerRequest,
+      }),
+      makeComparison({
+        id: 'load-watchdog-wakeups',
+        title: "The watchdog thread's wake-ups under load",
+        unit: 'per s',
+        baseline: null,
+        lowerIsBetter: true,
+        variants: LOAD_VARIANTS,
+        samples: load.watchdogWakeupsPerS,
       }),
       makeComparison({
         id: 'load-rss',
