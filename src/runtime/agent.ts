@@ -120,6 +120,11 @@ export interface NodeRuntimeMetrics {
 /** Marks every RuntimeAgent, whichever copy of titan-perf made it. */
 const AGENT_BRAND = Symbol.for('titan-perf.runtime-agent');
 
+/** An interval's stalls before any was seen: each reading starts from a fresh one. */
+function noStalls(): IntervalStalls {
+  return { count: 0, longestMs: 0, longestCpuStarved: false };
+}
+
 export class RuntimeAgent extends EventEmitter {
   /**
    * `getAgent() instanceof RuntimeAgent` holds whichever copy of titan-perf
@@ -152,7 +157,7 @@ export class RuntimeAgent extends EventEmitter {
   private stallTimer: NodeJS.Timeout | undefined;
   private lastScanAt = 0;
   /** The app's stalls since the previous reading. */
-  private intervalStalls: IntervalStalls = { count: 0, longestMs: 0, longestCpuStarved: false };
+  private intervalStalls: IntervalStalls = noStalls();
   /** The main thread's wait for a CPU between stall scans. */
   private readonly cpuWait = new CpuWait();
   private lastScanPerf = 0;
@@ -504,7 +509,7 @@ export class RuntimeAgent extends EventEmitter {
       pools: this.fetchTuner.pools(),
       dbPools,
     };
-    this.intervalStalls = { count: 0, longestMs: 0, longestCpuStarved: false };
+    this.intervalStalls = noStalls();
     this.latest = readings;
     return readings;
   }
