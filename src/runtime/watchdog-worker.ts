@@ -16,15 +16,31 @@
  * watchdog wakes up to 50 times a second. The event loop gets a turn at
  * least every YIELD_MS, for the inspector's messages and a 'stop', and
  * whenever a stack is taken.
+ *
+ * It sleeps on the heartbeat's STOP slot, so that the main thread can wake
+ * it when the process exits: a session connected to the main thread makes
+ * Node print "Waiting for the debugger to disconnect..." on the app's stderr
+ * at exit. The watchdog closes its session first and says so in DETACHED.
  */
 import { openSync, readSync } from 'node:fs';
 import type { Session } from 'node:inspector';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { HB_ANSWERED, HB_ANSWERED_AT, HB_SENT_AT, type CaptureMessage, type WatchdogData } from './watchdog-protocol';
+import {
+  HB_ANSWERED,
+  HB_ANSWERED_AT,
+  HB_DETACHED,
+  HB_FLOAT64_OFFSET,
+  HB_INT32_SLOTS,
+  HB_SENT,
+  HB_SENT_AT,
+  HB_STOP,
+  type CaptureMessage,
+  type WatchdogData,
+} from './watchdog-protocol';
 
 const data = workerData as WatchdogData;
-const seq = new Int32Array(data.heartbeat, 0, 2);
-const times = new Float64Array(data.heartbeat, 8, 2);
+const seq = new Int32Array(data.heartbeat, 0, HB_INT32_SLOTS);
+const times = new Float64Array(data.heartbeat, HB_FLOAT64_OFFSET, 2);
 const pings = data.pings as MessagePort;
 const captures = data.captures as MessagePort;
 
@@ -163,8 +179,17 @@ async function connect(): Promise<void> {
 
 /** The longest the thread stays in its own loop before its event loop gets a turn. */
 const YIELD_MS = 1000;
-/** Never notified: Atomics.wait on it is a plain sleep that any thread could end. */
-const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** The process is exiting: close the inspector session before Node looks for open ones. */
+function detach(): void {
+  try {
+    session?.disconnect();
+  } catch {
+    // Already gone: nothing is left to close.
+  }
+  session = undefined;
+  Atomics.store(seq, HB_DETACHED, 1);
+  Atomics.notify(seq, HB_DETACHED);
+}
 
 /** One check; the ping (and since when the main thread has not turned) when its stack is due. */
 function check(): { ping: number; since: number } | undefined {
@@ -182,7 +207,7 @@ function check(): { ping: number; since: number } | undefined {
   sent = answered + 1;
   sentAt = t;
   times[HB_SENT_AT] = t;
-  Atomics.store(seq, 1, sent);
+  Atomics.store(seq, HB_SENT, sent);
   pings.postMessage(sent);
   return undefined;
 }
@@ -191,7 +216,8 @@ async function watch(): Promise<void> {
   for (;;) {
     const until = now() + YIELD_MS;
     while (now() < until) {
-      Atomics.wait(sleeper, 0, 0, data.periodMs);
+      Atomics.wait(seq, HB_STOP, 0, data.periodMs);
+      if (Atomics.load(seq, HB_STOP) !== 0) return detach();
       const due = check();
       // The capture needs the event loop: the inspector's replies arrive on it.
       if (due) await capture(due.ping, due.since);

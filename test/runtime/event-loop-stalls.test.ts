@@ -387,6 +387,20 @@ describe('event-loop stalls', () => {
     );
   });
 
+  it.concurrent('process.exit() with the watchdog attached: the exit code stays, and no debugger line on stderr', async () => {
+    const r = await runNode(['-r', PRELOAD, fixture('event-loop-stalls.cjs')], {
+      ...stallEnv,
+      STALL_PLAN: JSON.stringify([[1000, 'busy', 200]]),
+      STALL_TAIL_MS: '300',
+      STALL_EXIT_CODE: '7',
+    });
+    expect(r.code, r.stderr).toBe(7);
+    // A stack was taken, so the watchdog's inspector session was open when the app exited.
+    expect(parse(r.stdout).stalls.some((s) => s.stack && s.stack.frames.length > 0)).toBe(true);
+    // Node prints this for a session still connected to the main thread at process.exit().
+    expect(r.stderr).not.toContain('Waiting for the debugger');
+  });
+
   it.concurrent('beside --inspect the watchdog stays off and says why', async () => {
     const r = await runNode(['--inspect=127.0.0.1:0', '-r', PRELOAD, fixture('event-loop-stalls.cjs')], {
       ...stallEnv,
