@@ -7,11 +7,14 @@
 //   --out DIR        where results go (default bench/results)
 //   --no-build       do not compile the library first
 //   --no-install     do not install bench/'s own packages (the anchors) when missing
+//   --repeat N       run the selected parts N times in full, one after the other, and
+//                    report how far each result moved between runs (the detail is the last run)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { comparisonsAcrossRuns } from './lib/across-runs.mjs';
 import { describeMachine, machineLine } from './lib/machine.mjs';
 import { writeResults } from './lib/report.mjs';
 import { ANCHORS, BENCH, ROOT, anchorInstalled } from './lib/subject.mjs';
@@ -33,13 +36,21 @@ const ANCHOR_PARTS = new Set(['startup', 'throughput', 'steady', 'network', 'sho
 function usage(message) {
   if (message) process.stderr.write(`bench: ${message}\n`);
   process.stderr.write(
-    `usage: node bench/run.mjs [--quick] [--only ${PART_IDS.join(',')}] [--node 22|24|26] [--out DIR] [--no-build] [--no-install]\n`,
+    `usage: node bench/run.mjs [--quick] [--only ${PART_IDS.join(',')}] [--node 22|24|26] [--out DIR] [--no-build] [--no-install] [--repeat N]\n`,
   );
   process.exit(2);
 }
 
 export function parseArgs(argv) {
-  const o = { quick: false, only: PART_IDS, node: null, out: join(BENCH, 'results'), build: true, install: true };
+  const o = {
+    quick: false,
+    only: PART_IDS,
+    node: null,
+    out: join(BENCH, 'results'),
+    build: true,
+    install: true,
+    repeat: 1,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
@@ -52,7 +63,10 @@ export function parseArgs(argv) {
     else if (a === '--out') o.out = value();
     else if (a === '--no-build') o.build = false;
     else if (a === '--no-install') o.install = false;
-    else if (a === '--help' || a === '-h') usage();
+    else if (a === '--repeat') {
+      o.repeat = Number(value());
+      if (!Number.isInteger(o.repeat) || o.repeat < 1 || o.repeat > 10) usage('--repeat: an integer from 1 to 10');
+    } else if (a === '--help' || a === '-h') usage();
     else usage(`unknown argument ${a}`);
   }
   return o;
@@ -90,34 +104,48 @@ async function main() {
     startedAt: new Date(started).toISOString(),
     mode: opts.quick ? 'quick' : 'full',
     machine,
-    parameters: { only: opts.only, quick: opts.quick },
+    parameters: { only: opts.only, quick: opts.quick, repeat: opts.repeat },
     parts: {},
   };
   let failed = 0;
+  /** part id -> its result in each full run, oldest first */
+  const runsOf = Object.fromEntries(opts.only.map((p) => [p, []]));
   try {
+    for (let k = 0; k < opts.repeat; k++) {
+      for (const partId of opts.only) {
+        const part = await import(`./parts/${partId}.mjs`);
+        progress(`part ${partId}${opts.repeat > 1 ? ` (run ${k + 1}/${opts.repeat})` : ''}: ${part.title}`);
+        const t0 = Date.now();
+        let result;
+        try {
+          result = await part.run({ quick: opts.quick, nodeBin, progress, tmp });
+        } catch (err) {
+          failed++;
+          progress(`part ${partId} failed: ${err.stack ?? err}`);
+          result = {
+            status: 'failed',
+            notes: [`failed: ${String(err.message ?? err).slice(0, 500)}`],
+            comparisons: [],
+            tables: [],
+          };
+        }
+        runsOf[partId].push({ ...result, durationS: Math.round((Date.now() - t0) / 1000) });
+      }
+    }
     for (const partId of opts.only) {
       const part = await import(`./parts/${partId}.mjs`);
-      progress(`part ${partId}: ${part.title}`);
-      const t0 = Date.now();
-      let result;
-      try {
-        result = await part.run({ quick: opts.quick, nodeBin, progress, tmp });
-      } catch (err) {
-        failed++;
-        progress(`part ${partId} failed: ${err.stack ?? err}`);
-        result = {
-          status: 'failed',
-          notes: [`failed: ${String(err.message ?? err).slice(0, 500)}`],
-          comparisons: [],
-          tables: [],
-        };
+      const runs = runsOf[partId];
+      const last = runs[runs.length - 1];
+      const measured = runs.filter((r) => r.status === 'measured');
+      if (measured.length > 1) {
+        const across = [comparisonsAcrossRuns(measured), ...(part.acrossRuns?.(measured) ?? [])];
+        last.tables = [...across.map((t) => ({ ...t, first: true })), ...(last.tables ?? [])];
+        last.notes = [
+          ...(last.notes ?? []),
+          `Run ${runs.length} times in full (${runs.map((r) => `${r.durationS} s`).join(', ')}); the detail is the last run.`,
+        ];
       }
-      results.parts[partId] = {
-        id: partId,
-        title: part.title,
-        durationS: Math.round((Date.now() - t0) / 1000),
-        ...result,
-      };
+      results.parts[partId] = { id: partId, title: part.title, ...last };
     }
   } finally {
     rmSync(tmp, { recursive: true, force: true });

@@ -8,6 +8,7 @@
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { columnsAcrossRuns } from '../lib/across-runs.mjs';
 import { makeComparison } from '../lib/comparison.mjs';
 import { ask, runCollect, sleep, startFixture, stop } from '../lib/proc.mjs';
 import { median, percentiles, ratio, round } from '../lib/stats.mjs';
@@ -21,6 +22,7 @@ const CLIENT = join(FIXTURES, 'net-client.mjs');
 // The limits titan-perf's default profile sets, written into the hand-tuned agents.
 const LIMITS = { connections: 50, keepAliveTimeout: 4000, maxFreeSockets: 256 };
 const MAJORS = ['22', '24', '26'];
+const CLAIM_TITLE = 'The usual pooling claim (20-40% lower latency, 30-50% more throughput) per scenario';
 
 /** The load shapes; `origins` spreads the workers over that many origins (proxy ports). */
 function scenarios(quick) {
@@ -435,7 +437,7 @@ function report({ quick, cells, shapes, variants, samples, rounds, loads, delays
   }
   const claim = {
     first: true,
-    title: 'The usual pooling claim (20-40% lower latency, 30-50% more throughput) per scenario',
+    title: CLAIM_TITLE,
     note:
       'Ratios of the preloaded client to default Node (same client code, same runtime): median over rounds (min..max). Latency claim: p50 ratio <= 0.80; throughput claim: ratio >= 1.30. "vs hand-tuned": p50 of the preload / p50 of the hand-tuned agent with the same limits (undici Agent for fetch, agentkeepalive for http.request). ' +
       'Idle gaps: p50 = median latency of calls 2..4, p99 = the slowest of them; no throughput.',
@@ -481,4 +483,17 @@ function report({ quick, cells, shapes, variants, samples, rounds, loads, delays
     comparisons,
     tables: [claim, ...detail, delayTable],
   };
+}
+
+/** With `--repeat`: the claim's ratios and verdicts of each full run side by side. */
+export function acrossRuns(runs) {
+  const table = columnsAcrossRuns(runs, {
+    tableTitle: CLAIM_TITLE,
+    keyColumns: 3,
+    // p50 ratio, throughput ratio, latency claim, throughput claim
+    byRunColumns: [3, 5, 8, 9],
+    title: `The pooling claim in each of ${runs.length} full runs`,
+    note: "Each cell: run 1 / run 2 / ... (each run's median over its own rounds). A claim that holds in one run and not in the next is not a property of the code.",
+  });
+  return table ? [table] : [];
 }

@@ -11,6 +11,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/paths';
 import { makeComparison } from '../../bench/lib/comparison.mjs';
 // @ts-expect-error plain ESM without types
+import { columnsAcrossRuns, runSpreadPct } from '../../bench/lib/across-runs.mjs';
+// @ts-expect-error plain ESM without types
 import { interleave } from '../../bench/lib/interleave.mjs';
 // @ts-expect-error plain ESM without types
 import { median, quantile, summarize } from '../../bench/lib/stats.mjs';
@@ -189,6 +191,85 @@ describe('bench/run.mjs', () => {
       assertBalancedXml(svg);
     }
   }, 300_000);
+
+  it('--repeat 2 runs the part twice in full and puts the runs side by side before the detail', async () => {
+    const dir = join(out, 'repeat');
+    const r = await runBench(['--quick', '--only', 'gc', '--repeat', '2', '--no-build', '--no-install', '--out', dir]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/part gc \(run 1\/2\)/);
+    expect(r.stderr).toMatch(/part gc \(run 2\/2\)/);
+    const gc = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8')).parts.gc;
+    expect(gc.parameters.rounds).toBe(2);
+    const across = gc.tables.find((t: { id: string }) => t.id === 'across-runs');
+    expect(across.columns).toEqual(['comparison', 'variant', 'run 1', 'run 2', 'median of runs', 'spread %']);
+    // One row per variant of every comparison, each with two run medians that are real measurements.
+    expect(across.rows).toHaveLength(
+      gc.comparisons.reduce((k: number, c: { rows: unknown[] }) => k + c.rows.length, 0),
+    );
+    for (const row of across.rows) {
+      expect(Number.isFinite(Number(row[2])), row.join(' ')).toBe(true);
+      expect(Number.isFinite(Number(row[3])), row.join(' ')).toBe(true);
+      // A spread needs a median other than 0 (a count of 0 GCs has none).
+      expect(String(row[5])).toMatch(/^(\d+(\.\d+)?|–)$/);
+    }
+    expect(across.rows.some((row: string[]) => Number(row[2]) > 0 && Number(row[3]) > 0)).toBe(true);
+    const report = readFileSync(join(dir, 'report.md'), 'utf8');
+    expect(report.indexOf('Across 2 full runs')).toBeGreaterThan(0);
+    expect(report.indexOf('Across 2 full runs')).toBeLessThan(report.indexOf('| variant | median (ms) |'));
+    expect(gc.notes.join('\n')).toMatch(/Run 2 times in full/);
+  }, 300_000);
+
+  it('--repeat takes an integer from 1 to 10 and says so', async () => {
+    for (const bad of ['0', '11', 'two', '1.5']) {
+      const r = await runBench(['--repeat', bad, '--only', 'gc', '--no-build', '--no-install', '--out', out]);
+      expect(r.code, bad).toBe(2);
+      expect(r.stderr).toContain('--repeat: an integer from 1 to 10');
+    }
+  });
+});
+
+describe('results across full runs', () => {
+  it("matches rows on their key cells and puts each run's cell side by side, without its min..max", () => {
+    const table = (rows: string[][]) => ({ title: 'Claim', columns: ['path', 'scenario', 'p50', 'claim'], rows });
+    const runs = [
+      {
+        tables: [
+          table([
+            ['HTTP 2 ms', 'burst', '0.7 (0.6..0.8)', 'holds'],
+            ['HTTP 2 ms', 'idle', '1.1 (1..1.2)', 'does not hold'],
+          ]),
+        ],
+      },
+      // Rows in another order, one row missing: matched by key, the gap shown as a dash.
+      { tables: [table([['HTTP 2 ms', 'idle', '0.9 (0.8..1)', 'does not hold']])] },
+      {
+        tables: [
+          table([
+            ['HTTP 2 ms', 'burst', '0.85 (0.8..0.9)', 'does not hold'],
+            ['HTTP 2 ms', 'idle', '1 (1..1)', 'does not hold'],
+          ]),
+        ],
+      },
+    ];
+    const t = columnsAcrossRuns(runs, {
+      tableTitle: 'Claim',
+      keyColumns: 2,
+      byRunColumns: [2, 3],
+      title: 'T',
+      note: '',
+    });
+    expect(t?.columns).toEqual(['path', 'scenario', 'p50, by run', 'claim, by run']);
+    expect(t?.rows).toEqual([
+      ['HTTP 2 ms', 'burst', '0.7 / – / 0.85', 'holds / – / does not hold'],
+      ['HTTP 2 ms', 'idle', '1.1 / 0.9 / 1', 'does not hold / does not hold / does not hold'],
+    ]);
+  });
+
+  it('states the spread between runs as (max - min) / median of the run medians', () => {
+    expect(runSpreadPct([1, 1.1, 0.9])).toBeCloseTo(20, 6);
+    expect(runSpreadPct([5])).toBeNaN();
+    expect(runSpreadPct([2, Number.NaN, 2])).toBe(0);
+  });
 });
 
 describe('the network part, quick mode', () => {
