@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { comparisonsAcrossRuns } from './lib/across-runs.mjs';
+import { comparisonsAcrossRuns, targetsAcrossRuns } from './lib/across-runs.mjs';
 import { describeMachine, machineLine } from './lib/machine.mjs';
 import { writeResults } from './lib/report.mjs';
 import { ANCHORS, BENCH, ROOT, anchorInstalled } from './lib/subject.mjs';
@@ -138,7 +138,11 @@ async function main() {
       const last = runs[runs.length - 1];
       const measured = runs.filter((r) => r.status === 'measured');
       if (measured.length > 1) {
-        const across = [comparisonsAcrossRuns(measured), ...(part.acrossRuns?.(measured) ?? [])];
+        const across = [
+          targetsAcrossRuns(measured),
+          comparisonsAcrossRuns(measured),
+          ...(part.acrossRuns?.(measured) ?? []),
+        ].filter(Boolean);
         last.tables = [...across.map((t) => ({ ...t, first: true })), ...(last.tables ?? [])];
         last.notes = [
           ...(last.notes ?? []),

@@ -21,17 +21,23 @@ export function runSpreadPct(values) {
 export function comparisonsAcrossRuns(runs) {
   const last = runs[runs.length - 1];
   const rows = [];
+  const push = (title, label, values) =>
+    rows.push([title, label, ...values.map(n), n(median(values.filter(Number.isFinite))), n(runSpreadPct(values))]);
   for (const c of last.comparisons ?? []) {
     for (const r of c.rows) {
-      const medians = runs.map((run) => run.comparisons?.find((x) => x.id === c.id)?.rows.find((x) => x.id === r.id));
-      const values = medians.map((x) => x?.median ?? NaN);
-      rows.push([
+      const row = (run) => run.comparisons?.find((x) => x.id === c.id)?.rows.find((x) => x.id === r.id);
+      push(
         c.title,
         r.label,
-        ...values.map(n),
-        n(median(values.filter(Number.isFinite))),
-        n(runSpreadPct(values)),
-      ]);
+        runs.map((run) => row(run)?.median ?? NaN),
+      );
+      // The per-round differences are the steadier figure where a target is judged on them.
+      if (c.baseline && r.id !== c.baseline)
+        push(
+          c.title,
+          `${r.label}: paired difference to ${c.baseline}`,
+          runs.map((run) => row(run)?.pairedDelta ?? NaN),
+        );
     }
   }
   return {
@@ -66,4 +72,26 @@ export function columnsAcrossRuns(runs, { tableTitle, keyColumns, byRunColumns, 
     return cells;
   });
   return { id: 'columns-across-runs', title, note, columns, rows };
+}
+
+/** Each target of the part as each run measured it, and in how many runs it was met. */
+export function targetsAcrossRuns(runs) {
+  const last = runs[runs.length - 1];
+  const rows = [];
+  for (const c of last.comparisons ?? []) {
+    for (const t of c.targets ?? []) {
+      const per = runs.map((run) =>
+        run.comparisons?.find((x) => x.id === c.id)?.targets?.find((x) => x.text === t.text),
+      );
+      const met = per.filter((x) => x?.ok === true).length;
+      rows.push([t.text, ...per.map((x) => n(x?.measured ?? NaN)), `${met} of ${runs.length}`]);
+    }
+  }
+  if (rows.length === 0) return undefined;
+  return {
+    id: 'targets-across-runs',
+    title: `Targets in each of ${runs.length} full runs`,
+    columns: ['target', ...runs.map((_, i) => `run ${i + 1}`), 'met in'],
+    rows,
+  };
 }

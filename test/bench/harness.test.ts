@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../helpers/paths';
 import { makeComparison } from '../../bench/lib/comparison.mjs';
 // @ts-expect-error plain ESM without types
-import { columnsAcrossRuns, runSpreadPct } from '../../bench/lib/across-runs.mjs';
+import { columnsAcrossRuns, runSpreadPct, targetsAcrossRuns } from '../../bench/lib/across-runs.mjs';
 // @ts-expect-error plain ESM without types
 import { interleave } from '../../bench/lib/interleave.mjs';
 // @ts-expect-error plain ESM without types
@@ -202,10 +202,14 @@ describe('bench/run.mjs', () => {
     expect(gc.parameters.rounds).toBe(2);
     const across = gc.tables.find((t: { id: string }) => t.id === 'across-runs');
     expect(across.columns).toEqual(['comparison', 'variant', 'run 1', 'run 2', 'median of runs', 'spread %']);
-    // One row per variant of every comparison, each with two run medians that are real measurements.
-    expect(across.rows).toHaveLength(
-      gc.comparisons.reduce((k: number, c: { rows: unknown[] }) => k + c.rows.length, 0),
+    // One row per variant of every comparison, and one more for each variant's paired difference to its baseline.
+    const expected = gc.comparisons.reduce(
+      (k: number, c: { rows: unknown[]; baseline: string | null }) =>
+        k + (c.baseline ? 2 * c.rows.length - 1 : c.rows.length),
+      0,
     );
+    expect(across.rows).toHaveLength(expected);
+    expect(across.rows.some((row: string[]) => row[1].endsWith('paired difference to default'))).toBe(true);
     for (const row of across.rows) {
       expect(Number.isFinite(Number(row[2])), row.join(' ')).toBe(true);
       expect(Number.isFinite(Number(row[3])), row.join(' ')).toBe(true);
@@ -263,6 +267,16 @@ describe('results across full runs', () => {
       ['HTTP 2 ms', 'burst', '0.7 / – / 0.85', 'holds / – / does not hold'],
       ['HTTP 2 ms', 'idle', '1.1 / 0.9 / 1', 'does not hold / does not hold / does not hold'],
     ]);
+  });
+
+  it('says in how many runs each target was met', () => {
+    const run = (measured: number, ok: boolean) => ({
+      comparisons: [{ id: 'c', rows: [], targets: [{ text: 'adds <= 10 ms', measured, ok }] }],
+    });
+    const t = targetsAcrossRuns([run(8.2, true), run(12.4, false), run(9.9, true)]);
+    expect(t?.columns).toEqual(['target', 'run 1', 'run 2', 'run 3', 'met in']);
+    expect(t?.rows).toEqual([['adds <= 10 ms', '8.2', '12.4', '9.9', '2 of 3']]);
+    expect(targetsAcrossRuns([{ comparisons: [] }, { comparisons: [] }])).toBeUndefined();
   });
 
   it('states the spread between runs as (max - min) / median of the run medians', () => {
