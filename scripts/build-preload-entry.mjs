@@ -104,10 +104,10 @@ export async function buildPreloadEntry() {
  * own wrapStartPath(), so the cache matches what the loader compiles.
  */
 const MAKE_CACHE = `
-const fs = require('node:fs'), vm = require('node:vm'), path = require('node:path'), { createRequire } = require('node:module');
+const fs = require('node:fs'), vm = require('node:vm'), path = require('node:path'), zlib = require('node:zlib'), { createRequire } = require('node:module');
 const dir = process.argv[1];
 process.env.TITAN_PERF_CODE_CACHE_BUILD = '1';
-const { wrapStartPath, cacheChecksum } = require(path.join(dir, 'index.js'));
+const { wrapStartPath } = require(path.join(dir, 'index.js'));
 delete process.env.TITAN_PERF_CODE_CACHE_BUILD;
 const file = path.join(dir, 'start-path.js');
 const script = new vm.Script(wrapStartPath(fs.readFileSync(file, 'utf8')), { filename: file });
@@ -118,7 +118,8 @@ setTimeout(() => {
   fs.mkdirSync(path.dirname(out), { recursive: true });
   const data = script.createCachedData();
   const sum = Buffer.alloc(4);
-  sum.writeUInt32LE(cacheChecksum(data));
+  // What the loader checks the payload against before V8 reads it.
+  sum.writeUInt32LE(zlib.crc32(data));
   fs.writeFileSync(out, Buffer.concat([sum, data]));
   console.log(out);
 }, 50);

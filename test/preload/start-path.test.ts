@@ -69,6 +69,21 @@ describe(`the preload's start path (Node ${process.version})`, () => {
   );
 
   it.skipIf(!existsSync(join(CACHE_DIR, OWN_CACHE)))(
+    'with pending deprecations printed, the cache is left unused rather than warn about the binding its check uses',
+    async () => {
+      for (const [args, env] of [
+        [['--pending-deprecation'], {}],
+        [[], { NODE_OPTIONS: '--pending-deprecation' }],
+        [[], { NODE_PENDING_DEPRECATION: '1' }],
+      ] as [string[], Record<string, string>][]) {
+        const r = await runNode([...args, '--require', PRELOAD, '-e', STATE], env);
+        expect(r.stderr, JSON.stringify(env)).toBe('');
+        expect(JSON.parse(r.stdout.trim())).toEqual({ cache: 'none', agent: true });
+      }
+    },
+  );
+
+  it.skipIf(!existsSync(join(CACHE_DIR, OWN_CACHE)))(
     'a damaged or oversized cache, a FIFO, or one of another V8 is not used, and the preload runs',
     async () => {
       const good = readFileSync(join(CACHE_DIR, OWN_CACHE));
