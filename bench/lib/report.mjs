@@ -77,7 +77,7 @@ export function renderMarkdown(results) {
     'Every comparison ran interleaved (A B, B A, ... per round); the tables give the median, min and max of the rounds and the ratio of medians. ' +
       'The machine is shared and noisy: read the min..max spread before a ratio, and never a single absolute number as the result.',
     '',
-    `Reproduce: \`npm run bench\` (all parts, Node 24), \`npm run bench -- --quick\`, \`npm run bench -- --only ${Object.keys(results.parts)[0]}\`, \`npm run bench -- --node 22\`.`,
+    `Reproduce: \`npm run bench\` (all parts, Node 24), \`npm run bench -- --quick\`, \`npm run bench -- --only ${Object.keys(results.parts)[0]}\`, \`npm run bench -- --node 22\`, \`npm run bench -- --only network --repeat 3\` (three full runs side by side).`,
     '',
   ];
   const targets = targetRows(results);
