@@ -43,7 +43,10 @@ async function idle(env: Record<string, string>) {
   const lines = jsonLines(r.stdout);
   const warnings = lines
     .filter((l) => l.warning)
-    .map((l) => l.warning as { metric: string; value: number; message: string; cpuWait?: { maxMs: number } });
+    .map(
+      (l) =>
+        l.warning as { metric: string; value: number; message: string; cpuWait?: { maxMs: number }; own?: unknown[] },
+    );
   const stalls = lines.filter((l) => l.stall).map((l) => l.stall);
   const end = lines.find((l) => l.end)?.end as End;
   expect(end, r.stdout).toBeDefined();
@@ -78,7 +81,7 @@ describe('an idle service with export on', () => {
       const runs = { control, 'otlp http/protobuf': viaHttp, 'otlp grpc': viaGrpc, prometheus: viaProm };
       for (const [name, run] of Object.entries(runs)) {
         console.log(
-          `idle ${name}, Node ${process.versions.node} (${run.end.status.mode}): ${run.warnings.length} warnings, ${run.stalls.length} stalls (${run.stalls.filter((x) => x.self).length} own), score ${run.end.score}, titan-perf's own time ${run.end.status.selfTimeMs} ms, load ${load.toFixed(1)}${run.warnings.length ? `: ${run.warnings.map((w) => w.message).join(' | ')}` : ''}`,
+          `idle ${name}, Node ${process.versions.node} (${run.end.status.mode}): ${run.warnings.length} warnings, ${run.stalls.length} stalls (${run.stalls.filter((x) => x.self).length} own), score ${run.end.score}, titan-perf's own time ${run.end.status.selfTimeMs} ms, load ${load.toFixed(1)}${run.warnings.length ? `: ${run.warnings.map((w) => `${w.message}${w.own ? ` (titan-perf's own blocks of the 6 s before: ${JSON.stringify(w.own)})` : ''}`).join(' | ')}` : ''}`,
         );
       }
       // The exports really happened: a silent exporter would pass trivially.
