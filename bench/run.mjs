@@ -136,7 +136,8 @@ async function main() {
       const part = await import(`./parts/${partId}.mjs`);
       const runs = runsOf[partId];
       const last = runs[runs.length - 1];
-      const measured = runs.filter((r) => r.status === 'measured');
+      // 'partial' runs (an anchor missing) have comparisons too; 'failed' and 'not measured' have none.
+      const measured = runs.filter((r) => r.comparisons?.length > 0);
       if (measured.length > 1) {
         const across = [
           targetsAcrossRuns(measured),
