@@ -10,7 +10,8 @@
  * The goal is zero warnings. Asserted: exporting adds at most one warning a
  * minute to what the control gets, and on a quiet machine (the control got
  * none, load below the core count) no stall is blamed on the app (unless
- * its main thread may have spent half of it waiting for a CPU) and the
+ * its main thread may have spent half of it waiting for a CPU, or an own
+ * block of half of it and that wait share it: printed, see below) and the
  * score has no finding beyond that tolerated warning. Measured alone on a quiet machine, 12 of 12
  * exporting service runs got no warning (docs/event-loop-stalls.md). The
  * counts are printed.
