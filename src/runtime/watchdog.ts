@@ -148,22 +148,25 @@ export class Watchdog {
     const seq = this.seq;
     if (!seq || !this.worker) return;
     try {
-      Atomics.store(seq, HB_STOP, 1);
-      Atomics.notify(seq, HB_STOP);
+      this.signalStop();
       Atomics.wait(seq, HB_DETACHED, 0, EXIT_WAIT_MS);
     } catch {
       // A main thread that may not block (some embedders): the line may show, nothing worse.
     }
   };
 
+  /** Wakes the watchdog from its sleep with the stop slot set: it closes its session and ends its loop. */
+  private signalStop(): void {
+    if (!this.seq) return;
+    Atomics.store(this.seq, HB_STOP, 1);
+    Atomics.notify(this.seq, HB_STOP);
+  }
+
   stop(): void {
     const w = this.worker;
     this.worker = undefined;
     process.removeListener('exit', this.detachOnExit);
-    if (this.seq) {
-      Atomics.store(this.seq, HB_STOP, 1);
-      Atomics.notify(this.seq, HB_STOP);
-    }
+    this.signalStop();
     if (this.state === 'on') {
       this.state = 'off';
       this.reason = 'stopped';
