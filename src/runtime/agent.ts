@@ -160,6 +160,8 @@ export class RuntimeAgent extends EventEmitter {
   private intervalStalls: IntervalStalls = noStalls();
   /** The main thread's wait for a CPU between stall scans. */
   private readonly cpuWait = new CpuWait();
+  /** The main thread's total wait for a CPU at the previous reading, ns. */
+  private readWaitNs: number | undefined;
   private lastScanPerf = 0;
   private scanDuePerf = 0;
   private selfStalls = 0;
@@ -323,6 +325,7 @@ export class RuntimeAgent extends EventEmitter {
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.cpuWait.read(this.lastScanPerf);
+    this.readWaitNs = this.cpuWait.latestNs();
     this.startWatchdog();
     this.enableProbes();
     this.checkHttpAgents();
@@ -385,7 +388,7 @@ export class RuntimeAgent extends EventEmitter {
         // is recorded only at the check phase: look again then.
         this.rescanAfterTurn(now);
       }
-      for (const durationMs of found) {
+      for (const { ms: durationMs, holdsOwn } of found) {
         // Only a lone stall can be the one that held this scan up; of several, which one did is unknown.
         const endsNow = found.length === 1 && (late || lateness >= durationMs * 0.5);
         const end = endsNow ? (endedAt ?? now) : now;
@@ -393,7 +396,10 @@ export class RuntimeAgent extends EventEmitter {
         const cpuWait = this.cpuWait.bounds(perfNow - durationMs, durationMs);
         // Work of titan-perf's that the machine held up for most of the stall did not cause it.
         const starved = cpuWait !== undefined && cpuWait.minMs >= durationMs * CPU_STARVED_SHARE;
-        const self = !starved && selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf);
+        // Too long for the app's active time, and not one the machine may have made half of: titan-perf's
+        // own block of half of it is in it (a throttled stall of titan-perf's stretched work stays the machine's).
+        const ownInIt = holdsOwn && !(cpuWait && cpuWait.maxMs >= durationMs * CPU_STARVED_SHARE);
+        const self = !starved && selfTime().claim(this.lastScanPerf - durationMs, durationMs, endPerf, ownInIt);
         const window = Math.max(0, now - this.lastScanAt);
         let startedAt = end - durationMs;
         // A stall that ran in the same timers phase as the previous scan was recorded only after
@@ -500,10 +506,18 @@ export class RuntimeAgent extends EventEmitter {
     const ownRecent = selfTime().blocksSince(this.priorReadPerf);
     this.priorReadPerf = this.lastReadPerf;
     this.lastReadPerf = performance.now();
+    // The main thread's wait for a CPU since the previous reading: what the machine may have added to the p99.
+    this.cpuWait.read(this.lastReadPerf);
+    const waitNs = this.cpuWait.latestNs();
+    const waitedNs = waitNs !== undefined && this.readWaitNs !== undefined ? waitNs - this.readWaitNs : undefined;
+    this.readWaitNs = waitNs;
     const readings: Readings = {
       at: now,
       intervalMs,
-      eventLoop: { ...this.probes.eventLoop.read(own, ownRecent), stalls: this.intervalStalls },
+      eventLoop: {
+        ...this.probes.eventLoop.read(own, ownRecent, waitedNs === undefined ? undefined : waitedNs / 1e6),
+        stalls: this.intervalStalls,
+      },
       gc: this.probes.gc.read(intervalMs),
       heap: this.probes.heap.read(),
       pools: this.fetchTuner.pools(),

@@ -61,6 +61,11 @@ export class CpuWait {
     if (this.readings.length > KEEP) this.readings.shift();
   }
 
+  /** The thread's total wait at the latest reading, ns; undefined when unknown here. */
+  latestNs(): number | undefined {
+    return this.readings[this.readings.length - 1]?.ns;
+  }
+
   /**
    * The bounds of a stall's wait for a CPU, ms: `stallMs` long, it began no
    * earlier than `since` (performance.now() time) and ended before the

@@ -7,9 +7,13 @@
  * sample, see read()).
  */
 import type { EventLoopUtilization, IntervalHistogram } from 'node:perf_hooks';
+import { CPU_STARVED_SHARE } from './cpu-wait';
 import type { EventLoopReading } from './runtime-readings';
 
 const NS_PER_MS = 1e6;
+/** The app's slowest turns fetched one by one for their total; past these, each counts as the last one fetched. */
+const SLOW_TURNS_FETCHED = 64;
+const round1 = (ms: number) => Math.round(ms * 10) / 10;
 /** The longest turn that `activeMs` of loop activity can hold, with room for how differently Node measures the two. */
 function plausibleBound(activeMs: number): number {
   return activeMs * 1.25 + 5;
@@ -106,6 +110,17 @@ export function p99Rank(count: number): number {
   return count - Math.ceil(0.99 * count) + 1;
 }
 
+export interface FoundStall {
+  ms: number;
+  /**
+   * Longer than the loop's active time that titan-perf's own timed work left
+   * over the last two intervals: the app's code cannot have made it alone.
+   * (A stall like that is kept only when an own block of half its length or
+   * more can be part of it.)
+   */
+  holdsOwn: boolean;
+}
+
 export interface TurnStatsInput {
   /** Samples in the interval. */
   count: number;
@@ -148,7 +163,7 @@ export interface TurnStatsInput {
  * in the active time that titan-perf's own timed work left (`ownRecentMs`):
  * one that does not is the wait for I/O again, next to titan-perf's work.
  */
-export function turnStats(input: TurnStatsInput): { max: number; p99: number; appP99: number; implausible: number } {
+export function turnStats(input: TurnStatsInput): TurnStats {
   const { count, rawMax, rawP99, own, slackMs: slack } = input;
   const bound = plausibleBound(input.activeMs);
   const top = input.top.filter((ms) => ms <= bound);
@@ -188,7 +203,21 @@ export function turnStats(input: TurnStatsInput): { max: number; p99: number; ap
   // the length of titan-perf's own export turn as the app's p99.)
   const unfetched = input.top.length > 0 ? input.top[input.top.length - 1] : 0;
   const appP99 = removed === 0 && rank === p99Rank(plausibleN) ? p99 : left <= 0 ? 0 : at(top, rank, unfetched);
-  return { max, p99, appP99, implausible };
+  const slowest = left <= 0 ? 0 : Math.min(rank, left);
+  let appSlowMs = 0;
+  for (let i = 0; i < slowest; i++) appSlowMs += top[i] ?? unfetched;
+  return { max, p99, appP99, implausible, appSlowTurns: slowest, appSlowMs };
+}
+
+export interface TurnStats {
+  max: number;
+  p99: number;
+  appP99: number;
+  implausible: number;
+  /** How many of the app's turns are at or above its p99 (the p99 is the shortest of them). */
+  appSlowTurns: number;
+  /** Their total length, ms (a turn past the fetched ones counted as the shortest fetched: never less). */
+  appSlowMs: number;
 }
 
 export class EventLoopProbe {
@@ -310,12 +339,14 @@ export class EventLoopProbe {
     return Math.max(0, ms - (forStall ? this.resolutionMs / 2 : this.resolutionMs));
   }
 
-  /** Durations (ms) of the stalls at or above `thresholdMs` recorded since the last call, longest first. */
-  /** @param ownRecent titan-perf's own blocks since the read before the previous one. */
-  takeStalls(thresholdMs: number, ownRecent: readonly OwnBlock[] = []): number[] {
+  /**
+   * The stalls at or above `thresholdMs` recorded since the last call, longest first.
+   * @param ownRecent titan-perf's own blocks since the read before the previous one.
+   */
+  takeStalls(thresholdMs: number, ownRecent: readonly OwnBlock[] = []): FoundStall[] {
     const first = this.firstTurnMs;
     this.firstTurnMs = undefined;
-    const fromFirst = first !== undefined && first >= thresholdMs ? [first] : [];
+    const fromFirst = first !== undefined && first >= thresholdMs ? [{ ms: first, holdsOwn: false }] : [];
     const h = this.histogram;
     if (!h || h.count === 0 || this.delayMs(h.max, true) < thresholdMs) return fromFirst;
     // A turn cannot have been busy longer than the loop was (see plausibleStats).
@@ -324,18 +355,19 @@ export class EventLoopProbe {
     const bound = plausibleBound(active);
     // Longer than what titan-perf's own work left of the active time, and no own block to explain it.
     const ownMs = timedMs(ownRecent);
-    const implausible = (ms: number) =>
-      ms > bound || (ms > plausibleBound(active - ownMs) && !ownRecent.some((b) => b.ms >= ms * 0.5));
+    const appBound = plausibleBound(active - ownMs);
+    const implausible = (ms: number) => ms > bound || (ms > appBound && !ownRecent.some((b) => b.ms >= ms * 0.5));
     const found = topSamplesNs(h, h.count, (ns) => this.delayMs(ns, true) >= thresholdMs);
-    const fresh: number[] = [];
+    const fresh: FoundStall[] = [];
     const seen = new Map(this.reported);
     for (const ns of found) {
       const left = seen.get(ns) ?? 0;
       if (left > 0) seen.set(ns, left - 1);
       else {
         this.reported.set(ns, (this.reported.get(ns) ?? 0) + 1);
-        if (implausible(this.delayMs(ns, true))) continue;
-        fresh.push(this.delayMs(ns, true));
+        const ms = this.delayMs(ns, true);
+        if (implausible(ms)) continue;
+        fresh.push({ ms, holdsOwn: ms > appBound });
       }
     }
     return [...fromFirst, ...fresh];
@@ -352,12 +384,21 @@ export class EventLoopProbe {
     own: readonly OwnBlock[],
     activeMs: number,
     ownRecentMs: number,
-  ): { max: number; p99: number; appP99: number } {
+  ): Pick<TurnStats, 'max' | 'p99' | 'appP99' | 'appSlowTurns'> & { appSlowMs: () => number } {
     const n = h.count;
     const rawMax = this.delayMs(h.max);
     const rawP99 = this.delayMs(h.percentile(99));
-    if (own.length === 0 && rawMax <= plausibleBound(activeMs) && p99Rank(n) >= SUSTAINED_TURNS)
-      return { max: rawMax, p99: rawP99, appP99: rawP99 };
+    if (own.length === 0 && rawMax <= plausibleBound(activeMs) && p99Rank(n) >= SUSTAINED_TURNS) {
+      const rank = p99Rank(n);
+      // Fetched only when asked: a busy loop's p99 is hundreds of turns from the top.
+      const appSlowMs = () => {
+        const top = this.top(h, Math.min(rank, SLOW_TURNS_FETCHED));
+        let sum = 0;
+        for (let i = 0; i < rank; i++) sum += top[i] ?? top[top.length - 1] ?? 0;
+        return sum;
+      };
+      return { max: rawMax, p99: rawP99, appP99: rawP99, appSlowTurns: rank, appSlowMs };
+    }
     const stats = turnStats({
       count: n,
       top: this.top(h, own.length + p99Rank(n) + 16),
@@ -371,14 +412,14 @@ export class EventLoopProbe {
       minSlowTurns: SUSTAINED_TURNS,
     });
     this.implausible += stats.implausible;
-    return stats;
+    return { ...stats, appSlowMs: () => stats.appSlowMs };
   }
 
   /**
    * @param own titan-perf's own blocks of work since the previous read.
    * @param ownRecent its own blocks since the read before that (the window the plausibility bound covers).
    */
-  read(own: readonly OwnBlock[] = [], ownRecent: readonly OwnBlock[] = own): EventLoopReading {
+  read(own: readonly OwnBlock[] = [], ownRecent: readonly OwnBlock[] = own, cpuWaitMs?: number): EventLoopReading {
     const h = this.histogram;
     const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
     const now = performance.eventLoopUtilization();
@@ -391,20 +432,28 @@ export class EventLoopProbe {
     // An empty histogram (no sample yet) reports min as 2^63; show zeros instead.
     const empty = !h || h.count === 0;
     const ms = (ns: number) => (empty ? 0 : this.delayMs(ns));
-    const stats = empty || !h ? { max: 0, p99: 0, appP99: 0 } : this.plausibleStats(h, own, bound, timedMs(ownRecent));
+    const stats = empty || !h ? undefined : this.plausibleStats(h, own, bound, timedMs(ownRecent));
     const reading: EventLoopReading = {
       min: ms(h?.min ?? 0),
-      max: stats.max,
+      max: stats?.max ?? 0,
       mean: ms(h?.mean ?? 0),
       stddev: empty || !h ? 0 : h.stddev / NS_PER_MS,
       p50: ms(h?.percentile(50) ?? 0),
       p90: ms(h?.percentile(90) ?? 0),
-      p99: stats.p99,
-      appP99: stats.appP99,
+      p99: stats?.p99 ?? 0,
+      appP99: stats?.appP99 ?? 0,
       utilization: Number.isFinite(delta.utilization) ? delta.utilization : 0,
       activeTime: now.active / 1000,
       idleTime: now.idle / 1000,
     };
+    if (cpuWaitMs !== undefined && cpuWaitMs >= 0) {
+      reading.cpuWait = { waitedMs: round1(cpuWaitMs) };
+      // Each slow turn is at least the p99 long: a wait under half of that many p99s cannot be half of them.
+      if (stats && stats.appP99 > 0 && cpuWaitMs >= stats.appSlowTurns * stats.appP99 * CPU_STARVED_SHARE) {
+        reading.cpuWait.slowTurns = stats.appSlowTurns;
+        reading.cpuWait.slowTurnsMs = round1(stats.appSlowMs());
+      }
+    }
     // In timer mode Node drops the first sample after a reset: a stall that
     // starts within one resolution period after this read is lost from the
     // delay (not from the utilization). A JS-timer sampler without that gap

@@ -24,6 +24,24 @@ export interface EventLoopReading {
   appP99?: number;
   /** The app's stalls (at or above nodejs.maxEventLoopStall) found in the interval; titan-perf's own left out. */
   stalls?: IntervalStalls;
+  /** How long the main thread waited for a CPU in the interval (Linux; see IntervalCpuWait). */
+  cpuWait?: IntervalCpuWait;
+}
+
+/**
+ * The main thread's wait for a CPU over an interval: runnable, not running,
+ * because other processes or the container's CPU limit held the cores. A
+ * delay p99 is made by the app's slowest turns (those at or above it); when
+ * the wait could have been half of their time, the machine may have made
+ * the p99 rather than the app's code. Where it is spent is not known (the
+ * kernel counts it per thread, not per turn), so this is an upper bound.
+ */
+export interface IntervalCpuWait {
+  waitedMs: number;
+  /** The app's turns at or above its p99: set only when the wait could have been half of their time. */
+  slowTurns?: number;
+  /** Their total length, ms. */
+  slowTurnsMs?: number;
 }
 
 export interface IntervalStalls {
@@ -125,7 +143,11 @@ export interface PerformanceWarning {
   count?: number;
   /** The main thread's stack during the stall, when the watchdog took one. */
   stack?: StallStack;
-  /** How long the main thread waited for a CPU during the stall (see EventLoopStall.cpuWait). */
+  /**
+   * How long the main thread waited for a CPU during the stall (see
+   * EventLoopStall.cpuWait), or, for the delay p99, within the app's slowest
+   * turns when that can be half of them (see IntervalCpuWait).
+   */
   cpuWait?: CpuWaitBounds;
 }
 

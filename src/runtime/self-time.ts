@@ -190,17 +190,18 @@ class SelfTime {
   /**
    * Whether titan-perf's own work makes up a stall of `stallMs`. With the
    * stall's end known (`end`, performance.now() time), an own block that
-   * ended within the stall and is at least half of it; otherwise one that
-   * ended after `since` and is nearly the whole stall. Each block explains
-   * one stall at most.
+   * ended within the stall and is at least half of it. Otherwise one that
+   * ended after `since` and is nearly the whole stall, or at least half of
+   * it when the stall is known to hold own work (`holdsOwn`: longer than the
+   * app's active time could make it). Each block explains one stall at most.
    */
-  claim(since: number, stallMs: number, end?: number): boolean {
+  claim(since: number, stallMs: number, end?: number, holdsOwn = false): boolean {
     const i = this.blocks.findIndex((b) =>
       b.claimed
         ? false
         : end !== undefined
           ? b.end >= end - stallMs - 2 && b.end <= end + 2 && b.ms >= stallMs * 0.5
-          : b.end > since && b.ms >= stallMs * 0.8 && b.ms <= stallMs * 1.1 + 2,
+          : b.end > since && b.ms >= stallMs * (holdsOwn ? 0.5 : 0.8) && b.ms <= stallMs * 1.1 + 2,
     );
     if (i < 0) return false;
     this.blocks[i].claimed = true;

@@ -6,6 +6,7 @@
  * back under its threshold, one `performance-recovered` closes it.
  */
 import type { NodejsConfig } from '../config/sections/nodejs';
+import { CPU_STARVED_SHARE, type CpuWaitBounds } from './cpu-wait';
 import type { PerformanceWarning, Readings } from './runtime-readings';
 
 export type ThresholdConfig = Pick<
@@ -26,6 +27,8 @@ interface Metric {
   threshold: (c: ThresholdConfig) => number;
   /** Far enough over the threshold to call critical. */
   critical: (value: number, threshold: number) => boolean;
+  /** What else the warning says of the breach's cause. */
+  cause?: (r: Readings) => Pick<PerformanceWarning, 'cpuWait'> & { note: string };
 }
 
 /**
@@ -35,6 +38,23 @@ interface Metric {
  */
 export function appDelayP99(r: Readings): number {
   return r.eventLoop.appP99 ?? r.eventLoop.p99;
+}
+
+/**
+ * How much of the app's slowest turns (those at or above its p99) the main
+ * thread may have spent waiting for a CPU, when that can be half of them:
+ * then other processes or the container's CPU limit may have made the p99,
+ * not the app's code. The kernel counts the wait per interval, not per turn,
+ * so the wait is bounded, not located.
+ */
+export function delayCpuWait(r: Readings): CpuWaitBounds | undefined {
+  const w = r.eventLoop.cpuWait;
+  if (!w?.slowTurnsMs) return undefined;
+  const maxMs = Math.min(w.waitedMs, w.slowTurnsMs);
+  if (maxMs < w.slowTurnsMs * CPU_STARVED_SHARE) return undefined;
+  // Time outside those turns can have held the rest of the wait.
+  const minMs = Math.max(0, maxMs - Math.max(0, r.intervalMs - w.slowTurnsMs));
+  return { minMs: Math.round(minMs * 10) / 10, maxMs: Math.round(maxMs * 10) / 10 };
 }
 
 /** Old-generation use, 0..1; readings without it (built by hand) fall back to used / heap limit. */
@@ -52,6 +72,15 @@ export const METRICS: readonly Metric[] = [
     value: (r) => appDelayP99(r),
     threshold: (c) => c.maxEventLoopDelay,
     critical: (v, t) => v >= t * 10,
+    cause: (r) => {
+      const cpuWait = delayCpuWait(r);
+      const w = r.eventLoop.cpuWait;
+      if (!cpuWait || !w?.slowTurnsMs) return { note: '' };
+      return {
+        cpuWait,
+        note: `; the main thread may have waited up to ${cpuWait.maxMs} ms of its ${w.slowTurns} slowest turns' ${w.slowTurnsMs} ms for a CPU (other processes or the container's CPU limit), so the machine may have made this delay rather than the app's code`,
+      };
+    },
   },
   {
     name: 'eventLoop.utilization',
@@ -108,13 +137,15 @@ export class ThresholdMonitor {
         const since = breach?.since ?? r.at - r.intervalMs;
         const severity = m.critical(value, threshold) ? 'critical' : 'warning';
         const shown = m.unit ? `${round(value)} ${m.unit}` : String(round(value));
+        const cause = m.cause?.(r);
         const warning: PerformanceWarning = {
           metric: m.name,
           value: round(value),
           threshold,
           since,
           severity,
-          message: `${m.label} is ${shown}, above the threshold of ${threshold}${m.unit ? ` ${m.unit}` : ''} since ${new Date(since).toISOString()}`,
+          ...(cause?.cpuWait && { cpuWait: cause.cpuWait }),
+          message: `${m.label} is ${shown}, above the threshold of ${threshold}${m.unit ? ` ${m.unit}` : ''} since ${new Date(since).toISOString()}${cause?.note ?? ''}`,
         };
         const lastWarned = this.lastWarnedAt.get(m.name);
         const due = lastWarned === undefined || r.at - lastWarned >= this.config.warningCooldown;

@@ -8,7 +8,7 @@ import type { PlanEntry } from '../engine/types';
 import type { DbPoolReading, GcReading, Readings, Verdict } from '../runtime/runtime-readings';
 import type { RedisHealth } from '../redis/health';
 import { hasLowHitRatio, isFragmented, isSwapped, REDIS_HEALTH_BOUNDS } from '../redis/health-bounds';
-import { METRICS as THRESHOLD_METRICS } from '../runtime/thresholds';
+import { delayCpuWait, METRICS as THRESHOLD_METRICS } from '../runtime/thresholds';
 import type { FindingSeverity, Recommendation, ScoreInput } from './types';
 
 const MiB = 1024 * 1024;
@@ -106,13 +106,22 @@ function thresholdFindings(input: ScoreInput, r: Readings): Draft[] {
 type Advice = (critical: boolean) => Pick<Draft, 'id' | 'penalty' | 'why' | 'change'>;
 
 const ADVICE: Record<string, (r: Readings) => Advice> = {
-  'eventLoop.delay.p99': () => (critical) => ({
+  'eventLoop.delay.p99': (r) => (critical) => ({
     id: 'nodejs.eventloop.delay',
     penalty: critical ? RULES.eventLoopDelay.critical : RULES.eventLoopDelay.warning,
-    why: 'synchronous work blocks the loop and every request waits behind it',
-    change:
-      'profile with NODE_OPTIONS=--cpu-prof and move the CPU-bound work to worker_threads ' +
-      '(nodejs.maxEventLoopDelay only moves the alarm, not the delay)',
+    ...(delayCpuWait(r)
+      ? {
+          why: "the main thread may have waited for a CPU for half of its slowest turns or more: the container's CPU limit or the node's other work can have made the delay, not the code",
+          change:
+            'raise the CPU request and limit (or remove the limit); if the delay stays with CPU to spare, ' +
+            'profile with NODE_OPTIONS=--cpu-prof and move the CPU-bound work to worker_threads',
+        }
+      : {
+          why: 'synchronous work blocks the loop and every request waits behind it',
+          change:
+            'profile with NODE_OPTIONS=--cpu-prof and move the CPU-bound work to worker_threads ' +
+            '(nodejs.maxEventLoopDelay only moves the alarm, not the delay)',
+        }),
   }),
   'eventLoop.utilization': () => (critical) => ({
     id: 'nodejs.eventloop.utilization',

@@ -233,6 +233,32 @@ describe('score and recommendations under real conditions', () => {
     expect(code.recommendations[0].change).toMatch(/worker_threads/);
   });
 
+  it('a delay p99 whose slowest turns may have been half wait for a CPU: the finding names the CPU first', () => {
+    const readings = {
+      at: 0,
+      intervalMs: 5000,
+      eventLoop: {
+        ...{ min: 0, max: 20, mean: 1, stddev: 1, p50: 1, p90: 1, p99: 14, utilization: 0.1, activeTime: 1 },
+        ...{ idleTime: 4, appP99: 14, cpuWait: { waitedMs: 40, slowTurns: 3, slowTurnsMs: 48 } },
+      },
+      gc: { pauses: [], pauseShare: 0 },
+      heap: {
+        ...{ used: 1e6, total: 2e6, limit: 4e9, oldGeneration: { used: 1e6, limit: 4e9 } },
+        ...{ spaces: [], rss: 5e7, external: 0 },
+      },
+      pools: [],
+      dbPools: [],
+    };
+    const r = scorePerformance({ nodejs: DEFAULT_PERFORMANCE_CONFIG.nodejs, readings, verdicts: [] });
+    expect(r.recommendations.map((x: Recommendation) => x.id)).toEqual(['nodejs.eventloop.delay']);
+    expect(r.recommendations[0].message).toMatch(/may have waited for a CPU/);
+    expect(r.recommendations[0].change).toMatch(/^raise the CPU request and limit/);
+    // Too little wait to be half of those turns: the advice is the code's.
+    readings.eventLoop.cpuWait = { waitedMs: 20, slowTurns: 3, slowTurnsMs: 48 };
+    const code = scorePerformance({ nodejs: DEFAULT_PERFORMANCE_CONFIG.nodejs, readings, verdicts: [] });
+    expect(code.recommendations[0].change).toMatch(/^profile with/);
+  });
+
   it('status bands and the critical cap are what docs/api.md says', () => {
     const nodejs = DEFAULT_PERFORMANCE_CONFIG.nodejs;
     const base = { nodejs, verdicts: [] as { id: string; severity: string; message: string }[] };

@@ -59,6 +59,7 @@ interface Stall {
 }
 interface Warning {
   metric: string;
+  message: string;
   durationMs?: number;
   since: number;
   seenAt: number;
@@ -334,7 +335,7 @@ describe('event-loop stalls', () => {
       const firstBlock = Math.min(...truths.map((t) => t.startedAt));
       const early = warnings.filter((w) => w.seenAt < firstBlock);
       console.log(
-        `idle with OTLP export, Node ${process.versions.node}: ${early.length} warnings before the first block, titan-perf's own time ${String(status?.selfTimeMs)} ms, load ${os.loadavg()[0].toFixed(1)}`,
+        `idle with OTLP export, Node ${process.versions.node}: ${early.length} warnings before the first block, titan-perf's own time ${String(status?.selfTimeMs)} ms, load ${os.loadavg()[0].toFixed(1)}${early.map((w) => ` | ${w.message}`).join('')}`,
       );
       // Zero warnings for an idle service with defaults is asserted in idle-own-time.test.ts, beside a
       // control. Here the stall threshold is 40 ms and exports run every second: a 40 ms turn that a busy

@@ -7,14 +7,13 @@
  * off. The services start 2 s apart so that their SDK loads do not compete
  * for the 2 cores.
  *
- * The goal is zero warnings. Asserted: exporting adds at most one warning a
- * minute to what the control gets, and on a quiet machine (the control got
- * none, load below the core count) no stall is blamed on the app (unless
- * its main thread may have spent half of it waiting for a CPU, or an own
- * block of half of it and that wait share it: printed, see below) and the
- * score has no finding beyond that tolerated warning. Measured alone on a quiet machine, 12 of 12
- * exporting service runs got no warning (docs/event-loop-stalls.md). The
- * counts are printed.
+ * The goal is zero warnings, and asserted: on a machine quiet enough to
+ * judge (the control got no warning that the machine cannot have made, load
+ * below the core count), an exporting service gets no warning that the
+ * machine cannot have made (see machineMay()) and the score has no finding
+ * beyond those. On a busier machine, exporting adds at most one such warning
+ * to the control's. Every warning is printed with titan-perf's own blocks
+ * and the interval's CPU wait, so a CI log says whose it was.
  */
 import os from 'node:os';
 import { describe, expect, it } from 'vitest';
@@ -34,6 +33,48 @@ interface End {
   findings: string[];
 }
 
+interface Warning {
+  metric: string;
+  value: number;
+  message: string;
+  cpuWait?: { minMs: number; maxMs: number };
+  own?: unknown[];
+  reading?: unknown;
+}
+interface Stall {
+  durationMs: number;
+  self: boolean;
+  own: { ms: number; endedMsAgo: number }[];
+}
+type Run = Awaited<ReturnType<typeof idle>>;
+
+/**
+ * A warning the machine may have made, not the app's code nor titan-perf's
+ * work: a delay p99 whose slowest turns the main thread may have spent half
+ * of waiting for a CPU (the warning carries that wait), a stall it may have
+ * spent half of waiting, or a stall that titan-perf's own block of at least
+ * half of it and that wait together make up. Other test files share the 2
+ * cores. The last kind the product still counts as the app's stall: claiming
+ * it needs a rule that does not also claim a stall of the machine's in which
+ * titan-perf's work was the code stretched (stall-cpu-wait.test.ts); seen
+ * once in CI (109 ms: a 62 ms first Prometheus scrape and up to 32.5 ms of
+ * run-queue wait).
+ */
+function machineMay(run: { stalls: Stall[] }, w: Warning): boolean {
+  if (w.metric === 'eventLoop.delay.p99') return w.cpuWait !== undefined;
+  if (w.metric !== 'eventLoop.stall') return false;
+  const waited = w.cpuWait?.maxMs ?? 0;
+  if (waited >= w.value / 2) return true;
+  return run.stalls.some(
+    (s) =>
+      !s.self &&
+      Math.abs(s.durationMs - w.value) < 0.2 &&
+      s.own.some(
+        (b) => b.ms >= s.durationMs / 2 && b.endedMsAgo <= s.durationMs + 1000 && b.ms + waited >= s.durationMs * 0.8,
+      ),
+  );
+}
+
 async function idle(env: Record<string, string>) {
   const r = await runNode(
     ['-r', PRELOAD, fixture('idle-service.cjs')],
@@ -42,22 +83,15 @@ async function idle(env: Record<string, string>) {
   );
   expect(r.code, `${JSON.stringify(env)} ended ${r.signal ?? r.code}: ${r.stderr}`).toBe(0);
   const lines = jsonLines(r.stdout);
-  const warnings = lines
-    .filter((l) => l.warning)
-    .map(
-      (l) =>
-        l.warning as { metric: string; value: number; message: string; cpuWait?: { maxMs: number }; own?: unknown[] },
-    );
-  const stalls = lines
-    .filter((l) => l.stall)
-    .map((l) => l.stall as { durationMs: number; self: boolean; own: { ms: number; endedMsAgo: number }[] });
+  const warnings = lines.filter((l) => l.warning).map((l) => l.warning as Warning);
+  const stalls = lines.filter((l) => l.stall).map((l) => l.stall as Stall);
   const end = lines.find((l) => l.end)?.end as End;
   expect(end, r.stdout).toBeDefined();
   return { warnings, stalls, end, stderr: r.stderr };
 }
 
 describe('an idle service with export on', () => {
-  it('adds at most one warning a minute to export off; on a quiet machine no stall of its own making and no other score finding (OTLP http/protobuf, gRPC, Prometheus; 60 s)', async () => {
+  it('on a quiet machine gets no warning and no score finding that the machine cannot have made; on a busy one at most one more than export off (OTLP http/protobuf, gRPC, Prometheus; 60 s)', async () => {
     const http = await startOtlpHttpReceiver();
     const grpc = await startOtlpGrpcReceiver();
     const promPort = await freePort();
@@ -79,12 +113,15 @@ describe('an idle service with export on', () => {
           idle({ OTEL_METRICS_EXPORTER: 'prometheus', OTEL_EXPORTER_PROMETHEUS_PORT: String(promPort) }),
         ),
       ]);
-      const quiet = control.warnings.length === 0 && !overloaded();
-      const load = os.loadavg()[0];
       const runs = { control, 'otlp http/protobuf': viaHttp, 'otlp grpc': viaGrpc, prometheus: viaProm };
+      const unexplained = (run: Run) => run.warnings.filter((w) => !machineMay(run, w));
+      const quiet = unexplained(control).length === 0 && !overloaded();
+      const load = os.loadavg()[0];
       for (const [name, run] of Object.entries(runs)) {
+        const shown = (w: Warning) =>
+          `${w.message}${w.own ? ` (titan-perf's own blocks of the 6 s before: ${JSON.stringify(w.own)}; the interval: ${JSON.stringify(w.reading)})` : ''}`;
         console.log(
-          `idle ${name}, Node ${process.versions.node} (${run.end.status.mode}): ${run.warnings.length} warnings, ${run.stalls.length} stalls (${run.stalls.filter((x) => x.self).length} own), score ${run.end.score}, titan-perf's own time ${run.end.status.selfTimeMs} ms, load ${load.toFixed(1)}${run.warnings.length ? `: ${run.warnings.map((w) => `${w.message}${w.own ? ` (titan-perf's own blocks of the 6 s before: ${JSON.stringify(w.own)})` : ''}`).join(' | ')}` : ''}`,
+          `idle ${name}, Node ${process.versions.node} (${run.end.status.mode}): ${run.warnings.length} warnings (${run.warnings.length - unexplained(run).length} the machine's), ${run.stalls.length} stalls (${run.stalls.filter((x) => x.self).length} own), score ${run.end.score}, titan-perf's own time ${run.end.status.selfTimeMs} ms, load ${load.toFixed(1)}${run.warnings.length ? `: ${run.warnings.map(shown).join(' | ')}` : ''}`,
         );
       }
       // The exports really happened: a silent exporter would pass trivially.
@@ -94,53 +131,28 @@ describe('an idle service with export on', () => {
       expect((await prom.query('max_over_time(up{job="app"}[5m])'))[0]?.value[1]).toBe('1');
       for (const run of [viaHttp, viaGrpc, viaProm]) {
         expect(run.end.status.selfTimeMs).toBeGreaterThan(0);
-        expect(run.warnings.length, JSON.stringify(run.warnings)).toBeLessThanOrEqual(control.warnings.length + 1);
-        if (quiet) {
-          // A stall that the main thread may have spent waiting for a CPU was the machine's (other test
-          // files share the 2 cores), not titan-perf's work.
-          // Not yet told apart (issue 9, open): titan-perf's own block of at least half the stall, ended in
-          // the scan window before it, with a possible CPU wait for the rest. Seen once in CI: 109 ms held a
-          // 62 ms own block (the first Prometheus scrape) and up to 32.5 ms of run-queue wait. The product
-          // counts it as the app's; claiming it needs a rule that does not also claim a stall of the
-          // machine's in which titan-perf's own work was the code stretched (stall-cpu-wait.test.ts).
-          const shared = (w: (typeof run.warnings)[number]) =>
-            run.stalls.some(
-              (s) =>
-                !s.self &&
-                Math.abs(s.durationMs - w.value) < 0.2 &&
-                s.own.some(
-                  (b) =>
-                    b.ms >= s.durationMs / 2 &&
-                    b.endedMsAgo <= s.durationMs + 1000 &&
-                    b.ms + (w.cpuWait?.maxMs ?? 0) >= s.durationMs * 0.8,
-                ),
-            );
-          const stalls = run.warnings.filter(
-            (w) => w.metric === 'eventLoop.stall' && !((w.cpuWait?.maxMs ?? 0) >= w.value / 2) && !shared(w),
-          );
-          for (const w of run.warnings.filter((x) => x.metric === 'eventLoop.stall' && shared(x)))
-            console.log(`titan-perf's own block and the machine's CPU wait shared this stall: ${w.message}`);
-          // Every stall, titan-perf's own included, with the own blocks before it: what the stall was.
-          expect(stalls, JSON.stringify(run.stalls)).toEqual([]);
-          // The one warning tolerated above lowers the score while it lasts: if it is still active at the
-          // end (it fell in the last interval), the score carries its finding. So does a stall of the
-          // machine's in the last interval. Nothing else.
-          const tolerated = run.end.activeWarnings.length > 0 && run.warnings.length <= control.warnings.length + 1;
-          expect(
-            run.end.activeWarnings.every((m) => m === 'eventLoop.delay.p99'),
-            run.end.activeWarnings.join(),
-          ).toBe(true);
-          const machineStall = run.warnings.some((w) => w.metric === 'eventLoop.stall' && !stalls.includes(w));
-          const allowed = [
-            ...(tolerated ? ['nodejs.eventloop.delay'] : []),
-            ...(machineStall ? ['nodejs.eventloop.stall'] : []),
-          ];
-          expect(
-            run.end.findings.every((f) => allowed.includes(f)),
-            run.end.recommendations.join('\n'),
-          ).toBe(true);
-          if (run.end.findings.length === 0) expect(run.end.score).toBe(100);
-        }
+        // Even on a machine too busy to judge, exporting adds at most one warning to the control's.
+        expect(unexplained(run).length, JSON.stringify(run.warnings)).toBeLessThanOrEqual(
+          unexplained(control).length + 1,
+        );
+        if (!quiet) continue;
+        // Zero: every warning of an exporting service is one the machine may have made.
+        expect(unexplained(run), JSON.stringify({ warnings: run.warnings, stalls: run.stalls })).toEqual([]);
+        // Such a warning lowers the score while it lasts: if it is still active at the end (it fell in
+        // the last interval), the score carries its finding. Nothing else.
+        const allowed = [
+          ...(run.warnings.some((w) => w.metric === 'eventLoop.delay.p99') ? ['nodejs.eventloop.delay'] : []),
+          ...(run.warnings.some((w) => w.metric === 'eventLoop.stall') ? ['nodejs.eventloop.stall'] : []),
+        ];
+        expect(
+          run.end.activeWarnings.every((m) => m === 'eventLoop.delay.p99'),
+          run.end.activeWarnings.join(),
+        ).toBe(true);
+        expect(
+          run.end.findings.every((f) => allowed.includes(f)),
+          run.end.recommendations.join('\n'),
+        ).toBe(true);
+        if (run.end.findings.length === 0) expect(run.end.score).toBe(100);
       }
     } finally {
       await Promise.all([http.close(), grpc.close(), prom.stop()]);

@@ -72,6 +72,23 @@ describe('thresholds', () => {
     expect(events.map((e) => e.type)).toEqual(['warning', 'recovered']);
   });
 
+  it('a delay p99 whose slowest turns the main thread may have spent half of waiting for a CPU says so, with the bounds', () => {
+    const { m, events } = monitor(0);
+    const starved = reading(1_000, 14);
+    // 3 slow turns of 42 ms in all, and 30 ms of wait for a CPU in the 1 s interval.
+    starved.eventLoop.cpuWait = { waitedMs: 30, slowTurns: 3, slowTurnsMs: 42 };
+    m.check(starved);
+    // 15 ms of wait is under half of the 42 ms: the code's delay, said as before.
+    const busy = reading(2_000, 14);
+    busy.eventLoop.cpuWait = { waitedMs: 15, slowTurns: 3, slowTurnsMs: 42 };
+    m.check(busy);
+    const [first, second] = events.filter((e) => e.type === 'warning');
+    expect(first.cpuWait).toEqual({ minMs: 0, maxMs: 30 });
+    expect(first.message).toMatch(/may have waited up to 30 ms of its 3 slowest turns' 42 ms for a CPU/);
+    expect(second.cpuWait).toBeUndefined();
+    expect(second.message).not.toMatch(/CPU/);
+  });
+
   it('utilization and heap usage each have their own threshold', () => {
     const { m, events } = monitor(60_000);
     m.check(reading(1_000, 0, 0.95, 900));

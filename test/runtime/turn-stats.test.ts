@@ -15,7 +15,19 @@ describe('turnStats', () => {
   it('with no own work and plausible samples, the raw max and p99 stand', () => {
     const top = [300, 12, 3];
     const s = turnStats({ ...base, count: 50, top, rawMax: 300, rawP99: 300 });
-    expect(s).toEqual({ max: 300, p99: 300, appP99: 300, implausible: 0 });
+    expect(s).toEqual({ max: 300, p99: 300, appP99: 300, implausible: 0, appSlowTurns: 1, appSlowMs: 300 });
+  });
+
+  it("the app's slowest turns, those at or above its p99, are counted and summed with titan-perf's own left out", () => {
+    // 400 turns, one of them the own 38 ms export: the app's p99 is the 4th longest of its 399.
+    const top = [60, 38.5, 20, 15, 12, 11, 3];
+    const s = turnStats({ ...base, count: 400, top, rawMax: 60, rawP99: 12, own: [{ ms: 38, turnMs: 38.4 }] });
+    expect(s.appP99).toBe(12);
+    expect(s.appSlowTurns).toBe(4);
+    expect(s.appSlowMs).toBeCloseTo(60 + 20 + 15 + 12);
+    // Idle: fewer than 300 turns, so the p99 is at least the 3rd longest of the app's.
+    const idle = turnStats({ ...base, count: 40, top: [14, 12, 11, 2], rawMax: 14, rawP99: 14, minSlowTurns: 3 });
+    expect(idle).toMatchObject({ appP99: 11, appSlowTurns: 3, appSlowMs: 37 });
   });
 
   it("titan-perf's 40 ms export is left out, the app's 300 ms block in the same interval is not", () => {
@@ -49,7 +61,7 @@ describe('turnStats', () => {
 
   it('a sample longer than the whole active time is not a turn: left out of max, p99 and stalls, and counted', () => {
     const s = turnStats({ ...base, count: 6, top: [778, 9, 3, 2, 1, 1], rawMax: 778, rawP99: 778, activeMs: 40 });
-    expect(s).toEqual({ max: 9, p99: 9, appP99: 9, implausible: 1 });
+    expect(s).toMatchObject({ max: 9, p99: 9, appP99: 9, implausible: 1 });
   });
 
   it("an unmatched sample longer than the active time titan-perf's own work left is the I/O wait, not a turn", () => {
@@ -66,7 +78,7 @@ describe('turnStats', () => {
   it('with minSlowTurns, one or two slow turns of an idle interval are not a sustained delay', () => {
     // An idle service: 40 turns, one 23 ms turn (a GC). Its p99 is that turn; the app's p99 is the third longest.
     const idle = turnStats({ ...base, count: 40, top: [23, 1.2, 0.9, 0.5], rawMax: 23, rawP99: 23, minSlowTurns: 3 });
-    expect(idle).toEqual({ max: 23, p99: 23, appP99: 0.9, implausible: 0 });
+    expect(idle).toMatchObject({ max: 23, p99: 23, appP99: 0.9, implausible: 0 });
     // Three slow turns in the interval are sustained.
     const three = turnStats({ ...base, count: 40, top: [300, 300, 299, 1], rawMax: 300, rawP99: 300, minSlowTurns: 3 });
     expect(three.appP99).toBe(299);
