@@ -193,16 +193,20 @@ class SelfTime {
    * ended within the stall and is at least half of it. Otherwise one that
    * ended after `since` and is nearly the whole stall, or at least half of
    * it when the stall is known to hold own work (`holdsOwn`: longer than the
-   * app's active time could make it). Each block explains one stall at most.
+   * app's active time could make it). Each block explains one stall at most:
+   * of several that could, the longest, which leaves the shorter ones for
+   * stalls of their own.
    */
   claim(since: number, stallMs: number, end?: number, holdsOwn = false): boolean {
-    const i = this.blocks.findIndex((b) =>
+    const fits = (b: SelfBlock) =>
       b.claimed
         ? false
         : end !== undefined
           ? b.end >= end - stallMs - 2 && b.end <= end + 2 && b.ms >= stallMs * 0.5
-          : b.end > since && b.ms >= stallMs * (holdsOwn ? 0.5 : 0.8) && b.ms <= stallMs * 1.1 + 2,
-    );
+          : b.end > since && b.ms >= stallMs * (holdsOwn ? 0.5 : 0.8) && b.ms <= stallMs * 1.1 + 2;
+    let i = -1;
+    for (let j = 0; j < this.blocks.length; j++)
+      if (fits(this.blocks[j]) && (i < 0 || this.blocks[j].ms > this.blocks[i].ms)) i = j;
     if (i < 0) return false;
     this.blocks[i].claimed = true;
     return true;

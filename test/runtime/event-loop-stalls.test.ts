@@ -61,6 +61,7 @@ interface Warning {
   metric: string;
   message: string;
   durationMs?: number;
+  cpuWait?: { minMs: number; maxMs: number };
   since: number;
   seenAt: number;
   stack?: Stall['stack'];
@@ -331,17 +332,25 @@ describe('event-loop stalls', () => {
         STALL_TAIL_MS: '2500',
       });
       expect(r.code, r.stderr).toBe(0);
-      const { truths, warnings, status } = parse(r.stdout);
+      const { truths, warnings, stalls, status } = parse(r.stdout);
       const firstBlock = Math.min(...truths.map((t) => t.startedAt));
       const early = warnings.filter((w) => w.seenAt < firstBlock);
+      const earlyOwn = stalls.filter((x) => x.seenAt < firstBlock && x.self);
       console.log(
-        `idle with OTLP export, Node ${process.versions.node}: ${early.length} warnings before the first block, titan-perf's own time ${String(status?.selfTimeMs)} ms, load ${os.loadavg()[0].toFixed(1)}${early.map((w) => ` | ${w.message}`).join('')}`,
+        `idle with OTLP export, Node ${process.versions.node}: ${early.length} warnings before the first block (${earlyOwn.length} stalls of titan-perf's own: ${earlyOwn.map((x) => x.durationMs).join(', ')} ms), titan-perf's own time ${String(status?.selfTimeMs)} ms, load ${os.loadavg()[0].toFixed(1)}${early.map((w) => ` | ${w.message}`).join('')}`,
       );
-      // Zero warnings for an idle service with defaults is asserted in idle-own-time.test.ts, beside a
-      // control. Here the stall threshold is 40 ms and exports run every second: a 40 ms turn that a busy
-      // 2-core machine stretches out of titan-perf's own block is tolerated twice.
-      expect(early.filter((w) => w.metric === 'eventLoop.stall').length, JSON.stringify(early)).toBeLessThanOrEqual(
-        overloaded() ? Infinity : 2,
+      // Here the stall threshold is 40 ms and exports run every second: the SDK load and the first
+      // export make turns of 45-85 ms, titan-perf's own (self: true, never warned). A stall warned before
+      // the first block is one whose main thread may have waited half of it for a CPU (the machine's:
+      // other test files share the 2 cores), except at most one: when the collector answers late (as this
+      // in-process receiver does while other tests run), Node 24 and 26 can record a 43-58 ms per-iteration
+      // sample in a second whose whole loop activity was 25-39 ms (measured): the wait for I/O counted
+      // into a turn, which the plausibility bound over two intervals (the SDK load in them) lets through.
+      const unexplained = early.filter(
+        (w) => w.metric === 'eventLoop.stall' && !((w.cpuWait?.maxMs ?? 0) >= (w.durationMs ?? 0) / 2),
+      );
+      expect(unexplained.length, JSON.stringify(stalls.filter((x) => x.seenAt < firstBlock))).toBeLessThanOrEqual(
+        overloaded() ? Infinity : 1,
       );
       expect(Number(status?.selfTimeMs)).toBeGreaterThan(0);
       const counts = allMetrics(receiver)

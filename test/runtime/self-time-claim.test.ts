@@ -31,6 +31,16 @@ describe('SelfTime.claim', () => {
     expect(t.claim(21_500, 109)).toBe(true);
   });
 
+  it('of several blocks that could explain a stall, the longest takes it', () => {
+    const t = selfTime();
+    // The SDK load's 33 ms package and the first export's 43 ms, then a 61 ms stall holding own work.
+    t.add(40_000, 40_033);
+    t.add(40_200, 40_243);
+    expect(t.claim(39_500, 61, undefined, true)).toBe(true);
+    // The 33 ms block is left for a stall of its own.
+    expect(t.blocksSince(39_500).map((b) => Boolean(b.claimed))).toEqual([false, true]);
+  });
+
   it('a block that ended before the scan window, or one timed from another thread, takes no blame', () => {
     const t = selfTime();
     t.add(30_000, 30_090);
