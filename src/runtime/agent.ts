@@ -160,6 +160,8 @@ export class RuntimeAgent extends EventEmitter {
   private intervalStalls: IntervalStalls = noStalls();
   /** The main thread's wait for a CPU between stall scans. */
   private readonly cpuWait = new CpuWait();
+  /** A check-phase stall scan is queued (markBoundary()). */
+  private boundaryPending = false;
   /** The main thread's total wait for a CPU at the previous reading, ns. */
   private readWaitNs: number | undefined;
   private lastScanPerf = 0;
@@ -285,7 +287,7 @@ export class RuntimeAgent extends EventEmitter {
     this.lastScanAt = Date.now();
     this.lastScanPerf = performance.now();
     this.scanDuePerf = this.lastScanPerf + this.scanPeriod;
-    this.stallTimer = setTimeout(() => this.scanStalls(false), this.scanPeriod).unref();
+    this.stallTimer = setTimeout(() => this.scanStalls('due'), this.scanPeriod).unref();
     // A timeout refreshed after each tick, unref'd: ticks never overlap and never keep the process alive.
     this.timer = setTimeout(() => this.tick(), this.config.sampleInterval).unref();
     // After the main module has run: start the probes, tune the http agents it
@@ -361,7 +363,7 @@ export class RuntimeAgent extends EventEmitter {
     this.rescanPending = true;
     const rescan = () => {
       this.rescanPending = false;
-      this.scanStalls(true, false, endedAt);
+      this.scanStalls('rescan', endedAt);
     };
     // Per iteration, the stalled turn's sample is recorded before the check phase;
     // the timer mode records it when its own (overdue) timer runs, in the next timers phase.
@@ -369,7 +371,14 @@ export class RuntimeAgent extends EventEmitter {
     else setImmediate(rescan).unref();
   }
 
-  private scanStalls(late: boolean, inTick = false, endedAt?: number): void {
+  /**
+   * `due`: the scan timer. `rescan`: a stall is known to have ended at
+   * `endedAt`. `reading`: inside a reading (its own time is the reading's).
+   * `boundary`: the check phase of a due scan's turn (see markBoundary()).
+   */
+  private scanStalls(kind: 'due' | 'rescan' | 'reading' | 'boundary', endedAt?: number): void {
+    const late = kind === 'rescan';
+    const inTick = kind === 'reading';
     const start = performance.now();
     try {
       const probe = this.lazyEventLoop;
@@ -383,7 +392,7 @@ export class RuntimeAgent extends EventEmitter {
       this.cpuWait.read(perfNow);
       // A scan that ran late by about the stall's length waited for it: the stall ended now.
       const lateness = perfNow - this.scanDuePerf;
-      if (!late && !inTick && lateness >= this.config.maxEventLoopStall) {
+      if (kind === 'due' && lateness >= this.config.maxEventLoopStall) {
         // The timer ran right behind a stall, maybe in the same turn, whose sample
         // is recorded only at the check phase: look again then.
         this.rescanAfterTurn(now);
@@ -439,11 +448,35 @@ export class RuntimeAgent extends EventEmitter {
       this.fault('looking for event-loop stalls', err);
     } finally {
       if (!inTick) selfTime().add(start, performance.now());
-      if (this.stallTimer && !late) {
+      if (this.stallTimer && (kind === 'due' || kind === 'reading')) {
         this.scanDuePerf = performance.now() + this.scanPeriod;
         this.stallTimer.refresh();
       }
+      if (kind === 'due') this.markBoundary();
     }
+  }
+
+  /**
+   * Per iteration, the samples recorded from here on are turns that begin
+   * after this turn's sample: a stall scan in this turn's check phase takes
+   * the rest of this turn's, and from then on no turn can be longer than the
+   * loop's activity since (see EventLoopProbe.markBoundary). Without it, a
+   * sample that Node stretched with the wait for I/O passed as a stall when
+   * the two readings before held titan-perf's SDK load. Kept ref'd: an
+   * unref'd immediate can wait for the next turn's I/O first; this one runs
+   * in this turn's check phase, so it never holds the process beyond it.
+   */
+  private markBoundary(): void {
+    const probe = this.lazyEventLoop;
+    if (probe?.mode.mode !== 'per-iteration' || this.boundaryPending) return;
+    this.boundaryPending = true;
+    const scanEnd = performance.now();
+    setImmediate(() => {
+      this.boundaryPending = false;
+      this.scanStalls('boundary');
+      // Immediates of the app's that ran before this one are in the next turn's sample: allowed for.
+      this.guard('event-loop probe', () => probe.markBoundary(performance.now() - scanEnd));
+    });
   }
 
   private reportStack(stall: EventLoopStall): void {
@@ -488,7 +521,7 @@ export class RuntimeAgent extends EventEmitter {
     if (this.running) this.enableProbes();
     // Before the reading resets the histogram: no stall is lost between two scans, and
     // the reading counts every stall up to now.
-    if (this.running) this.scanStalls(false, true);
+    if (this.running) this.scanStalls('reading');
     const now = Date.now();
     const intervalMs = Math.max(1, now - this.lastAt);
     this.lastAt = now;

@@ -49,6 +49,8 @@ export type EventLoopMode = 'per-iteration' | 'timer';
  */
 export interface OwnBlock {
   ms: number;
+  /** performance.now() when it ended (blocks built by hand may leave it out: then it counts as before any boundary). */
+  end?: number;
   turnMs?: number;
   followUpMs?: number;
   capMs?: number;
@@ -233,6 +235,8 @@ export class EventLoopProbe {
   /** The first turn's true length (ms) when its sample was replaced, until takeStalls() reports it. */
   private firstTurnMs: number | undefined;
   readonly mode: EventLoopModeStatus;
+  /** See markBoundary(). */
+  private boundary: { elu: EventLoopUtilization; at: number; allowanceMs: number } | undefined;
   /** Samples left out because they were longer than the loop's active time (see plausibleStats). */
   implausible = 0;
 
@@ -261,6 +265,7 @@ export class EventLoopProbe {
     this.histogram = undefined;
     this.lastElu = undefined;
     this.priorElu = undefined;
+    this.boundary = undefined;
     this.reported.clear();
   }
 
@@ -349,14 +354,22 @@ export class EventLoopProbe {
     const fromFirst = first !== undefined && first >= thresholdMs ? [{ ms: first, holdsOwn: false }] : [];
     const h = this.histogram;
     if (!h || h.count === 0 || this.delayMs(h.max, true) < thresholdMs) return fromFirst;
-    // A turn cannot have been busy longer than the loop was (see plausibleStats).
+    // A turn cannot have been busy longer than the loop was (see plausibleStats): since the
+    // read before the last one, and since the last boundary (markBoundary) when there is one.
     const since = this.priorElu ?? this.lastElu;
     const active = since ? performance.eventLoopUtilization(since).active : Number.POSITIVE_INFINITY;
-    const bound = plausibleBound(active);
+    const mark = this.boundary;
+    const sinceMark = mark ? performance.eventLoopUtilization(mark.elu).active + mark.allowanceMs : active;
+    const bound = plausibleBound(Math.min(active, sinceMark));
     // Longer than what titan-perf's own work left of the active time, and no own block to explain it.
+    // Since the boundary, only own blocks that began after it count, for both (none can span it: it is
+    // set in a check-phase callback of titan-perf's own).
     const ownMs = timedMs(ownRecent);
-    const appBound = plausibleBound(active - ownMs);
-    const implausible = (ms: number) => ms > bound || (ms > appBound && !ownRecent.some((b) => b.ms >= ms * 0.5));
+    const ownSinceMark = mark ? ownRecent.filter((b) => b.end !== undefined && b.end - b.ms >= mark.at) : ownRecent;
+    const useMark = mark !== undefined && sinceMark - timedMs(ownSinceMark) < active - ownMs;
+    const appBound = plausibleBound(useMark ? sinceMark - timedMs(ownSinceMark) : active - ownMs);
+    const explaining = useMark ? ownSinceMark : ownRecent;
+    const implausible = (ms: number) => ms > bound || (ms > appBound && !explaining.some((b) => b.ms >= ms * 0.5));
     const found = topSamplesNs(h, h.count, (ns) => this.delayMs(ns, true) >= thresholdMs);
     const fresh: FoundStall[] = [];
     const seen = new Map(this.reported);
@@ -371,6 +384,23 @@ export class EventLoopProbe {
       }
     }
     return [...fromFirst, ...fresh];
+  }
+
+  /**
+   * Per iteration: every sample recorded until now has been through
+   * takeStalls(), so the ones to come are turns that began after the sample
+   * point, at most `allowanceMs` of wall time before this call. None of
+   * them can be longer than the loop's activity since then plus that
+   * allowance: a longer one is Node counting the wait for I/O into a turn.
+   */
+  markBoundary(allowanceMs: number): void {
+    if (this.mode.mode !== 'per-iteration' || !this.histogram) return;
+    const { performance } = require('node:perf_hooks') as typeof import('node:perf_hooks');
+    this.boundary = {
+      elu: performance.eventLoopUtilization(),
+      at: performance.now(),
+      allowanceMs: Math.max(0, allowanceMs),
+    };
   }
 
   /** The `count` longest samples, ms, longest first (HDR percentiles are exact to 3 significant digits). */
