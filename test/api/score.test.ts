@@ -17,6 +17,26 @@ import { FIXTURES } from '../helpers/paths';
 const FIXTURE = join(FIXTURES, 'score-scenario.cjs');
 const LOCAL_ONLY = { redis: { enabled: false }, system: { enabled: false } };
 
+/** A 5 s reading of an idle, healthy process, its event-loop figures overridden by `eventLoop`. */
+function quietReadings<T extends object>(eventLoop: T) {
+  return {
+    at: 0,
+    intervalMs: 5000,
+    eventLoop: {
+      ...{ min: 0, max: 1, mean: 1, stddev: 1, p50: 1, p90: 1, p99: 1, utilization: 0.1, activeTime: 1 },
+      ...{ idleTime: 4, appP99: 1 },
+      ...eventLoop,
+    },
+    gc: { pauses: [], pauseShare: 0 },
+    heap: {
+      ...{ used: 1e6, total: 2e6, limit: 4e9, oldGeneration: { used: 1e6, limit: 4e9 } },
+      ...{ spaces: [], rss: 5e7, external: 0 },
+    },
+    pools: [],
+    dbPools: [],
+  };
+}
+
 interface Recommendation {
   id: string;
   severity: string;
@@ -206,21 +226,10 @@ describe('score and recommendations under real conditions', () => {
   });
 
   it('a stall the main thread spent waiting for a CPU: the finding points at the CPU limit, not the code', () => {
-    const readings = {
-      at: 0,
-      intervalMs: 5000,
-      eventLoop: {
-        ...{ min: 0, max: 1200, mean: 1, stddev: 1, p50: 1, p90: 1, p99: 1, utilization: 0.1, activeTime: 1 },
-        ...{ idleTime: 4, appP99: 1, stalls: { count: 2, longestMs: 1200, longestCpuStarved: true } },
-      },
-      gc: { pauses: [], pauseShare: 0 },
-      heap: {
-        ...{ used: 1e6, total: 2e6, limit: 4e9, oldGeneration: { used: 1e6, limit: 4e9 } },
-        ...{ spaces: [], rss: 5e7, external: 0 },
-      },
-      pools: [],
-      dbPools: [],
-    };
+    const readings = quietReadings({
+      max: 1200,
+      stalls: { count: 2, longestMs: 1200, longestCpuStarved: true },
+    });
     const r = scorePerformance({ nodejs: DEFAULT_PERFORMANCE_CONFIG.nodejs, readings, verdicts: [] });
     expect(r.recommendations.map((x: Recommendation) => x.id)).toEqual(['nodejs.eventloop.stall']);
     const rec = r.recommendations[0];
@@ -234,21 +243,12 @@ describe('score and recommendations under real conditions', () => {
   });
 
   it('a delay p99 whose slowest turns may have been half wait for a CPU: the finding names the CPU first', () => {
-    const readings = {
-      at: 0,
-      intervalMs: 5000,
-      eventLoop: {
-        ...{ min: 0, max: 20, mean: 1, stddev: 1, p50: 1, p90: 1, p99: 14, utilization: 0.1, activeTime: 1 },
-        ...{ idleTime: 4, appP99: 14, cpuWait: { waitedMs: 40, slowTurns: 3, slowTurnsMs: 48 } },
-      },
-      gc: { pauses: [], pauseShare: 0 },
-      heap: {
-        ...{ used: 1e6, total: 2e6, limit: 4e9, oldGeneration: { used: 1e6, limit: 4e9 } },
-        ...{ spaces: [], rss: 5e7, external: 0 },
-      },
-      pools: [],
-      dbPools: [],
-    };
+    const readings = quietReadings({
+      max: 20,
+      p99: 14,
+      appP99: 14,
+      cpuWait: { waitedMs: 40, slowTurns: 3, slowTurnsMs: 48 },
+    });
     const r = scorePerformance({ nodejs: DEFAULT_PERFORMANCE_CONFIG.nodejs, readings, verdicts: [] });
     expect(r.recommendations.map((x: Recommendation) => x.id)).toEqual(['nodejs.eventloop.delay']);
     expect(r.recommendations[0].message).toMatch(/may have waited for a CPU/);

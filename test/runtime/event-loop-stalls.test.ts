@@ -105,6 +105,20 @@ const stallEnv = {
   TITAN_PERF_NODEJS__STALL_CAPTURE__MAX_PER_MINUTE: '600',
 };
 
+/** An idle service exporting over OTLP every second, read every second, at the tests' stall threshold. */
+function exportingEnv(url: string): Record<string, string> {
+  return {
+    TITAN_PERF_NODEJS__MAX_EVENT_LOOP_STALL: String(THRESHOLD),
+    TITAN_PERF_NODEJS__WARNING_COOLDOWN: '0',
+    TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '1000',
+    TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0',
+    OTEL_METRICS_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_EXPORTER_OTLP_ENDPOINT: url,
+    OTEL_METRIC_EXPORT_INTERVAL: '1000',
+  };
+}
+
 function parse(stdout: string) {
   const lines = jsonLines(stdout);
   return {
@@ -321,14 +335,7 @@ describe('event-loop stalls', () => {
     ];
     try {
       const r = await runNode(['-r', PRELOAD, fixture('event-loop-stalls.cjs')], {
-        TITAN_PERF_NODEJS__MAX_EVENT_LOOP_STALL: String(THRESHOLD),
-        TITAN_PERF_NODEJS__WARNING_COOLDOWN: '0',
-        TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '1000',
-        TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0',
-        OTEL_METRICS_EXPORTER: 'otlp',
-        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-        OTEL_METRIC_EXPORT_INTERVAL: '1000',
+        ...exportingEnv(receiver.url),
         STALL_PLAN: JSON.stringify(plan),
         STALL_TAIL_MS: '2500',
       });
@@ -376,14 +383,7 @@ describe('event-loop stalls', () => {
         [0, 1, 2].map((i) =>
           new Promise((r) => setTimeout(r, i * 700)).then(() =>
             runNode(['-r', PRELOAD, fixture('event-loop-stalls.cjs')], {
-              TITAN_PERF_NODEJS__MAX_EVENT_LOOP_STALL: String(THRESHOLD),
-              TITAN_PERF_NODEJS__WARNING_COOLDOWN: '0',
-              TITAN_PERF_NODEJS__SAMPLE_INTERVAL: '1000',
-              TITAN_PERF_TELEMETRY__EXPORT_DELAY: '0',
-              OTEL_METRICS_EXPORTER: 'otlp',
-              OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-              OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-              OTEL_METRIC_EXPORT_INTERVAL: '1000',
+              ...exportingEnv(receiver.url),
               STALL_PLAN: '[]',
               STALL_TAIL_MS: '3000',
             }),
