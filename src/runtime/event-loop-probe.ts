@@ -116,9 +116,10 @@ export interface FoundStall {
   ms: number;
   /**
    * Longer than the loop's active time that titan-perf's own timed work left
-   * over the last two intervals: the app's code cannot have made it alone.
-   * (A stall like that is kept only when an own block of half its length or
-   * more can be part of it.)
+   * (over the last two readings, or since the last scan boundary when that
+   * is less): the app's code cannot have made it alone. (A stall like that
+   * is kept only when an own block of half its length or more can be part of
+   * it.)
    */
   holdsOwn: boolean;
 }
