@@ -540,7 +540,8 @@ export class RuntimeAgent extends EventEmitter {
     this.priorReadPerf = this.lastReadPerf;
     this.lastReadPerf = performance.now();
     // The main thread's wait for a CPU since the previous reading: what the machine may have added to the p99.
-    this.cpuWait.read(this.lastReadPerf);
+    // The stall scan above has just read it; read here only when it did not run.
+    if (!this.running || !this.lazyEventLoop?.enabled) this.cpuWait.read(this.lastReadPerf);
     const waitNs = this.cpuWait.latestNs();
     const waitedNs = waitNs !== undefined && this.readWaitNs !== undefined ? waitNs - this.readWaitNs : undefined;
     this.readWaitNs = waitNs;
