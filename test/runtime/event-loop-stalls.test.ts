@@ -391,16 +391,19 @@ describe('event-loop stalls', () => {
           ),
         ),
       );
-      const stalls = runs.flatMap((r) => {
+      const perRun = runs.map((r) => {
         expect(r.code, r.stderr).toBe(0);
         return parse(r.stdout).stalls;
       });
+      const stalls = perRun.flat();
       // Titan-perf's own (the SDK load, the first export) and the machine's are told apart; the rest is not the app's.
       const unexplained = stalls.filter((x) => !x.self && !((x.cpuWait?.maxMs ?? 0) >= x.durationMs / 2));
       console.log(
         `late collector, Node ${process.versions.node}: ${stalls.length} stalls in 3 runs, ${stalls.filter((x) => x.self).length} titan-perf's own, ${unexplained.length} neither its own nor the machine's, load ${os.loadavg()[0].toFixed(1)}`,
       );
-      expect(unexplained.length, JSON.stringify(unexplained)).toBeLessThanOrEqual(overloaded() ? Infinity : 2);
+      // Counted by run: the claim is about runs with such a stall.
+      const runsWith = perRun.filter((r) => r.some((x) => unexplained.includes(x))).length;
+      expect(runsWith, JSON.stringify(unexplained)).toBeLessThanOrEqual(overloaded() ? Infinity : 2);
     } finally {
       await receiver.close();
     }
